@@ -1,0 +1,279 @@
+"""MNIST IDX files -> normalised tensors in memory; shuffled batches; batched augmentation.
+
+md5 policy: a ``.gz`` file with an official name *and* the official byte size claims to be the
+original file, so its md5 must match (a mismatch is an error). A ``.gz`` of any other size, or an
+unzipped file, is read as a custom IDX file (the tests write small synthetic ones): it must still
+pass the magic-number, shape and byte-count checks. A truncated official file has the wrong size,
+so it fails decompression or the byte count instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MEAN = 0.1307  # mean training pixel, pixels scaled to [0, 1]
+STD = 0.3081  # std of training pixels, same scale
+IMAGE_MAGIC = 2051
+LABEL_MAGIC = 2049
+SIDE = 28  # pixels
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+
+@dataclass(frozen=True)
+class IdxSpec:
+    """One of the four official files."""
+
+    stem: str
+    gz_bytes: int
+    md5: str
+    magic: int
+    count: int
+
+
+TRAIN_IMAGES = IdxSpec(
+    "train-images-idx3-ubyte", 9_912_422, "f68b3c2dcbeaaa9fbdd348bbdeb94873", IMAGE_MAGIC, 60_000
+)
+TRAIN_LABELS = IdxSpec(
+    "train-labels-idx1-ubyte", 28_881, "d53e105ee54ea40749a09fcbcd1e9432", LABEL_MAGIC, 60_000
+)
+TEST_IMAGES = IdxSpec(
+    "t10k-images-idx3-ubyte", 1_648_877, "9fb629c4189551a2d022fa330f9573f3", IMAGE_MAGIC, 10_000
+)
+TEST_LABELS = IdxSpec(
+    "t10k-labels-idx1-ubyte", 4_542, "ec29112dd5afa0611ce80d1b7f02629c", LABEL_MAGIC, 10_000
+)
+OFFICIAL = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+
+class DataError(Exception):
+    """Missing, damaged or inconsistent MNIST files; the message is one line for people."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """The whole data set in memory, images normalised with MEAN and STD."""
+
+    train_x: torch.Tensor  # (N, 1, 28, 28) float32
+    train_y: torch.Tensor  # (N,) int64
+    test_x: torch.Tensor  # (M, 1, 28, 28) float32
+    test_y: torch.Tensor  # (M,) int64
+
+    def to(self, device: torch.device) -> Mnist:
+        tensors = (self.train_x, self.train_y, self.test_x, self.test_y)
+        return Mnist(*(t.to(device) for t in tensors))
+
+
+def raw_dir(data_dir: Path) -> Path:
+    """Where the files live, in the layout torchvision uses: ``<data_dir>/MNIST/raw``."""
+    return data_dir / "MNIST" / "raw"
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_idx(data: bytes, name: str) -> np.ndarray:
+    """Decode the bytes of an unsigned-byte IDX file (header, then the array, big-endian dims).
+
+    Args:
+        data: the whole file, already decompressed.
+        name: shown in error messages.
+
+    Returns:
+        A read-only uint8 array shaped as the header says.
+    """
+    if len(data) < 8 or data[0:3] != b"\x00\x00\x08" or data[3] not in (1, 3):
+        magic = struct.unpack(">I", data[:4])[0] if len(data) >= 4 else None
+        raise DataError(f"{name}: not an unsigned-byte IDX file (magic {magic})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated header")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = math.prod(dims)
+    if len(data) - header != expected:
+        raise DataError(
+            f"{name}: header says {'x'.join(map(str, dims))} ({expected} bytes) "
+            f"but {len(data) - header} bytes follow; the file is truncated or damaged"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a ``.gz`` or unzipped IDX file; see ``parse_idx``."""
+    try:
+        raw = path.read_bytes()
+        data = gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: truncated or not gzip ({e}); delete it and fetch it again") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
+    return parse_idx(data, str(path))
+
+
+def locate(folder: Path, spec: IdxSpec) -> Path | None:
+    """The ``.gz`` file if present, else the unzipped one, else None."""
+    for path in (folder / f"{spec.stem}.gz", folder / spec.stem):
+        if path.is_file():
+            return path
+    return None
+
+
+def load_checked(path: Path, spec: IdxSpec) -> np.ndarray:
+    """Read one file and check md5 (official-sized .gz only), magic and shape."""
+    if path.suffix == ".gz" and path.stat().st_size == spec.gz_bytes and md5sum(path) != spec.md5:
+        raise DataError(
+            f"{path}: md5 mismatch (expected {spec.md5}); the file is damaged: "
+            "delete it and rerun with --download"
+        )
+    array = read_idx(path)
+    magic = IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC
+    if magic != spec.magic:
+        raise DataError(f"{path}: magic number {magic}, expected {spec.magic}")
+    if array.ndim == 3 and array.shape[1:] != (SIDE, SIDE):
+        raise DataError(f"{path}: images are {array.shape[1]}x{array.shape[2]}, expected 28x28")
+    if array.shape[0] == 0:
+        raise DataError(f"{path}: holds no items")
+    return array
+
+
+def download(folder: Path, specs: Sequence[IdxSpec], mirrors: Sequence[str] = MIRRORS) -> None:
+    """Fetch each file from the first mirror that answers, check its md5, write it atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        name = f"{spec.stem}.gz"
+        errors: list[str] = []
+        for mirror in mirrors:
+            try:
+                with urllib.request.urlopen(mirror + name, timeout=30) as response:
+                    payload: bytes = response.read()
+            except (urllib.error.URLError, OSError) as e:
+                errors.append(f"{mirror}: {getattr(e, 'reason', e)}")
+                continue
+            if hashlib.md5(payload).hexdigest() != spec.md5:
+                errors.append(f"{mirror}: md5 mismatch")
+                continue
+            atomic_write_bytes(folder / name, payload)
+            break
+        else:
+            raise DataError(
+                f"could not download {name} ({'; '.join(errors)}); if offline, copy the four "
+                f"MNIST .gz files into {folder}"
+            )
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary name in the same folder, then os.replace it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_mnist(data_dir: Path, *, fetch: bool = False, limit_train: int | None = None) -> Mnist:
+    """Read (and with ``fetch``, first download) the four files into normalised tensors.
+
+    Args:
+        data_dir: the folder that holds ``MNIST/raw/``.
+        fetch: download the files that are missing.
+        limit_train: keep only the first N training images.
+
+    Returns:
+        The data set; raises DataError with a one-line message when something is wrong.
+    """
+    folder = raw_dir(data_dir)
+    missing = [spec for spec in OFFICIAL if locate(folder, spec) is None]
+    if missing and fetch:
+        download(folder, missing)
+        missing = []
+    if missing:
+        names = ", ".join(f"{spec.stem}.gz" for spec in missing)
+        where = "folder not found" if not folder.is_dir() else f"missing {names}"
+        raise DataError(
+            f"MNIST data: {folder}: {where}; pass --data-dir DIR (the folder holding "
+            "MNIST/raw/) or add --download"
+        )
+    arrays = [load_checked(locate(folder, spec) or folder, spec) for spec in OFFICIAL]
+    train_images, train_labels, test_images, test_labels = arrays
+    for images, labels, split in (
+        (train_images, train_labels, "train"),
+        (test_images, test_labels, "test"),
+    ):
+        if len(images) != len(labels):
+            raise DataError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
+        if labels.max() > 9:
+            raise DataError(f"MNIST {split}: label {labels.max()} is not a digit 0..9")
+    if limit_train is not None:
+        train_images, train_labels = train_images[:limit_train], train_labels[:limit_train]
+    return Mnist(
+        normalise(train_images),
+        torch.from_numpy(train_labels.astype(np.int64)),
+        normalise(test_images),
+        torch.from_numpy(test_labels.astype(np.int64)),
+    )
+
+
+def normalise(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), zero mean and unit std over MNIST."""
+    x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
+    return (x / 255.0 - MEAN) / STD
+
+
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index tensors that cover range(n) once in a random order; the last may be short."""
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random affine jitter drawn per image, applied to the whole batch at once."""
+
+    degrees: float = 8.0  # max rotation, either way
+    shift: float = 2.0  # max translation, pixels, each axis
+    scale: float = 0.08  # max relative zoom in or out
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+
+        def uniform(*shape: int) -> torch.Tensor:
+            return (torch.rand(*shape, generator=generator) * 2 - 1).to(x.device)
+
+        angle = uniform(n) * math.radians(self.degrees)
+        zoom = 1 + uniform(n) * self.scale
+        shift = uniform(n, 2) * (2 * self.shift / x.shape[-1])  # grid spans 2 units per side
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack(
+            (torch.stack((cos, -sin, shift[:, 0]), 1), torch.stack((sin, cos, shift[:, 1]), 1)), 1
+        )
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        background = -MEAN / STD  # a black pixel after normalisation
+        moved = F.grid_sample(x - background, grid, padding_mode="zeros", align_corners=False)
+        return moved + background
