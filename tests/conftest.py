@@ -1,0 +1,29 @@
+"""Shared fixtures: the default workbook is built once, the slow engines run once a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbook_builder.reference import Trace, traces
+from workbook_builder.spec import Run
+from workbook_builder.writer import build
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def default_run() -> Run:
+    return Run()
+
+
+@pytest.fixture(scope="session")
+def default_traces(default_run: Run) -> list[Trace]:
+    return traces(default_run.network, default_run.learning_rates, default_run.epochs)
+
+
+@pytest.fixture(scope="session")
+def default_workbook(tmp_path_factory: pytest.TempPathFactory, default_run: Run) -> Path:
+    """The default workbook, built fresh (named like the committed one)."""
+    return build(default_run, tmp_path_factory.mktemp("book") / "backprop.xlsx")

@@ -1,0 +1,192 @@
+"""IDX reading, file checks, download fallback, batches and batched augmentation."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mnist_synthetic import digits, idx_bytes, write_mnist
+
+from mnist.data import (
+    MEAN,
+    OFFICIAL,
+    STD,
+    TRAIN_LABELS,
+    Augment,
+    DataError,
+    IdxSpec,
+    download,
+    load_mnist,
+    parse_idx,
+    read_idx,
+    shuffled_batches,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # the real files, where present
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_round_trips_images_and_labels(tmp_path: Path, gz: bool) -> None:
+    images, labels = digits(30, seed=3)
+    for name, array in (("img", images), ("lbl", labels)):
+        payload = idx_bytes(array)
+        path = tmp_path / (name + (".gz" if gz else ""))
+        path.write_bytes(gzip.compress(payload) if gz else payload)
+        np.testing.assert_array_equal(read_idx(path), array)
+
+
+def test_parse_idx_reads_big_endian_dimensions() -> None:
+    array = np.arange(2 * 3 * 300, dtype=np.uint32).astype(np.uint8).reshape(2, 3, 300)
+    assert parse_idx(idx_bytes(array), "x").shape == (2, 3, 300)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"\x00\x00\x0d\x03" + bytes(100), "not an unsigned-byte IDX"),  # float IDX
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "truncated"),  # 5 labels promised, 3 given
+        (b"\x00\x00\x08\x03" + bytes(6), "truncated header"),  # 3 dims need 12 bytes
+    ],
+)
+def test_parse_idx_rejects_bad_headers(payload: bytes, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        parse_idx(payload, "x")
+
+
+def test_load_mnist_normalises_and_limits(tmp_path: Path) -> None:
+    write_mnist(tmp_path, n_train=100, n_test=40)
+    data = load_mnist(tmp_path, limit_train=64)
+    assert data.train_x.shape == (64, 1, 28, 28) and data.train_x.dtype == torch.float32
+    assert data.test_x.shape == (40, 1, 28, 28)
+    assert data.train_y.dtype == torch.int64 and set(data.train_y.tolist()) <= set(range(10))
+    images, _ = digits(100, seed=0)
+    expected = (images[0].astype(np.float32) / 255 - MEAN) / STD
+    np.testing.assert_allclose(data.train_x[0, 0].numpy(), expected, rtol=1e-6)
+
+
+def test_load_mnist_reads_unzipped_files(tmp_path: Path) -> None:
+    write_mnist(tmp_path, n_train=20, n_test=10, gz=False)
+    assert len(load_mnist(tmp_path).train_y) == 20
+
+
+def test_missing_folder_says_how_to_get_the_data(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"--data-dir.*--download"):
+        load_mnist(tmp_path / "nowhere")
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path)
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz"):
+        load_mnist(tmp_path)
+
+
+def test_truncated_gz_is_reported(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path)
+    path = raw / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(DataError, match="truncated"):
+        load_mnist(tmp_path)
+
+
+def test_official_size_with_wrong_md5_is_rejected(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path)
+    path = raw / "train-labels-idx1-ubyte.gz"
+    # a small valid file padded to the official byte size: the size claims "official"
+    payload = gzip.compress(idx_bytes(digits(10, 0)[1]))
+    path.write_bytes(payload + bytes(TRAIN_LABELS.gz_bytes - len(payload)))
+    assert path.stat().st_size == TRAIN_LABELS.gz_bytes
+    with pytest.raises(DataError, match="md5 mismatch"):
+        load_mnist(tmp_path)
+
+
+def test_wrong_magic_is_reported(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path)
+    images, _ = digits(512, 0)  # an image file where the labels belong
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images)))
+    with pytest.raises(DataError, match="magic number 2051, expected 2049"):
+        load_mnist(tmp_path)
+
+
+def test_count_mismatch_between_images_and_labels(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path)
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(digits(500, 0)[1])))
+    with pytest.raises(DataError, match="512 images but 500 labels"):
+        load_mnist(tmp_path)
+
+
+def test_download_offline_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"could not download .*copy the four"):
+        download(tmp_path, OFFICIAL[:1], mirrors=("http://127.0.0.1:9/",))
+
+
+def test_download_checks_md5_and_writes_file(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    payload = gzip.compress(idx_bytes(digits(10, 0)[1]))
+    (mirror / "x-labels.gz").write_bytes(payload)
+    good = IdxSpec("x-labels", len(payload), hashlib.md5(payload).hexdigest(), 2049, 10)
+    bad = IdxSpec("x-labels", len(payload), "0" * 32, 2049, 10)
+    target = tmp_path / "raw"
+    with pytest.raises(DataError, match="md5 mismatch"):
+        download(target, [bad], mirrors=(mirror.as_uri() + "/",))
+    download(target, [good], mirrors=(mirror.as_uri() + "/",))
+    assert (target / "x-labels.gz").read_bytes() == payload
+    assert [p.name for p in target.iterdir()] == ["x-labels.gz"]  # no temporary left behind
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason="real MNIST not present")
+def test_real_files_pass_every_check() -> None:
+    data = load_mnist(SHARED)
+    assert len(data.train_y) == 60_000 and len(data.test_y) == 10_000
+    counts = torch.bincount(data.test_y).tolist()
+    assert counts == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_shuffled_batches_cover_every_index_once() -> None:
+    batches = list(shuffled_batches(1000, 128, torch.Generator().manual_seed(0)))
+    assert len(batches) == math.ceil(1000 / 128) and len(batches[-1]) == 1000 % 128
+    assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+    again = list(shuffled_batches(1000, 128, torch.Generator().manual_seed(0)))
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def test_augment_without_jitter_is_identity() -> None:
+    x = torch.randn(8, 1, 28, 28)
+    out = Augment(degrees=0, shift=0, scale=0)(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, x, atol=1e-4, rtol=0)
+
+
+def test_augment_keeps_background_black_and_moves_digits() -> None:
+    blank = torch.full((4, 1, 28, 28), -MEAN / STD)
+    gen = torch.Generator().manual_seed(0)
+    torch.testing.assert_close(Augment(degrees=10, shift=2)(blank, gen), blank)
+    images, _ = digits(16, 0)
+    x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - MEAN) / STD
+    moved = Augment(degrees=10, shift=2)(x, torch.Generator().manual_seed(1))
+    assert moved.shape == x.shape
+    assert (moved - x).abs().amax(dim=(1, 2, 3)).min() > 0.5  # every image changed
+    same = Augment(degrees=10, shift=2)(x, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(moved, same)
+
+
+def test_augment_shift_stays_within_bounds() -> None:
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, 0, 14, 14] = 1.0  # one bright pixel on a zero background (here 0 = black)
+    background = -MEAN / STD
+    out = Augment(degrees=0, shift=2, scale=0)(x + background, torch.Generator().manual_seed(0))
+    out = out - background
+    mass = out.sum(dim=(1, 2, 3))
+    torch.testing.assert_close(mass, torch.ones(16), atol=1e-4, rtol=0)
+    grid = torch.arange(28.0)
+    rows = (out[:, 0].sum(2) * grid).sum(1) / mass
+    cols = (out[:, 0].sum(1) * grid).sum(1) / mass
+    shifts = torch.stack((rows - 14, cols - 14), 1)
+    assert shifts.abs().max() <= 2.0 + 1e-4
+    assert shifts.abs().max() > 1.0  # and it does move them

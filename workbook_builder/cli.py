@@ -1,0 +1,142 @@
+"""Command line: build the workbook (default), render it, or check a hand-made one.
+
+The only module that prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from workbook_builder import spec
+from workbook_builder.spec import Network, Run, SpecError
+
+DEFAULT_OUT = Path("generated") / "backprop.xlsx"
+PROG = "python -m workbook_builder"
+
+
+class UsageError(Exception):
+    """Bad input from the command line: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=PROG,
+        description="Write an Excel workbook that works backpropagation of a 2-2-2 sigmoid "
+        "network epoch by epoch in live formulas: one sheet per learning rate, with charts and "
+        "a summary.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Example: %(prog)s --lr 0.5 5 50 --epochs 200 --out sweep.xlsx",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="workbook to write (replaced only once the new one is complete)")
+    parser.add_argument("--epochs", type=positive_int, default=spec.DEFAULT_EPOCHS,
+                        help=f"rows per sheet; epoch 0 holds the initial weights "
+                        f"(at most {spec.MAX_EPOCHS})")
+    parser.add_argument("--lr", type=finite_float, nargs="+", metavar="LR",
+                        default=list(spec.DEFAULT_LEARNING_RATES),
+                        help="learning rates η, one sheet each")
+    parser.add_argument("--inputs", type=finite_float, nargs=2, metavar=("I1", "I2"),
+                        default=list(spec.DEFAULT_INPUTS), help="the two inputs")
+    parser.add_argument("--targets", type=finite_float, nargs=2, metavar=("T1", "T2"),
+                        default=list(spec.DEFAULT_TARGETS), help="the two targets")
+    parser.add_argument("--weights", type=finite_float, nargs=8,
+                        metavar=tuple(f"W{k}" for k in range(1, 9)),
+                        default=list(spec.DEFAULT_WEIGHTS), help="initial weights w1..w8")
+    parser.add_argument("--biases", type=finite_float, nargs=2, metavar=("B1", "B2"),
+                        default=None, help="fixed biases: b1 for both hidden neurons, b2 for "
+                        "both outputs (default: no biases)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> Run:
+    network = Network(
+        inputs=tuple(args.inputs),
+        targets=tuple(args.targets),
+        weights=tuple(args.weights),
+        biases=None if args.biases is None else tuple(args.biases),
+    )
+    return Run(network=network, learning_rates=tuple(args.lr), epochs=args.epochs)
+
+
+def check_output(out: Path, create_folder: bool) -> None:
+    """Fail early, in one line, when ``out`` cannot be written."""
+    folder = out.parent
+    if create_folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'x.xlsx'}")
+    if not folder.is_dir():
+        raise UsageError(f"output folder {folder} does not exist; create it or choose another "
+                         "--out")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"output folder {folder} is not writable; choose another --out")
+    if out.suffix.lower() != ".xlsx":
+        raise UsageError(f"--out {out} must end in .xlsx")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from workbook_builder.writer import build  # XlsxWriter is needed only here
+
+    run = run_from_args(args)
+    check_output(args.out, create_folder=args.out == DEFAULT_OUT)
+    started = time.perf_counter()
+    big = run.epochs * len(run.learning_rates) >= 20_000
+    progress = None
+    if big and not args.quiet:
+        def progress(sheet: str) -> None:
+            print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
+    build(run, args.out, progress)
+    if not args.quiet:
+        print(f"wrote {args.out}: {len(run.learning_rates)} learning rates × {run.epochs} "
+              f"epochs in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return cmd_build(args)
+    except (UsageError, SpecError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: error: cannot write: {exc.strerror or exc} "
+              f"({exc.filename or 'output'})", file=sys.stderr)
+        return 2

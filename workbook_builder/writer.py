@@ -1,0 +1,245 @@
+"""Write the workbook with XlsxWriter: rate sheets, Summary, formats and cached values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from workbook_builder import cell_formulas, charts, layout
+from workbook_builder.files import atomic_path
+from workbook_builder.reference import DELTAS, GRADIENTS, WEIGHTS, Trace, first_epoch_below, traces
+from workbook_builder.spec import Run
+
+#: fixed document date, so the same inputs give a byte-identical file
+CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+NUMBER = "0.000000000"  # weights, activations, errors: nine decimals
+SMALL = "0.000000E+00"  # δ terms and gradients shrink by orders of magnitude: keep 7 digits
+#: header fill per group of columns, so the chain of the computation reads left to right
+GROUP_FILL = {"weights": "#DDEBF7", "forward": "#E2EFDA", "loss": "#FCE4D6",
+              "deltas": "#FFF2CC", "gradients": "#EDE7F6", "epoch": "#D9D9D9"}  # fmt: skip
+
+
+class PlainFormulaSheet(Worksheet):
+    """A worksheet that skips XlsxWriter's future-function scan for plain formulas.
+
+    XlsxWriter runs some 30 regular-expression substitutions over every formula to prefix
+    newer functions with ``_xlfn.``; on the rate sheets' ~19,000 formulas that is half the
+    build time. Formulas that call only the functions in PLAIN need no prefix, so they skip
+    the scan; anything else goes through XlsxWriter as usual. tests/test_writer.py checks that
+    the file is byte-identical to one written without this shortcut.
+    """
+
+    PLAIN = frozenset({"EXP", "MIN"})
+    _CALL = re.compile(r"([A-Z][A-Z0-9._]*)\(")
+
+    def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
+        if formula.startswith("=") and set(self._CALL.findall(formula)) <= self.PLAIN:
+            return formula[1:]
+        prepared: str = super()._prepare_formula(formula, expand_future_functions)
+        return prepared
+
+
+def group(name: str) -> str:
+    if name == layout.EPOCH:
+        return "epoch"
+    if name in WEIGHTS:
+        return "weights"
+    if name in DELTAS:
+        return "deltas"
+    if name in GRADIENTS:
+        return "gradients"
+    return "loss" if name.startswith("E") else "forward"
+
+
+def number_format(name: str) -> str:
+    return SMALL if name in DELTAS or name in GRADIENTS else NUMBER
+
+
+@dataclass
+class Formats:
+    """The workbook's cell formats, made once per workbook."""
+
+    title: Format
+    note: Format
+    label: Format
+    value: Format
+    header: dict[str, Format]
+    cells: dict[str, Format]
+    epoch: Format
+    text: Format
+
+    @classmethod
+    def create(cls, wb: Workbook) -> Formats:
+        def fmt(props: dict[str, Any]) -> Format:
+            return wb.add_format(props)
+
+        header = {
+            g: fmt({"bold": True, "align": "center", "valign": "vcenter", "bg_color": color,
+                    "bottom": 1, "text_wrap": True})
+            for g, color in GROUP_FILL.items()
+        }
+        return cls(
+            title=fmt({"bold": True, "font_size": 14}),
+            note=fmt({"italic": True, "font_color": "#595959"}),
+            label=fmt({"bold": True, "align": "right"}),
+            # inputs look like inputs: blue on pale yellow, the usual spreadsheet convention
+            value=fmt({"font_color": "#0000FF", "bg_color": "#FFFFE0", "border": 1,
+                       "border_color": "#BFBFBF", "num_format": "0.00####"}),
+            header=header,
+            cells={q: fmt({"num_format": number_format(q)}) for q in layout.QUANTITIES},
+            epoch=fmt({"align": "center"}),
+            text=fmt({"align": "center", "font_color": "#595959"}),
+        )
+
+
+def column_widths(all_traces: list[Trace]) -> dict[str, float]:
+    """Widths (characters) wide enough for the longest number any sheet shows in a column."""
+    widths: dict[str, float] = {layout.EPOCH: 18}  # also holds the parameter labels
+    for q in layout.QUANTITIES:
+        biggest = max(float(np.max(np.abs(t[q]))) for t in all_traces)
+        shown = f"-{biggest:.7E}" if q in DELTAS or q in GRADIENTS else f"-{biggest:.9f}"
+        widths[q] = max(11, len(shown) + 2)
+    return widths
+
+
+def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: float,
+                     trace: Trace, widths: dict[str, float]) -> None:
+    """One learning rate: title, parameter block, header, one row per epoch, the chart."""
+    net = run.network
+    ws.write(layout.TITLE_ROW, 0, f"Backpropagation of a 2-2-2 sigmoid network, η = {lr:g}",
+             fm.title)
+    ws.write(layout.NOTE_ROW, 0,
+             "Blue cells are inputs: change one and every epoch and the chart recompute. Epoch 0 "
+             "holds the initial weights; each row below subtracts η × the gradients of the row "
+             "above (see the Guide sheet).", fm.note)
+    for name, value in layout.params(net, lr).items():
+        row, col = layout.PARAM_CELLS[name]
+        ws.write(row, col - 1, layout.PARAM_LABELS[name], fm.label)
+        ws.write_number(row, col, value, fm.value)
+
+    for col, name in enumerate(layout.COLUMNS):
+        ws.write(layout.HEADER_ROW, col, name, fm.header[group(name)])
+        ws.set_column(col, col, widths[name])
+    ws.set_row(layout.HEADER_ROW, 20)
+
+    has_bias = net.biases is not None
+    for epoch in range(run.epochs):
+        row = layout.epoch_row(epoch)
+        ws.write_number(row, 0, epoch, fm.epoch)
+        refs = layout.Refs(epoch, has_bias)
+        for name in layout.QUANTITIES:
+            ws.write_formula(row, layout.COLUMN[name], cell_formulas.formula(name, refs),
+                             fm.cells[name], float(trace[name][epoch]))
+
+    ws.freeze_panes(layout.FIRST_EPOCH_ROW, 1)
+    chart = charts.error_chart(wb, ws.get_name(), lr, run.epochs)
+    chart.set_size({"width": layout.CHART_SIZE[0], "height": layout.CHART_SIZE[1]})
+    ws.insert_chart(layout.HEADER_ROW, layout.CHART_COL, chart, {"x_offset": 10})
+    # a printed page (and the rendered picture) = the first rows beside the chart
+    last_row = layout.FIRST_EPOCH_ROW + min(run.epochs, layout.PRINT_ROWS) - 1
+    ws.print_area(0, 0, last_row, layout.CHART_COL + 11)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 1)
+    ws.set_margins(left=0.3, right=0.3, top=0.3, bottom=0.3)
+
+
+def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
+                  all_traces: list[Trace]) -> None:
+    """Per rate: E_total at chosen epochs and the first epoch below 50/10/1 % of the start."""
+    sheets = layout.sheet_names(run)
+    last = run.epochs - 1
+    e_columns = [*layout.SUMMARY_EPOCHS, last]
+    ws.write(layout.TITLE_ROW, 0, "Summary: how the learning rate η changes the error", fm.title)
+    ws.write(layout.NOTE_ROW, 0,
+             "Every number is a formula over the rate sheets; the chart below overlays their "
+             "E_total curves.", fm.note)
+    headers = ["η", "sheet"]
+    headers += [f"E_total at epoch {e}" + (" (last)" if e == last else "") for e in e_columns]
+    headers += [f"first epoch with E_total < {f:.0%} of epoch 0" for f in
+                layout.SUMMARY_FRACTIONS]
+    for col, text in enumerate(headers):
+        ws.write(layout.SUMMARY_HEADER_ROW, col, text, fm.header["loss" if col else "epoch"])
+    ws.set_row(layout.SUMMARY_HEADER_ROW, 45)
+    ws.set_column(0, 0, 10)
+    ws.set_column(1, 1, 12)
+    ws.set_column(2, len(headers) - 1, 17)
+
+    for k, (sheet, lr, trace) in enumerate(zip(sheets, run.learning_rates, all_traces,
+                                               strict=True)):
+        row = layout.summary_row(k)
+        quoted = layout.quote(sheet)
+        ws.write_formula(row, 0, f"={quoted}!{layout.param_cell('η')}", fm.epoch, lr)
+        ws.write_url(row, 1, f"internal:{quoted}!A1", string=sheet)
+        for j, epoch in enumerate(e_columns):
+            col = 2 + j
+            if epoch > last:
+                ws.write(row, col, f"n/a ({run.epochs} epochs)", fm.text)
+                continue
+            ws.write_formula(row, col, f"={quoted}!{layout.cell('E_total', epoch, True)}",
+                             fm.cells["E_total"], float(trace["E_total"][epoch]))
+        epochs_range = layout.column_range(sheet, layout.EPOCH, run.epochs)
+        e_range = layout.column_range(sheet, "E_total", run.epochs)
+        start = f"{quoted}!{layout.cell('E_total', 0, True)}"
+        for j, fraction in enumerate(layout.SUMMARY_FRACTIONS):
+            hit = first_epoch_below(trace["E_total"], fraction)
+            ws.write_formula(
+                row, 2 + len(e_columns) + j,
+                cell_formulas.first_epoch_below(epochs_range, e_range, start, fraction),
+                fm.epoch, layout.NOT_REACHED if hit is None else hit,
+            )
+    chart = charts.summary_chart(wb, sheets, run.learning_rates, run.epochs)
+    chart.set_size({"width": 960, "height": 480})
+    chart_row = layout.summary_chart_row(len(sheets))
+    ws.insert_chart(chart_row, 0, chart)
+    ws.print_area(0, 0, chart_row + 25, len(headers) - 1)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 1)
+
+
+def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None = None,
+                   sheet_class: type[Worksheet] = PlainFormulaSheet) -> None:
+    """Write the whole workbook to ``path`` (not atomically; see ``build``).
+
+    Args:
+        run: the network, learning rates and epoch count.
+        path: where to write.
+        progress: called with each sheet's name as it is written.
+        sheet_class: the worksheet class for rate sheets (tests compare with plain Worksheet).
+    """
+    all_traces = traces(run.network, run.learning_rates, run.epochs)
+    wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
+    wb.set_properties({
+        "title": "Backpropagation of a 2-2-2 sigmoid network",
+        "subject": "Live-formula backpropagation, one sheet per learning rate",
+        "author": "workbook_builder",
+        "created": CREATED,
+    })
+    fm = Formats.create(wb)
+    summary = wb.add_worksheet(layout.SUMMARY)
+    widths = column_widths(all_traces)
+    for sheet, lr, trace in zip(layout.sheet_names(run), run.learning_rates, all_traces,
+                                strict=True):
+        if progress is not None:
+            progress(sheet)
+        ws = wb.add_worksheet(sheet, worksheet_class=sheet_class)
+        write_rate_sheet(wb, ws, fm, run, lr, trace, widths)
+    write_summary(wb, summary, fm, run, all_traces)
+    wb.close()
+
+
+def build(run: Run, out: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """Write the workbook atomically: an existing ``out`` is replaced only by a complete file."""
+    with atomic_path(out) as tmp:
+        write_workbook(run, tmp, progress)
+    return out
