@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mnist_synthetic import digits, idx_bytes, write_mnist
 
 from mnist.data import (
     MEAN,
@@ -26,6 +25,7 @@ from mnist.data import (
     read_idx,
     shuffled_batches,
 )
+from tests.mnist_synthetic import digits, idx_bytes, write_mnist
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # the real files, where present
 

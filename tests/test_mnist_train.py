@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from mnist_synthetic import write_mnist
 
 import mnist.train
 from mnist.train import main
+from tests.mnist_synthetic import write_mnist
 
 QUICK = ["--arch", "tiny", "--batch-size", "64", "--device", "cpu"]
 

@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return cmd_build(args)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
     except (UsageError, SpecError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

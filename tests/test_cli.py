@@ -1,0 +1,120 @@
+"""The command line, in-process: the default build, options, and every kind of bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from workbook_builder.cli import main
+
+
+def test_default_writes_generated_backprop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str],
+                                           default_workbook: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    out = tmp_path / "generated" / "backprop.xlsx"
+    assert out.read_bytes() == default_workbook.read_bytes()
+    assert "wrote generated/backprop.xlsx" in capsys.readouterr().out
+    assert [p.name for p in out.parent.iterdir()] == ["backprop.xlsx"]  # no temporary left
+
+
+def test_options_reach_the_workbook(tmp_path: Path) -> None:
+    out = tmp_path / "custom.xlsx"
+    argv = ["--out", str(out), "--epochs", "7", "--lr", "0.3", "5", "--inputs", "1", "-1",
+            "--targets", "0.2", "0.9", "--weights", *"1 2 3 4 5 6 7 8".split(),
+            "--biases", "0.1", "-0.2", "--quiet"]
+    assert main(argv) == 0
+    wb = openpyxl.load_workbook(out)
+    assert [n for n in wb.sheetnames if n.startswith("LR")] == ["LR 0.3", "LR 5.0"]
+    ws = wb["LR 5.0"]
+    values = {ws.cell(c.row, c.column + 1).value for row in ws.iter_rows(max_row=8)
+              for c in row if isinstance(c.value, str) and len(c.value) == 2}
+    assert {1, -1, 0.2, 0.9, 8, 0.1, -0.2} <= values
+    assert ws.max_row == 9 + 7
+
+
+def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--epochs" in text and "(default: 100)" in text and "--biases" in text
+
+
+BAD = [
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-5"], "--epochs"),
+    (["--epochs", "2.5"], "whole number"),
+    (["--epochs", "1048570"], "does not fit"),
+    (["--lr", "fast"], "not a number"),
+    (["--lr", "inf"], "not a finite number"),
+    (["--lr", "nan"], "not a finite number"),
+    (["--lr", "0"], "positive"),
+    (["--lr", "0.5", "0.5"], "given twice"),
+    (["--inputs", "0.05"], "--inputs"),
+    (["--targets", "0.1", "0.2", "0.3"], "unrecognized"),
+    (["--weights", *["0.1"] * 7], "--weights"),
+    (["--weights", *["0.1"] * 7, "x"], "not a number"),
+    (["--biases", "1"], "--biases"),
+    (["--frobnicate"], "unrecognized"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(
+        argv: list[str], message: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "keep.xlsx"
+    out.write_bytes(b"previous workbook")
+    assert main(["--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert out.read_bytes() == b"previous workbook"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.xlsx"]
+
+
+def out_cases(tmp: Path) -> list[tuple[str, str]]:
+    (tmp / "a_file").write_text("x")
+    (tmp / "folder.xlsx").mkdir()
+    return [
+        (str(tmp / "missing" / "x.xlsx"), "does not exist"),
+        (str(tmp / "a_file" / "x.xlsx"), "does not exist"),
+        (str(tmp / "folder.xlsx"), "is a folder"),
+        (str(tmp / "book.csv"), "must end in .xlsx"),
+    ]
+
+
+def test_bad_output_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for out, message in out_cases(tmp_path):
+        assert main(["--out", out]) == 2, out
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path
+                        else real_access(p, mode))  # as root every folder is writable
+    assert main(["--out", str(tmp_path / "x.xlsx")]) == 2
+    assert "not writable" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A failure mid-write (here: the disk refuses) leaves the old file and no temporary."""
+    out = tmp_path / "keep.xlsx"
+    out.write_bytes(b"previous workbook")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(out))
+
+    monkeypatch.setattr("workbook_builder.writer.write_workbook", refuse)
+    assert main(["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left" in err
+    assert out.read_bytes() == b"previous workbook"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.xlsx"]

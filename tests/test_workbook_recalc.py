@@ -1,0 +1,87 @@
+"""Every cell of the default workbook recomputed by the `formulas` engine, against the reference.
+
+The engine re-evaluates the formula text we wrote (never our cached values), so this checks the
+formulas themselves. Loading the 19,000 formulas is slow, so the model is built once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.engines import key, load_model, value
+from workbook_builder import layout
+from workbook_builder.reference import QUANTITIES, Trace, first_epoch_below, trace
+from workbook_builder.spec import Network, Run, sheet_name
+from workbook_builder.writer import build
+
+pytestmark = pytest.mark.slow
+RTOL = 1e-12
+
+
+@pytest.fixture(scope="module")
+def model(default_workbook: Path) -> Any:
+    return load_model(default_workbook)
+
+
+@pytest.fixture(scope="module")
+def solution(model: Any) -> Any:
+    return model.calculate()
+
+
+def assert_sheet_matches(solution: Any, path: Path, sheet: str, tr: Trace, epochs: int) -> None:
+    for q in QUANTITIES:
+        got = np.array([value(solution, path, sheet, layout.cell(q, e)) for e in range(epochs)])
+        np.testing.assert_allclose(got, tr[q], rtol=RTOL, atol=0, err_msg=f"{sheet} {q}")
+
+
+def test_every_rate_sheet_matches_reference(solution: Any, default_workbook: Path,
+                                            default_run: Run,
+                                            default_traces: list[Trace]) -> None:
+    for sheet, tr in zip(layout.sheet_names(default_run), default_traces, strict=True):
+        assert_sheet_matches(solution, default_workbook, sheet, tr, default_run.epochs)
+
+
+def test_summary_matches_reference(solution: Any, default_workbook: Path, default_run: Run,
+                                   default_traces: list[Trace]) -> None:
+    for k, tr in enumerate(default_traces):
+        row = layout.summary_row(k) + 1
+        cells = [value(solution, default_workbook, layout.SUMMARY, f"{col}{row}")
+                 for col in "ACDEFGHI"]
+        e = tr["E_total"]
+        assert cells[0] == default_run.learning_rates[k]
+        np.testing.assert_allclose(cells[1:5], [e[0], e[10], e[50], e[99]], rtol=RTOL)
+        expected = [first_epoch_below(e, f) for f in layout.SUMMARY_FRACTIONS]
+        assert cells[5:] == [layout.NOT_REACHED if x is None else x for x in expected]
+
+
+def test_changing_eta_recomputes_every_row(model: Any, default_workbook: Path,
+                                           default_run: Run) -> None:
+    """Liveness: feed η = 0.3 into the LR 0.5 sheet; every row follows the reference at 0.3."""
+    sheet = sheet_name(0.5)
+    outputs = [key(default_workbook, sheet, layout.cell(q, e))
+               for q in QUANTITIES for e in range(default_run.epochs)]
+    eta = key(default_workbook, sheet, layout.param_cell("η", absolute=False))
+    solution = model.calculate(inputs={eta: 0.3}, outputs=outputs)
+    expected = trace(default_run.network, 0.3, default_run.epochs)
+    old = trace(default_run.network, 0.5, default_run.epochs)
+    assert_sheet_matches(solution, default_workbook, sheet, expected, default_run.epochs)
+    assert np.all(expected["w1"][1:] != old["w1"][1:])  # so the check above could fail
+
+
+def test_huge_weights_give_no_overflow_errors(tmp_path: Path) -> None:
+    """σ of a net input far below −709 stays a number (no #NUM!) in the engine too."""
+    net = Network(inputs=(1.0, 1.0), weights=(-2000.0, -2000.0, 900.0, 1000.0,
+                                              -800.0, -900.0, 1000.0, 800.0))
+    run = Run(network=net, learning_rates=(50.0,), epochs=4)
+    path = build(run, tmp_path / "huge.xlsx")
+    solution = load_model(path).calculate()
+    tr = trace(net, 50.0, 4)
+    assert tr["h1"][0] < -709 and tr["o1"][0] < -709  # the capped branch is exercised
+    for q in QUANTITIES:
+        got = [value(solution, path, sheet_name(50.0), layout.cell(q, e)) for e in range(4)]
+        assert all(isinstance(v, float) for v in got), (q, got)
+        np.testing.assert_allclose(got, tr[q], rtol=RTOL, atol=1e-300, err_msg=q)

@@ -1,0 +1,160 @@
+"""The written file, re-opened with openpyxl: sheets, headers, formulas, charts, cached values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from openpyxl.utils.cell import range_boundaries
+from xlsxwriter.worksheet import Worksheet
+
+from tests.conftest import REPO
+from workbook_builder import layout
+from workbook_builder.reference import QUANTITIES, Trace, first_epoch_below, trace
+from workbook_builder.spec import Network, Run, sheet_name
+from workbook_builder.writer import SMALL, build, number_format, write_workbook
+
+
+@pytest.fixture(scope="module")
+def formulas_book(default_workbook: Path) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(default_workbook)
+
+
+@pytest.fixture(scope="module")
+def values_book(default_workbook: Path) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(default_workbook, data_only=True)
+
+
+def find_header(ws: openpyxl.worksheet.worksheet.Worksheet) -> tuple[int, dict[str, int]]:
+    """(1-based header row, header text -> 1-based column), found by scanning the sheet."""
+    for row in ws.iter_rows(min_row=1, max_row=30):
+        names = {c.value: c.column for c in row if isinstance(c.value, str)}
+        if {"w1", "E_total", "∂E/∂w8"} <= names.keys():
+            return row[0].row, names
+    raise AssertionError(f"no header row in {ws.title}")
+
+
+def header_map(ws: openpyxl.worksheet.worksheet.Worksheet) -> dict[str, int]:
+    return find_header(ws)[1]
+
+
+def test_sheet_names(formulas_book: openpyxl.Workbook, default_run: Run) -> None:
+    rates = [f"LR {x}" for x in ("0.1", "0.2", "0.5", "0.8", "1.0", "2.0")]
+    assert [n for n in formulas_book.sheetnames if n.startswith("LR ")] == rates
+    assert "Summary" in formulas_book.sheetnames
+
+
+def test_headers_and_a_formula_in_every_computed_cell(formulas_book: openpyxl.Workbook,
+                                                      default_run: Run) -> None:
+    expected = ["epoch", *(f"w{k}" for k in range(1, 9)), "h1", "a_h1", "h2", "a_h2", "o1",
+                "a_o1", "o2", "a_o2", "E1", "E2", "E_total", "δ_o1", "δ_o2", "δ_h1", "δ_h2",
+                *(f"∂E/∂w{k}" for k in range(1, 9))]
+    for name in layout.sheet_names(default_run):
+        ws = formulas_book[name]
+        header_row, cols = find_header(ws)
+        assert list(cols) == expected
+        epochs = [ws.cell(header_row + 1 + e, cols["epoch"]).value for e in range(100)]
+        assert epochs == list(range(100))
+        assert ws.cell(header_row + 101, cols["epoch"]).value is None
+        for q in QUANTITIES:
+            for e in range(100):
+                value = ws.cell(header_row + 1 + e, cols[q]).value
+                assert isinstance(value, str) and value.startswith("="), (name, q, e, value)
+
+
+def test_learning_rate_sits_right_of_its_label(formulas_book: openpyxl.Workbook) -> None:
+    ws = formulas_book["LR 0.8"]
+    labels = [c for row in ws.iter_rows(max_row=8) for c in row
+              if isinstance(c.value, str) and c.value.startswith("η")]
+    assert len(labels) == 1
+    assert ws.cell(labels[0].row, labels[0].column + 1).value == 0.8
+
+
+def test_weights_update_with_absolute_eta(formulas_book: openpyxl.Workbook) -> None:
+    ws = formulas_book["LR 0.5"]
+    cols = header_map(ws)
+    f = ws.cell(layout.FIRST_EPOCH_ROW + 1 + 5, cols["w3"]).value  # epoch 5, 1-based row
+    assert f == "=D14-$B$3*AA14"  # w3 − η·∂E/∂w3 of epoch 4, η anchored
+
+
+def test_cached_values_equal_reference(values_book: openpyxl.Workbook, default_run: Run,
+                                       default_traces: list[Trace]) -> None:
+    for name, tr in zip(layout.sheet_names(default_run), default_traces, strict=True):
+        ws = values_book[name]
+        cols = header_map(ws)
+        for q in QUANTITIES:
+            cached = [ws.cell(layout.FIRST_EPOCH_ROW + 1 + e, cols[q]).value for e in range(100)]
+            np.testing.assert_array_equal(np.asarray(cached, dtype=float), tr[q], err_msg=q)
+
+
+def test_summary_cached_values(values_book: openpyxl.Workbook,
+                               default_traces: list[Trace]) -> None:
+    ws = values_book["Summary"]
+    rows = [r for r in ws.iter_rows(values_only=True) if isinstance(r[0], float | int)]
+    assert [r[0] for r in rows] == [0.1, 0.2, 0.5, 0.8, 1.0, 2.0]
+    for row, tr in zip(rows, default_traces, strict=True):
+        e = tr["E_total"]
+        assert list(row[2:6]) == [e[0], e[10], e[50], e[99]]
+        expected = [first_epoch_below(e, f) for f in (0.5, 0.1, 0.01)]
+        assert list(row[6:9]) == [layout.NOT_REACHED if x is None else x for x in expected]
+
+
+def test_charts_point_at_e_total(formulas_book: openpyxl.Workbook, default_run: Run) -> None:
+    for name in layout.sheet_names(default_run):
+        ws = formulas_book[name]
+        cols = header_map(ws)
+        charts = ws._charts
+        assert len(charts) == 1, name
+        (series,) = charts[0].series
+        ref = series.val.numRef.f
+        sheet, _, cells = ref.rpartition("!")
+        assert sheet.strip("'") == name
+        min_col, min_row, max_col, max_row = range_boundaries(cells.replace("$", ""))
+        assert min_col == max_col == cols["E_total"]
+        assert (min_row, max_row) == (layout.FIRST_EPOCH_ROW + 1, layout.FIRST_EPOCH_ROW + 100)
+    summary = formulas_book["Summary"]._charts
+    assert len(summary) == 1
+    assert len(summary[0].series) == 6
+
+
+def test_same_inputs_give_identical_bytes(tmp_path: Path, default_workbook: Path) -> None:
+    again = build(Run(), tmp_path / "again.xlsx")
+    assert again.read_bytes() == default_workbook.read_bytes()
+
+
+def test_committed_workbook_is_what_the_command_writes(default_workbook: Path) -> None:
+    committed = REPO / "generated" / "backprop.xlsx"
+    assert committed.read_bytes() == default_workbook.read_bytes(), (
+        "generated/backprop.xlsx is stale: run python -m workbook_builder")
+
+
+def test_fast_formula_path_writes_the_same_file(tmp_path: Path) -> None:
+    run = Run(epochs=12, network=Network(biases=(0.35, 0.6)))
+    write_workbook(run, tmp_path / "fast.xlsx")
+    write_workbook(run, tmp_path / "plain.xlsx", sheet_class=Worksheet)
+    assert (tmp_path / "fast.xlsx").read_bytes() == (tmp_path / "plain.xlsx").read_bytes()
+
+
+def test_biases_appear_only_when_given(tmp_path: Path) -> None:
+    for biases in (None, (0.35, 0.6)):
+        path = build(Run(epochs=3, learning_rates=(0.5,), network=Network(biases=biases)),
+                     tmp_path / "b.xlsx")
+        ws = openpyxl.load_workbook(path)[sheet_name(0.5)]
+        labels = {c.value for row in ws.iter_rows(max_row=8) for c in row}
+        h1 = ws.cell(layout.FIRST_EPOCH_ROW + 1, header_map(ws)["h1"]).value
+        assert ("b1" in labels) == (biases is not None)
+        assert h1.endswith("+$B$7") == (biases is not None)
+
+
+def test_large_rates_keep_columns_wide_enough(tmp_path: Path) -> None:
+    run = Run(epochs=30, learning_rates=(100.0,), network=Network(weights=(40.0,) * 8))
+    ws = openpyxl.load_workbook(build(run, tmp_path / "w.xlsx"))[sheet_name(100.0)]
+    tr = trace(run.network, 100.0, 30)
+    for q, col in header_map(ws).items():
+        if q in tr:
+            width = ws.column_dimensions[openpyxl.utils.get_column_letter(col)].width
+            small = number_format(q) == SMALL
+            longest = max(len(f"{v:.6E}" if small else f"{v:.9f}") for v in tr[q])
+            assert width >= longest, q
