@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -12,23 +12,14 @@ from torch import nn
 
 
 def conv_block(
-    c_in: int,
-    c_out: int,
-    kernel: int = 3,
-    *,
-    stride: int = 1,
-    padding: int = 0,
-    dropout: float = 0.0,
+    c_in: int, c_out: int, kernel: int = 3, *, stride: int = 1, padding: int = 0
 ) -> nn.Sequential:
-    """Conv (no bias: BatchNorm has one) -> BatchNorm -> ReLU [-> Dropout]."""
-    layers: list[nn.Module] = [
+    """Conv (no bias: BatchNorm has one) -> BatchNorm -> ReLU."""
+    return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
-    ]
-    if dropout:
-        layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    )
 
 
 def head(c_in: int, classes: int = 10) -> nn.Sequential:
@@ -36,33 +27,46 @@ def head(c_in: int, classes: int = 10) -> nn.Sequential:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, classes))
 
 
-def cnn(widths: tuple[int, int, int, int], dropout: float) -> nn.Sequential:
+@dataclass(frozen=True)
+class CnnSpec:
+    """Channel widths of the four conv blocks, and the probability of dropping a whole channel
+    after the last two.
+
+    Channel dropout (Dropout2d) rather than per-pixel dropout: on this CPU, drawing a random mask
+    for every pixel cost 13 % of a training step; one draw per channel costs almost nothing.
+    """
+
+    widths: tuple[int, int, int, int]
+    dropout: float
+
+
+def cnn(spec: CnnSpec) -> nn.Sequential:
     """5x5 stride-2 stem (28 -> 12 px, cheap on a CPU), two 3x3 convs, max-pool, a padded 3x3
     conv at 4x4, GAP and a linear layer."""
-    w1, w2, w3, w4 = widths
+    w1, w2, w3, w4 = spec.widths
     return nn.Sequential(
         OrderedDict(
-            stem=conv_block(1, w1, 5, stride=2, dropout=dropout),
-            conv2=conv_block(w1, w2, dropout=dropout),
-            conv3=conv_block(w2, w3, dropout=dropout),
+            stem=conv_block(1, w1, 5, stride=2),
+            conv2=conv_block(w1, w2),
+            conv3=nn.Sequential(*conv_block(w2, w3), nn.Dropout2d(spec.dropout)),
             pool=nn.MaxPool2d(2),
-            conv4=conv_block(w3, w4, padding=1, dropout=dropout),
+            conv4=nn.Sequential(*conv_block(w3, w4, padding=1), nn.Dropout2d(spec.dropout)),
             head=head(w4),
         )
     )
 
 
-ARCHS: Mapping[str, Callable[[], nn.Sequential]] = MappingProxyType(
+ARCHS: Mapping[str, CnnSpec] = MappingProxyType(
     {
-        "default": lambda: cnn((16, 24, 24, 32), dropout=0.05),
-        "tiny": lambda: cnn((8, 16, 16, 24), dropout=0.05),
+        "default": CnnSpec((16, 24, 28, 32), dropout=0.1),
+        "tiny": CnnSpec((8, 16, 16, 24), dropout=0.05),
     }
 )
 
 
 def build_model(arch: str = "default") -> nn.Sequential:
     """A fresh network of the named preset (see ARCHS)."""
-    return ARCHS[arch]()
+    return cnn(ARCHS[arch])
 
 
 def count_params(model: nn.Module) -> int:

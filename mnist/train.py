@@ -145,6 +145,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (all of them, unless an affinity mask says less)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -199,10 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--download", action="store_true", help="fetch missing files from the mirrors")
     p.add_argument("--arch", choices=sorted(ARCHS), default=d.arch, help="network preset")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="length of the lr schedule")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (one-cycle)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="weights, order, augmentation")
     p.add_argument(
         "--limit-train",
         type=int,
@@ -258,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = load_for_resume(out / "last.pt", config)
     check_writable(out)
     device = pick_device(args.device)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cores())
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)  # shuffling and augmentation
 

@@ -58,13 +58,13 @@ def test_one_epoch_writes_metrics_checkpoints_and_pictures(
     assert "torchvision" not in sys.modules
 
 
-@pytest.mark.slow
 def test_learns_the_synthetic_digits(data_dir: Path, tmp_path: Path) -> None:
     assert run(data_dir, tmp_path / "run", "--epochs", "10", "--batch-size", "32") == 0
     accuracy = [r["test_acc"] for r in rows(tmp_path / "run")]
     assert accuracy[-1] > 0.8 and accuracy[-1] > accuracy[0] + 0.3
 
 
+@pytest.mark.slow
 def test_interrupt_then_resume_matches_an_uninterrupted_run(
     data_dir: Path,
     tmp_path: Path,
