@@ -25,7 +25,7 @@ def test_default_writes_generated_backprop(tmp_path: Path, monkeypatch: pytest.M
 def test_options_reach_the_workbook(tmp_path: Path) -> None:
     out = tmp_path / "custom.xlsx"
     argv = ["--out", str(out), "--epochs", "7", "--lr", "0.3", "5", "--inputs", "1", "-1",
-            "--targets", "0.2", "0.9", "--weights", *"1 2 3 4 5 6 7 8".split(),
+            "--targets", "0.2", "0.9", "--weights", *["1", "2", "3", "4", "5", "6", "7", "8"],
             "--biases", "0.1", "-0.2", "--quiet"]
     assert main(argv) == 0
     wb = openpyxl.load_workbook(out)

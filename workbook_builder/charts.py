@@ -27,7 +27,7 @@ def _line_chart(workbook: Workbook, title: str, epochs: int) -> Chart:
     })
     chart.set_y_axis({
         "name": "E_total",
-        "num_format": "0.000",
+        "num_format": "0.0000",
         "num_font": _AXIS_FONT,
         "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
     })

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from workbook_builder import spec
+from workbook_builder.render import RenderError
 from workbook_builder.spec import Network, Run, SpecError
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
@@ -79,6 +80,11 @@ def build_parser() -> Parser:
     parser.add_argument("--biases", type=finite_float, nargs=2, metavar=("B1", "B2"),
                         default=None, help="fixed biases: b1 for both hidden neurons, b2 for "
                         "both outputs (default: no biases)")
+    parser.add_argument("--render", action="store_true",
+                        help="also recalculate the workbook in LibreOffice (soffice) and save "
+                        "a PNG of each sheet beside it")
+    parser.add_argument("--timeout", type=positive_int, default=180,
+                        help="seconds LibreOffice may take before it is stopped (with --render)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
 
@@ -124,6 +130,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {args.out}: {len(run.learning_rates)} learning rates × {run.epochs} "
               f"epochs in {time.perf_counter() - started:.2f} s")
+    if args.render:
+        from workbook_builder import layout, render
+
+        started = time.perf_counter()
+        sheets = layout.workbook_sheets(run)
+        pictures = render.render(args.out, sheets, args.out.parent,
+                                 wide=layout.sheet_names(run), timeout=args.timeout)
+        if not args.quiet:
+            print(f"rendered {len(pictures)} pictures with LibreOffice into {args.out.parent} "
+                  f"in {time.perf_counter() - started:.1f} s: "
+                  + ", ".join(p.name for p in pictures))
     return 0
 
 
@@ -135,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_build(args)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    except (UsageError, SpecError) as exc:
+    except (UsageError, SpecError, RenderError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -33,9 +33,9 @@ COLUMNS: tuple[str, ...] = (EPOCH, *QUANTITIES)
 COLUMN: dict[str, int] = {name: col for col, name in enumerate(COLUMNS)}
 #: the chart sits right of the table, one empty column between
 CHART_COL = len(COLUMNS) + 1
-CHART_SIZE = (720, 420)  # pixels
-#: rows of epochs that a rendered page shows beside the chart
-PRINT_ROWS = 24
+#: rows of epochs that a printed page (and the rendered picture) shows beside the chart
+PRINT_ROWS = 30
+CHART_SIZE = (960, 20 * (PRINT_ROWS + 1))  # pixels: as tall as the header and those rows
 
 assert FIRST_EPOCH_ROW + MAX_EPOCHS <= 1_048_576, "spec.MAX_EPOCHS must leave room for the header"
 
@@ -54,7 +54,7 @@ def params(network: Network, learning_rate: float) -> dict[str, float]:
 def param_cell(name: str, absolute: bool = True) -> str:
     """A1 text of a parameter's value cell, e.g. ``$B$3`` for η."""
     row, col = PARAM_CELLS[name]
-    return xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute)
+    return str(xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute))
 
 
 def epoch_row(epoch: int) -> int:
@@ -63,13 +63,14 @@ def epoch_row(epoch: int) -> int:
 
 def cell(name: str, epoch: int, absolute: bool = False) -> str:
     """A1 text of a table cell, e.g. ``B10`` for w1 at epoch 0."""
-    return xl_rowcol_to_cell(epoch_row(epoch), COLUMN[name], row_abs=absolute, col_abs=absolute)
+    return str(xl_rowcol_to_cell(epoch_row(epoch), COLUMN[name], row_abs=absolute,
+                                 col_abs=absolute))
 
 
 def column_range(sheet: str, name: str, epochs: int) -> str:
     """Absolute range of a column over all epochs, with its sheet: ``'LR 0.5'!$T$10:$T$109``."""
     col = COLUMN[name]
-    return f"{quote(sheet)}!" + xl_range_abs(epoch_row(0), col, epoch_row(epochs - 1), col)
+    return f"{quote(sheet)}!" + str(xl_range_abs(epoch_row(0), col, epoch_row(epochs - 1), col))
 
 
 def quote(sheet: str) -> str:
@@ -120,3 +121,35 @@ def summary_chart_row(rates: int) -> int:
 
 def sheet_names(run: Run) -> list[str]:
     return [sheet_name(lr) for lr in run.learning_rates]
+
+
+# --- the Guide sheet ----------------------------------------------------------------------
+GUIDE = "Guide"
+GUIDE_HEADER_ROW = 3
+GUIDE_COLUMNS = ("quantity", "equation", "value at epoch 0", "why")
+GUIDE_WIDTHS = (18, 64, 16, 62)
+GUIDE_IMAGE_COL = len(GUIDE_COLUMNS) + 1
+GUIDE_EXAMPLE_RATE = 1.0  # the worked examples point at this rate's sheet when it exists
+
+
+def guide_row(index: int) -> int:
+    """Row of the index-th Guide step."""
+    return GUIDE_HEADER_ROW + 1 + index
+
+
+def guide_source(run: Run) -> str:
+    """The rate sheet the Guide's worked examples point at."""
+    rate = GUIDE_EXAMPLE_RATE if GUIDE_EXAMPLE_RATE in run.learning_rates else \
+        run.learning_rates[0]
+    return sheet_name(rate)
+
+
+def ref(sheet: str, name: str, epoch: int) -> str:
+    """Another sheet's table cell or parameter, e.g. ``'LR 1.0'!O10`` or ``'LR 1.0'!$F$4``."""
+    address = cell(name, epoch) if name in COLUMN else param_cell(name)
+    return f"{quote(sheet)}!{address}"
+
+
+def workbook_sheets(run: Run) -> list[str]:
+    """Every sheet, in workbook order."""
+    return [GUIDE, SUMMARY, *sheet_names(run)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import io
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +17,18 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder import cell_formulas, charts, layout
+from workbook_builder import cell_formulas, charts, guide, layout
+from workbook_builder.diagram import network_png
 from workbook_builder.files import atomic_path
-from workbook_builder.reference import DELTAS, GRADIENTS, WEIGHTS, Trace, first_epoch_below, traces
+from workbook_builder.reference import (
+    DELTAS,
+    GRADIENTS,
+    QUANTITIES,
+    WEIGHTS,
+    Trace,
+    first_epoch_below,
+    traces,
+)
 from workbook_builder.spec import Run
 
 #: fixed document date, so the same inputs give a byte-identical file
@@ -28,7 +40,7 @@ GROUP_FILL = {"weights": "#DDEBF7", "forward": "#E2EFDA", "loss": "#FCE4D6",
               "deltas": "#FFF2CC", "gradients": "#EDE7F6", "epoch": "#D9D9D9"}  # fmt: skip
 
 
-class PlainFormulaSheet(Worksheet):
+class PlainFormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no types
     """A worksheet that skips XlsxWriter's future-function scan for plain formulas.
 
     XlsxWriter runs some 30 regular-expression substitutions over every formula to prefix
@@ -76,6 +88,9 @@ class Formats:
     cells: dict[str, Format]
     epoch: Format
     text: Format
+    section: Format
+    equation: Format
+    guide_value: Format
 
     @classmethod
     def create(cls, wb: Workbook) -> Formats:
@@ -95,19 +110,22 @@ class Formats:
             value=fmt({"font_color": "#0000FF", "bg_color": "#FFFFE0", "border": 1,
                        "border_color": "#BFBFBF", "num_format": "0.00####"}),
             header=header,
-            cells={q: fmt({"num_format": number_format(q)}) for q in layout.QUANTITIES},
+            cells={q: fmt({"num_format": number_format(q)}) for q in QUANTITIES},
             epoch=fmt({"align": "center"}),
             text=fmt({"align": "center", "font_color": "#595959"}),
+            section=fmt({"bold": True, "font_size": 12, "bg_color": "#F2F2F2", "top": 1}),
+            equation=fmt({"font_name": "Cambria Math", "font_size": 11}),
+            guide_value=fmt({"num_format": "0.000000000", "bold": True}),
         )
 
 
 def column_widths(all_traces: list[Trace]) -> dict[str, float]:
     """Widths (characters) wide enough for the longest number any sheet shows in a column."""
     widths: dict[str, float] = {layout.EPOCH: 18}  # also holds the parameter labels
-    for q in layout.QUANTITIES:
+    for q in QUANTITIES:
         biggest = max(float(np.max(np.abs(t[q]))) for t in all_traces)
         shown = f"-{biggest:.7E}" if q in DELTAS or q in GRADIENTS else f"-{biggest:.9f}"
-        widths[q] = max(11, len(shown) + 2)
+        widths[q] = max(11, len(shown) + 1)
     return widths
 
 
@@ -136,7 +154,7 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: flo
         row = layout.epoch_row(epoch)
         ws.write_number(row, 0, epoch, fm.epoch)
         refs = layout.Refs(epoch, has_bias)
-        for name in layout.QUANTITIES:
+        for name in QUANTITIES:
             ws.write_formula(row, layout.COLUMN[name], cell_formulas.formula(name, refs),
                              fm.cells[name], float(trace[name][epoch]))
 
@@ -146,7 +164,7 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: flo
     ws.insert_chart(layout.HEADER_ROW, layout.CHART_COL, chart, {"x_offset": 10})
     # a printed page (and the rendered picture) = the first rows beside the chart
     last_row = layout.FIRST_EPOCH_ROW + min(run.epochs, layout.PRINT_ROWS) - 1
-    ws.print_area(0, 0, last_row, layout.CHART_COL + 11)
+    ws.print_area(0, 0, last_row, layout.CHART_COL + 16)  # 16 default columns ≈ 1000 px
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 1)
@@ -207,6 +225,71 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
     ws.fit_to_pages(1, 1)
 
 
+def arithmetic(expr: str) -> float:
+    """Evaluate + − * / over numbers: the cached value of a Guide example we wrote ourselves.
+
+    Hand-written rather than eval(): five node types are all it needs, and nothing else runs.
+    """
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, float | int):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](walk(node.left), walk(node.right))
+        raise ValueError(f"not plain arithmetic: {ast.dump(node)}")
+
+    return walk(ast.parse(expr, mode="eval").body)
+
+
+_OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+def write_guide(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
+                all_traces: list[Trace]) -> None:
+    """Each step of backpropagation with its equation and a live value from one rate sheet."""
+    source = layout.guide_source(run)
+    trace = all_traces[layout.sheet_names(run).index(source)]
+    lr = run.learning_rates[layout.sheet_names(run).index(source)]
+    values = layout.params(run.network, lr)
+    ws.write(layout.TITLE_ROW, 0, "Guide: backpropagation step by step", fm.title)
+    ws.write(layout.NOTE_ROW, 0,
+             f"Values are live formulas on sheet {source!r}, epoch 0 (epoch 1 where marked): "
+             "edit its blue inputs and they follow. Column names as in the sheets; the sheets' "
+             "∂E/∂w columns hold ∂E_total/∂w.", fm.note)
+    for col, (text, width) in enumerate(zip(layout.GUIDE_COLUMNS, layout.GUIDE_WIDTHS,
+                                            strict=True)):
+        ws.write(layout.GUIDE_HEADER_ROW, col, text, fm.header["epoch"])
+        ws.set_column(col, col, width)
+    for k, step in enumerate(guide.STEPS):
+        row = layout.guide_row(k)
+        if not step.example:
+            ws.merge_range(row, 0, row, len(layout.GUIDE_COLUMNS) - 1, step.name, fm.section)
+            continue
+        ws.write(row, 0, step.name, fm.label)
+        ws.write(row, 1, step.equation, fm.equation)
+        refs = {key: layout.ref(source, *key) for key in guide.names(step.example)}
+        numbers = {key: repr(float(trace[key[0]][key[1]]) if key[0] in trace
+                             else values[key[0]]) for key in refs}
+        ws.write_formula(row, 2, "=" + guide.fill(step.example, refs), fm.guide_value,
+                         arithmetic(guide.fill(step.example, {k: f"({v})" for k, v in
+                                                              numbers.items()})))
+        ws.write(row, 3, step.note, fm.note)
+    ws.insert_image(layout.GUIDE_HEADER_ROW, layout.GUIDE_IMAGE_COL, "network.png", {
+        "image_data": io.BytesIO(network_png(run.network.biases is not None)),
+        "object_position": 3,
+    })
+    last_row = layout.guide_row(len(guide.STEPS) - 1)
+    ws.print_area(0, 0, last_row, layout.GUIDE_IMAGE_COL + 9)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 1)
+    ws.freeze_panes(layout.GUIDE_HEADER_ROW + 1, 0)
+
+
 def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None = None,
                    sheet_class: type[Worksheet] = PlainFormulaSheet) -> None:
     """Write the whole workbook to ``path`` (not atomically; see ``build``).
@@ -226,15 +309,16 @@ def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None 
         "created": CREATED,
     })
     fm = Formats.create(wb)
-    summary = wb.add_worksheet(layout.SUMMARY)
+    sheets = {name: wb.add_worksheet(name, worksheet_class=sheet_class)
+              for name in layout.workbook_sheets(run)}
     widths = column_widths(all_traces)
     for sheet, lr, trace in zip(layout.sheet_names(run), run.learning_rates, all_traces,
                                 strict=True):
         if progress is not None:
             progress(sheet)
-        ws = wb.add_worksheet(sheet, worksheet_class=sheet_class)
-        write_rate_sheet(wb, ws, fm, run, lr, trace, widths)
-    write_summary(wb, summary, fm, run, all_traces)
+        write_rate_sheet(wb, sheets[sheet], fm, run, lr, trace, widths)
+    write_summary(wb, sheets[layout.SUMMARY], fm, run, all_traces)
+    write_guide(wb, sheets[layout.GUIDE], fm, run, all_traces)
     wb.close()
 
 

@@ -1,0 +1,66 @@
+"""Build time for 100 / 1,000 / 10,000 epochs × 6 rates, and the `formulas` recompute time.
+
+Run: python benchmarks/bench_workbook.py [--repeat N] [--skip-formulas]
+Goals (issue 2): default build < 1 s; full formulas recompute of the default workbook < 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import formulas
+
+from workbook_builder.spec import Run
+from workbook_builder.writer import build
+
+
+def timed(fn: object, repeat: int) -> float:
+    """Best wall time of ``repeat`` calls (the least disturbed by the other core's work)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size; best is shown")
+    parser.add_argument("--skip-formulas", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{'epochs × rates':>16} | {'formula cells':>13} | {'build (s)':>9} | "
+              f"{'file (MB)':>9} | {'µs / cell':>9}")
+        print("-" * 70)
+        for epochs in (100, 1_000, 10_000):
+            run = Run(epochs=epochs)
+            out = Path(tmp) / f"b{epochs}.xlsx"
+            seconds = timed(lambda run=run, out=out: build(run, out),
+                            args.repeat if epochs < 10_000 else 1)
+            cells = epochs * 31 * len(run.learning_rates)
+            print(f"{f'{epochs:,} × 6':>16} | {cells:>13,} | {seconds:>9.2f} | "
+                  f"{os.path.getsize(out) / 1e6:>9.1f} | {seconds / cells * 1e6:>9.1f}")
+        if args.skip_formulas:
+            return
+        out = Path(tmp) / "backprop.xlsx"
+        build(Run(), out)
+        started = time.perf_counter()
+        model = formulas.ExcelModel().loads(str(out)).finish()
+        loaded = time.perf_counter()
+        solution = model.calculate()
+        done = time.perf_counter()
+        print()
+        print("formulas engine, default workbook (6 × 100 epochs):")
+        print(f"  load + compile {loaded - started:6.1f} s")
+        print(f"  calculate      {done - loaded:6.1f} s   ({len(solution):,} cells)")
+        print(f"  total          {done - started:6.1f} s   (goal < 60 s)")
+
+
+if __name__ == "__main__":
+    main()

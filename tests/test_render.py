@@ -1,0 +1,117 @@
+"""LibreOffice as a second engine, the rendered pictures, and what happens when it is absent or
+hangs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from PIL import Image
+
+from workbook_builder import layout, render
+from workbook_builder.cli import main
+from workbook_builder.reference import QUANTITIES, Trace, first_epoch_below, trace
+from workbook_builder.spec import Run, sheet_name
+
+HAVE_SOFFICE = shutil.which("soffice") is not None and shutil.which("pdftoppm") is not None
+needs_soffice = pytest.mark.skipif(
+    not HAVE_SOFFICE and os.environ.get("CI") != "true",
+    reason="LibreOffice (soffice) and pdftoppm not installed; CI=true makes this a failure")
+RTOL = 1e-13  # LibreOffice keeps 15 significant digits
+
+
+@pytest.fixture(scope="module")
+def lo_values(default_workbook: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> openpyxl.Workbook:
+    """The default workbook as LibreOffice recalculated and saved it."""
+    out = render.recalculated_copy(default_workbook, tmp_path_factory.mktemp("lo"))
+    return openpyxl.load_workbook(out, data_only=True)
+
+
+def column(ws: openpyxl.worksheet.worksheet.Worksheet, name: str, epochs: int) -> np.ndarray:
+    col = layout.COLUMN[name] + 1
+    return np.array([ws.cell(layout.FIRST_EPOCH_ROW + 1 + e, col).value for e in range(epochs)],
+                    dtype=float)
+
+
+@pytest.mark.libreoffice
+@needs_soffice
+def test_libreoffice_recomputes_every_cell(lo_values: openpyxl.Workbook, default_run: Run,
+                                           default_traces: list[Trace]) -> None:
+    for sheet, tr in zip(layout.sheet_names(default_run), default_traces, strict=True):
+        for q in QUANTITIES:
+            np.testing.assert_allclose(column(lo_values[sheet], q, default_run.epochs), tr[q],
+                                       rtol=RTOL, atol=0, err_msg=f"{sheet} {q}")
+    summary = lo_values[layout.SUMMARY]
+    for k, tr in enumerate(default_traces):
+        row = [c.value for c in summary[layout.summary_row(k) + 1]]
+        e = tr["E_total"]
+        np.testing.assert_allclose(row[2:6], [e[0], e[10], e[50], e[99]], rtol=RTOL)
+        expected = [first_epoch_below(e, f) for f in layout.SUMMARY_FRACTIONS]
+        assert row[6:9] == [layout.NOT_REACHED if x is None else x for x in expected]
+
+
+@pytest.mark.libreoffice
+@needs_soffice
+def test_libreoffice_really_recalculates(default_workbook: Path, tmp_path: Path,
+                                         default_run: Run) -> None:
+    """Change η with openpyxl (which drops every cached value): LibreOffice must compute the
+    rows anew, so they follow the reference at the new rate."""
+    wb = openpyxl.load_workbook(default_workbook)
+    wb[sheet_name(0.5)][layout.param_cell("η", absolute=False)] = 0.3
+    edited = tmp_path / "edited.xlsx"
+    wb.save(edited)
+    (tmp_path / "lo").mkdir()
+    out = render.recalculated_copy(edited, tmp_path / "lo")
+    ws = openpyxl.load_workbook(out, data_only=True)[sheet_name(0.5)]
+    expected = trace(default_run.network, 0.3, default_run.epochs)
+    for q in QUANTITIES:
+        np.testing.assert_allclose(column(ws, q, default_run.epochs), expected[q], rtol=RTOL,
+                                   err_msg=q)
+
+
+@pytest.mark.libreoffice
+@needs_soffice
+def test_render_writes_one_clean_picture_per_sheet(tmp_path: Path) -> None:
+    out = tmp_path / "book.xlsx"
+    assert main(["--out", str(out), "--epochs", "40", "--render", "--quiet"]) == 0
+    run = Run(epochs=40)
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == sorted(f"{render.slug(s)}.png" for s in layout.workbook_sheets(run))
+    for png in tmp_path.glob("*.png"):
+        with Image.open(png) as img:
+            width, height = img.size
+            colors = img.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert width >= 1000 and height >= 300, png.name
+        assert colors is not None and len(colors) > 50, png.name  # text and charts, not blank
+
+
+def test_missing_soffice_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find
+    assert main(["--out", str(tmp_path / "b.xlsx"), "--epochs", "3", "--render", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not found" in err and "apt-get install" in err
+
+
+def test_hung_libreoffice_times_out_and_leaves_no_profile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("soffice", "pdftoppm", "pdfinfo"):
+        (fake / tool).write_text("#!/bin/sh\nsleep 60\n")
+        (fake / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    before = set(Path(tempfile.gettempdir()).glob("workbook-builder-*"))
+    out = tmp_path / "b.xlsx"
+    assert main(["--out", str(out), "--epochs", "3", "--render", "--timeout", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not finish within 1 s" in err
+    assert set(Path(tempfile.gettempdir()).glob("workbook-builder-*")) == before
+    assert out.exists()  # the workbook itself was written before rendering began
