@@ -203,8 +203,9 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
             if epoch > last:
                 ws.write(row, col, f"n/a ({run.epochs} epochs)", fm.text)
                 continue
+            # scientific: large rates drive E_total below what nine decimals show
             ws.write_formula(row, col, f"={quoted}!{layout.cell('E_total', epoch, True)}",
-                             fm.cells["E_total"], float(trace["E_total"][epoch]))
+                             fm.cells["δ_o1"], float(trace["E_total"][epoch]))
         epochs_range = layout.column_range(sheet, layout.EPOCH, run.epochs)
         e_range = layout.column_range(sheet, "E_total", run.epochs)
         start = f"{quoted}!{layout.cell('E_total', 0, True)}"
