@@ -6,6 +6,7 @@ The only module that prints or exits.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from workbook_builder import spec
+from workbook_builder.audit import AuditError
 from workbook_builder.render import RenderError
 from workbook_builder.spec import Network, Run, SpecError
 
@@ -60,7 +62,8 @@ def build_parser() -> Parser:
         "network epoch by epoch in live formulas: one sheet per learning rate, with charts and "
         "a summary.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="Example: %(prog)s --lr 0.5 5 50 --epochs 200 --out sweep.xlsx",
+        epilog="Example: %(prog)s --lr 0.5 5 50 --epochs 200 --out sweep.xlsx. "
+        "To audit a hand-made workbook: %(prog)s check FILE.xlsx [--json] (see check --help).",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="workbook to write (replaced only once the new one is complete)")
@@ -87,6 +90,34 @@ def build_parser() -> Parser:
                         help="seconds LibreOffice may take before it is stopped (with --render)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
+
+
+def build_check_parser() -> Parser:
+    parser = Parser(
+        prog=f"{PROG} check",
+        description="Audit a hand-made backpropagation workbook laid out like the course "
+        "template: recompute its formulas, check every cell of the table against its own "
+        "upstream cells, at the given and at changed inputs, and name the wrong columns. "
+        "Exit status: 0 all right, 1 some column wrong, 2 the file could not be checked.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("file", type=Path, help="the workbook (.xlsx) to check")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--timeout", type=positive_int, default=300,
+                        help="seconds the whole check may take")
+    return parser
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from workbook_builder.audit import audit, to_json, to_lines
+
+    reports = audit(args.file, args.timeout)
+    if args.json:
+        print(json.dumps(to_json(args.file, reports), indent=2, ensure_ascii=False,
+                         allow_nan=False, default=str))
+    else:
+        print("\n".join(to_lines(reports)))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 def run_from_args(args: argparse.Namespace) -> Run:
@@ -146,13 +177,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
-        return cmd_build(args)
+        if argv[:1] == ["check"]:
+            return cmd_check(build_check_parser().parse_args(argv[1:]))
+        return cmd_build(build_parser().parse_args(argv))
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    except (UsageError, SpecError, RenderError) as exc:
+    except (UsageError, SpecError, RenderError, AuditError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
