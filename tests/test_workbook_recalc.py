@@ -58,6 +58,39 @@ def test_summary_matches_reference(solution: Any, default_workbook: Path, defaul
         assert cells[5:] == [layout.NOT_REACHED if x is None else x for x in expected]
 
 
+#: the Guide's compound examples, written out independently of guide.py
+GUIDE_COMPOUND = {
+    "∂E_total/∂a_o1": lambda t: t["a_o1"][0] - 0.5,
+    "∂a_o1/∂o1": lambda t: t["a_o1"][0] * (1 - t["a_o1"][0]),
+    "∂o1/∂w5": lambda t: t["a_h1"][0],
+    "∂E_total/∂a_h1": lambda t: t["δ_o1"][0] * t["w5"][0] + t["δ_o2"][0] * t["w7"][0],
+    "∂a_h1/∂h1": lambda t: t["a_h1"][0] * (1 - t["a_h1"][0]),
+    "∂E_total/∂a_h2": lambda t: t["δ_o1"][0] * t["w6"][0] + t["δ_o2"][0] * t["w8"][0],
+    "w5 at epoch 1": lambda t: t["w5"][1],
+    "w1 at epoch 1": lambda t: t["w1"][1],
+    "E_total at epoch 1": lambda t: t["E_total"][1],
+}
+
+
+def test_guide_examples_match_reference(solution: Any, default_workbook: Path,
+                                        default_run: Run,
+                                        default_traces: list[Trace]) -> None:
+    """Each worked example on the Guide, recomputed, equals the LR 1.0 sheet's quantity."""
+    tr = default_traces[default_run.learning_rates.index(1.0)]
+    checked = 0
+    for row in range(1, 60):
+        name = value(solution, default_workbook, layout.GUIDE, f"A{row}") \
+            if key(default_workbook, layout.GUIDE, f"C{row}") in solution else None
+        if not isinstance(name, str):
+            continue
+        got = value(solution, default_workbook, layout.GUIDE, f"C{row}")
+        quantity = name.replace("E_total/∂w", "E/∂w")  # the sheets' column names
+        expected = GUIDE_COMPOUND[name](tr) if name in GUIDE_COMPOUND else tr[quantity][0]
+        assert got == pytest.approx(expected, rel=RTOL), name
+        checked += 1
+    assert checked == 31  # every Guide step with an example
+
+
 def test_changing_eta_recomputes_every_row(model: Any, default_workbook: Path,
                                            default_run: Run) -> None:
     """Liveness: feed η = 0.3 into the LR 0.5 sheet; every row follows the reference at 0.3."""

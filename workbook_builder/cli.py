@@ -111,7 +111,8 @@ def build_check_parser() -> Parser:
 def cmd_check(args: argparse.Namespace) -> int:
     from workbook_builder.audit import audit, to_json, to_lines
 
-    reports = audit(args.file, args.timeout)
+    reports = audit(args.file, args.timeout,
+                    progress=lambda text: print(f"{PROG} check: {text}", file=sys.stderr))
     if args.json:
         print(json.dumps(to_json(args.file, reports), indent=2, ensure_ascii=False,
                          allow_nan=False, default=str))
