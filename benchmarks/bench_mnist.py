@@ -1,7 +1,7 @@
 """Time one training epoch of our pipeline against the reference's per-sample Dataset +
 DataLoader pipeline (same network), and read the time to 99.4 % from finished runs.
 
-    flock /tmp/heavy.lock python benchmarks/bench_mnist.py --data-dir ../shared \
+    flock /tmp/heavy.lock python -m benchmarks.bench_mnist --data-dir ../shared \
         --runs runs/seed1 runs/seed2 runs/seed3
 """
 

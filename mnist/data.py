@@ -13,8 +13,8 @@ import gzip
 import hashlib
 import math
 import os
+import secrets
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -186,13 +186,13 @@ def download(folder: Path, specs: Sequence[IdxSpec], mirrors: Sequence[str] = MI
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write to a temporary name in the same folder, then os.replace it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with tmp.open("xb") as f:  # "x": never clobber; the mode follows the umask
             f.write(payload)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -211,15 +211,15 @@ def load_mnist(data_dir: Path, *, fetch: bool = False, limit_train: int | None =
     missing = [spec for spec in OFFICIAL if locate(folder, spec) is None]
     if missing and fetch:
         download(folder, missing)
-        missing = []
-    if missing:
-        names = ", ".join(f"{spec.stem}.gz" for spec in missing)
+    found = [(spec, locate(folder, spec)) for spec in OFFICIAL]
+    if any(path is None for _, path in found):
+        names = ", ".join(f"{spec.stem}.gz" for spec, path in found if path is None)
         where = "folder not found" if not folder.is_dir() else f"missing {names}"
         raise DataError(
             f"MNIST data: {folder}: {where}; pass --data-dir DIR (the folder holding "
             "MNIST/raw/) or add --download"
         )
-    arrays = [load_checked(locate(folder, spec) or folder, spec) for spec in OFFICIAL]
+    arrays = [load_checked(path, spec) for spec, path in found if path is not None]
     train_images, train_labels, test_images, test_labels = arrays
     for images, labels, split in (
         (train_images, train_labels, "train"),
@@ -256,9 +256,9 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Ite
 class Augment:
     """Random affine jitter drawn per image, applied to the whole batch at once."""
 
-    degrees: float = 8.0  # max rotation, either way
-    shift: float = 2.0  # max translation, pixels, each axis
-    scale: float = 0.08  # max relative zoom in or out
+    degrees: float = 7.0  # max rotation, either way
+    shift: float = 1.0  # max translation, pixels, each axis
+    scale: float = 0.05  # max relative zoom in or out
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n = x.shape[0]

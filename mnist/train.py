@@ -247,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as e:
         print(f"mnist.train: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside an epoch: checkpoints are written atomically, so intact
+        print("\nmnist.train: interrupted", file=sys.stderr)
+        return 130
 
 
 def run(args: argparse.Namespace) -> int:

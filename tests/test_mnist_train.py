@@ -18,6 +18,13 @@ from tests.mnist_synthetic import write_mnist
 QUICK = ["--arch", "tiny", "--batch-size", "64", "--device", "cpu"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny synthetic runs gain nothing from threads, and spinning threads on a busy 2-core
+    machine made one of these tests 25x slower."""
+    monkeypatch.setattr(mnist.train, "usable_cores", lambda: 1)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     write_mnist(tmp_path / "d", n_train=256, n_test=128)
