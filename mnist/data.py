@@ -256,9 +256,10 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Ite
 class Augment:
     """Random affine jitter drawn per image, applied to the whole batch at once."""
 
-    degrees: float = 7.0  # max rotation, either way
-    shift: float = 1.0  # max translation, pixels, each axis
-    scale: float = 0.05  # max relative zoom in or out
+    degrees: float = 8.0  # max rotation, either way
+    shift: float = 2.0  # max translation, pixels, each axis
+    scale: float = 0.08  # max relative zoom in or out
+    p: float = 0.5  # share of images moved; the rest stay crisp (resampling blurs strokes)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n = x.shape[0]
@@ -266,14 +267,18 @@ class Augment:
         def uniform(*shape: int) -> torch.Tensor:
             return (torch.rand(*shape, generator=generator) * 2 - 1).to(x.device)
 
+        moved = (torch.rand(n, generator=generator) < self.p).nonzero().flatten()
         angle = uniform(n) * math.radians(self.degrees)
         zoom = 1 + uniform(n) * self.scale
-        shift = uniform(n, 2) * (2 * self.shift / x.shape[-1])  # grid spans 2 units per side
+        shift = uniform(n, 2) * (2 * self.shift / x.shape[-1])  # the grid spans 2 units a side
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack(
             (torch.stack((cos, -sin, shift[:, 0]), 1), torch.stack((sin, cos, shift[:, 1]), 1)), 1
-        )
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        )[moved.to(x.device)]
+        picked = x[moved.to(x.device)]
+        grid = F.affine_grid(theta, list(picked.shape), align_corners=False)
         background = -MEAN / STD  # a black pixel after normalisation
-        moved = F.grid_sample(x - background, grid, padding_mode="zeros", align_corners=False)
-        return moved + background
+        resampled = F.grid_sample(picked - background, grid, align_corners=False) + background
+        out = x.clone()
+        out[moved.to(x.device)] = resampled
+        return out

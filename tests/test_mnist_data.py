@@ -159,20 +159,20 @@ def test_shuffled_batches_cover_every_index_once() -> None:
 
 def test_augment_without_jitter_is_identity() -> None:
     x = torch.randn(8, 1, 28, 28)
-    out = Augment(degrees=0, shift=0, scale=0)(x, torch.Generator().manual_seed(0))
+    out = Augment(degrees=0, shift=0, scale=0, p=1.0)(x, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, x, atol=1e-4, rtol=0)
 
 
 def test_augment_keeps_background_black_and_moves_digits() -> None:
     blank = torch.full((4, 1, 28, 28), -MEAN / STD)
     gen = torch.Generator().manual_seed(0)
-    torch.testing.assert_close(Augment(degrees=10, shift=2)(blank, gen), blank)
+    torch.testing.assert_close(Augment(degrees=10, shift=2, p=1.0)(blank, gen), blank)
     images, _ = digits(16, 0)
     x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - MEAN) / STD
-    moved = Augment(degrees=10, shift=2)(x, torch.Generator().manual_seed(1))
+    moved = Augment(degrees=10, shift=2, p=1.0)(x, torch.Generator().manual_seed(1))
     assert moved.shape == x.shape
     assert (moved - x).abs().amax(dim=(1, 2, 3)).min() > 0.5  # every image changed
-    same = Augment(degrees=10, shift=2)(x, torch.Generator().manual_seed(1))
+    same = Augment(degrees=10, shift=2, p=1.0)(x, torch.Generator().manual_seed(1))
     torch.testing.assert_close(moved, same)
 
 
@@ -180,7 +180,8 @@ def test_augment_shift_stays_within_bounds() -> None:
     x = torch.zeros(16, 1, 28, 28)
     x[:, 0, 14, 14] = 1.0  # one bright pixel on a zero background (here 0 = black)
     background = -MEAN / STD
-    out = Augment(degrees=0, shift=2, scale=0)(x + background, torch.Generator().manual_seed(0))
+    jitter = Augment(degrees=0, shift=2, scale=0, p=1.0)
+    out = jitter(x + background, torch.Generator().manual_seed(0))
     out = out - background
     mass = out.sum(dim=(1, 2, 3))
     torch.testing.assert_close(mass, torch.ones(16), atol=1e-4, rtol=0)
@@ -190,3 +191,12 @@ def test_augment_shift_stays_within_bounds() -> None:
     shifts = torch.stack((rows - 14, cols - 14), 1)
     assert shifts.abs().max() <= 2.0 + 1e-4
     assert shifts.abs().max() > 1.0  # and it does move them
+
+
+def test_augment_leaves_a_share_of_images_untouched() -> None:
+    images, _ = digits(400, 0)
+    x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - MEAN) / STD
+    out = Augment(p=0.5)(x, torch.Generator().manual_seed(0))
+    same = (out == x).flatten(1).all(1)  # bit for bit: not resampled at all
+    assert 150 < int(same.sum()) < 250
+    assert ((out - x).abs().flatten(1).amax(1)[~same] > 0.1).all()

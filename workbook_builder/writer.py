@@ -91,6 +91,7 @@ class Formats:
     section: Format
     equation: Format
     guide_value: Format
+    small: Format
 
     @classmethod
     def create(cls, wb: Workbook) -> Formats:
@@ -115,7 +116,8 @@ class Formats:
             text=fmt({"align": "center", "font_color": "#595959"}),
             section=fmt({"bold": True, "font_size": 12, "bg_color": "#F2F2F2", "top": 1}),
             equation=fmt({"font_name": "Cambria Math", "font_size": 11}),
-            guide_value=fmt({"num_format": "0.000000000", "bold": True}),
+            guide_value=fmt({"num_format": NUMBER, "bold": True}),
+            small=fmt({"num_format": SMALL}),
         )
 
 
@@ -205,7 +207,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                 continue
             # scientific: large rates drive E_total below what nine decimals show
             ws.write_formula(row, col, f"={quoted}!{layout.cell('E_total', epoch, True)}",
-                             fm.cells["δ_o1"], float(trace["E_total"][epoch]))
+                             fm.small, float(trace["E_total"][epoch]))
         epochs_range = layout.column_range(sheet, layout.EPOCH, run.epochs)
         e_range = layout.column_range(sheet, "E_total", run.epochs)
         start = f"{quoted}!{layout.cell('E_total', 0, True)}"
@@ -299,7 +301,7 @@ def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None 
         run: the network, learning rates and epoch count.
         path: where to write.
         progress: called with each sheet's name as it is written.
-        sheet_class: the worksheet class for rate sheets (tests compare with plain Worksheet).
+        sheet_class: the worksheet class (tests compare with XlsxWriter's plain Worksheet).
     """
     all_traces = traces(run.network, run.learning_rates, run.epochs)
     wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
