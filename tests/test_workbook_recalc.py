@@ -78,7 +78,7 @@ def test_guide_examples_match_reference(solution: Any, default_workbook: Path,
     """Each worked example on the Guide, recomputed, equals the LR 1.0 sheet's quantity."""
     tr = default_traces[default_run.learning_rates.index(1.0)]
     checked = 0
-    for row in range(1, 60):
+    for row in range(layout.GUIDE_HEADER_ROW + 2, 60):  # 1-based rows below the header
         name = value(solution, default_workbook, layout.GUIDE, f"A{row}") \
             if key(default_workbook, layout.GUIDE, f"C{row}") in solution else None
         if not isinstance(name, str):
