@@ -48,7 +48,7 @@ class RunConfig:
     seed: int = 1
     limit_train: int | None = None
     momentum: float = 0.9  # SGD, Nesterov
-    weight_decay: float = 5e-4
+    weight_decay: float = 1e-4  # 5e-4 left seed 3 at 99.37-99.41 % in its last three epochs
     label_smoothing: float = 0.05
     warmup: float = 0.2  # fraction of the steps spent rising to the peak lr
 
