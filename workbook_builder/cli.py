@@ -189,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{PROG}: error: cannot write: {exc.strerror or exc} "
-              f"({exc.filename or 'output'})", file=sys.stderr)
+        print(f"{PROG}: error: {exc.strerror or exc}: {exc.filename or 'a file'}",
+              file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the output, written atomically, is untouched
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
