@@ -565,9 +565,10 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
         lines.append(f"sheet {r.sheet!r}: header in row {r.header_row}, {r.epochs} epochs, "
                      f"η = {eta} ({r.eta_source})")
         for c in r.columns:
-            if c.ok:
-                extra = f" ({c.diagnosis})" if c.diagnosis else ""
-                lines.append(f"  {c.name:<8} {c.column:>3}  ok{extra}")
+            if c.ok and c.diagnosis:  # a quantity whose inputs the sheet lacks
+                lines.append(f"  {c.name:<8} {c.column:>3}  {c.diagnosis}")
+            elif c.ok:
+                lines.append(f"  {c.name:<8} {c.column:>3}  ok")
             else:
                 lines.append(f"  {c.name:<8} {c.column:>3}  WRONG from row {c.first_wrong_row} "
                              f"under the {c.when}: expected {_number(c.expected)}, got "

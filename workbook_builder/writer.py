@@ -126,7 +126,7 @@ def column_widths(all_traces: list[Trace]) -> dict[str, float]:
     widths: dict[str, float] = {layout.EPOCH: 18}  # also holds the parameter labels
     for q in QUANTITIES:
         biggest = max(float(np.max(np.abs(t[q]))) for t in all_traces)
-        shown = f"-{biggest:.7E}" if q in DELTAS or q in GRADIENTS else f"-{biggest:.9f}"
+        shown = f"-{biggest:.7E}" if number_format(q) == SMALL else f"-{biggest:.9f}"
         widths[q] = max(11, len(shown) + 1)
     return widths
 
