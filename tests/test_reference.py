@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import decimal
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from workbook_builder.reference import GRADIENTS, QUANTITIES, WEIGHTS, sigmoid, step, trace
+from tests.engines import assert_matches
+from workbook_builder.reference import (
+    GRADIENTS,
+    QUANTITIES,
+    WEIGHTS,
+    error_scale,
+    exp,
+    sigmoid,
+    step,
+    trace,
+)
 from workbook_builder.spec import Network
 
 
@@ -38,10 +51,11 @@ def test_gradients_match_torch_autograd(seed: int, biases: bool) -> None:
     loss = torch_loss(net, w)
     loss.backward()
     assert w.grad is not None
-    ours = step(net, np.asarray(net.weights))
-    assert float(ours["E_total"]) == pytest.approx(loss.item(), rel=1e-13)
-    np.testing.assert_allclose([float(ours[g]) for g in GRADIENTS], w.grad.numpy(),
-                               rtol=1e-12, atol=1e-15)
+    ours = trace(net, 1.0, 1)  # epoch 0 = the initial weights
+    scale = error_scale(ours, net, 1.0)
+    assert_matches(ours["E_total"], [loss.item()], scale["E_total"], "E_total")
+    assert_matches([ours[g][0] for g in GRADIENTS], w.grad.numpy(),
+                   [scale[g][0] for g in GRADIENTS], "gradients")
 
 
 @pytest.mark.parametrize("biases", [False, True])
@@ -50,12 +64,14 @@ def test_trace_matches_torch_sgd(biases: bool) -> None:
     w = torch.tensor(net.weights, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([w], lr=lr)
     ours = trace(net, lr, epochs)
+    scale = error_scale(ours, net, lr)
     for epoch in range(epochs):
-        np.testing.assert_allclose([ours[k][epoch] for k in WEIGHTS], w.detach().numpy(),
-                                   rtol=1e-11)
+        assert_matches([ours[k][epoch] for k in WEIGHTS], w.detach().numpy(),
+                       [scale[k][epoch] for k in WEIGHTS], f"weights at epoch {epoch}")
         opt.zero_grad()
         loss = torch_loss(net, w)
-        assert ours["E_total"][epoch] == pytest.approx(loss.item(), rel=1e-11)
+        assert_matches(ours["E_total"][epoch], loss.item(), scale["E_total"][epoch],
+                       f"E_total at epoch {epoch}")
         loss.backward()
         opt.step()
 
@@ -105,3 +121,36 @@ def test_trace_holds_every_quantity() -> None:
     t = trace(Network(), 0.5, 5)
     assert tuple(t) == QUANTITIES
     assert all(v.shape == (5,) and v.dtype == np.float64 for v in t.values())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exp_is_correctly_rounded(seed: int) -> None:
+    """exp against e^x to 80 digits, rounded once: the CPU-independent values the file caches."""
+    rng = np.random.default_rng(seed)
+    xs = [*rng.uniform(-30, 30, 2000), *rng.uniform(-709, 709, 500), 0.0, -0.0, 709.0, 1e-300]
+    precise = decimal.Context(prec=80)
+    for x in map(float, xs):
+        assert exp(x) == float(precise.exp(decimal.Decimal(x))), x
+
+
+def test_exp_is_not_the_platform_exp_by_accident() -> None:
+    """math.exp (libm) is off by one ulp in some places; exp is not, so the test above has
+    teeth: among these arguments libm must differ somewhere from the correctly rounded value."""
+    xs = np.random.default_rng(0).uniform(-30, 30, 20000)
+    precise = decimal.Context(prec=80)
+    assert any(math.exp(x) != float(precise.exp(decimal.Decimal(x))) for x in map(float, xs))
+
+
+def test_error_scale_covers_cancellation_but_not_a_wrong_formula() -> None:
+    """Near the target E1 is tiny and its scale is not; a wrong formula is far outside it."""
+    net = Network()
+    tr = trace(net, 2.0, 100)
+    scale = error_scale(tr, net, 2.0)
+    for q in QUANTITIES:
+        assert np.all(scale[q] >= np.abs(tr[q]) * (1 - 1e-15)), q  # never tighter than relative
+    assert tr["E1"][-1] < 1e-7 and scale["E1"][-1] > 1e3 * tr["E1"][-1]  # cancellation seen
+    # the class template's mistake: a_h1 where a_h2 belongs in ∂E/∂w3 (via δ_h2)
+    wrong = (tr["δ_o1"] * tr["w6"] + tr["δ_o2"] * tr["w8"]) * tr["a_h1"] * (1 - tr["a_h1"]) \
+        * net.inputs[0]
+    with pytest.raises(AssertionError, match="∂E/∂w3"):
+        assert_matches(wrong, tr["∂E/∂w3"], scale["∂E/∂w3"], "∂E/∂w3")

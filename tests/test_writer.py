@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +132,36 @@ def test_committed_workbook_is_what_the_command_writes(default_workbook: Path) -
     committed = REPO / "generated" / "backprop.xlsx"
     assert committed.read_bytes() == default_workbook.read_bytes(), (
         "generated/backprop.xlsx is stale: run python -m workbook_builder")
+
+
+#: NumPy's runtime SIMD dispatch, turned down step by step: as found, without the AVX-512 kernels
+#: (as on a CPU that lacks them), and without AVX2 as well. NumPy skips features a CPU lacks.
+CPU_FEATURES_OFF = {
+    "as found": None,
+    "no AVX-512": "AVX512_SPR AVX512_ICL X86_V4",
+    "no AVX-512, no AVX2": "AVX512_SPR AVX512_ICL X86_V4 X86_V3",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                    reason="the feature names are x86-64's")
+@pytest.mark.parametrize("features", CPU_FEATURES_OFF)
+def test_same_bytes_whatever_simd_numpy_uses(features: str, tmp_path: Path) -> None:
+    """The committed workbook, byte for byte, from a fresh process under each SIMD setting."""
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    if CPU_FEATURES_OFF[features] is not None:
+        env["NPY_DISABLE_CPU_FEATURES"] = CPU_FEATURES_OFF[features]
+    out = tmp_path / "backprop.xlsx"
+    probe = ("from numpy._core._multiarray_umath import __cpu_features__ as f; "
+             "print(f['X86_V4'], f['X86_V3'])")
+    seen = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True, timeout=60).stdout.split()
+    if features != "as found":  # the variable took effect: those kernels are off in the child
+        assert seen[0] == "False" and (features == "no AVX-512" or seen[1] == "False")
+    subprocess.run([sys.executable, "-m", "workbook_builder", "--out", str(out), "-q"], env=env,
+                   check=True, timeout=120, cwd=REPO)
+    assert out.read_bytes() == (REPO / "generated" / "backprop.xlsx").read_bytes(), features
 
 
 def test_fast_formula_path_writes_the_same_file(tmp_path: Path) -> None:

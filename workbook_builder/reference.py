@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from typing import TypeAlias
 
 import numpy as np
@@ -24,14 +25,32 @@ QUANTITIES = WEIGHTS + FORWARD + DELTAS + GRADIENTS
 
 EXP_CAP = 709.0  # largest whole exponent that Excel's EXP and float64 both accept
 
+#: 40 significant digits (≈133 bits) for e^x before one rounding to float64. Why not np.exp:
+#: NumPy picks its exp kernel by CPU (AVX-512 or not) and the kernels differ in the last bit,
+#: so the cached values, and the file's bytes, would depend on the machine. libmpdec (behind
+#: ``decimal``) is integer software arithmetic, and float(Decimal) rounds correctly, so this
+#: gives the same double on every CPU; with 80 bits to spare over a double's 53 it is the
+#: correctly rounded e^x unless e^x lies within 1e-40 of a midpoint between two doubles.
+_EXP_CONTEXT = decimal.Context(prec=40)
+
+
+def exp(x: float) -> float:
+    """e^x for one float, the same double on every CPU (see ``_EXP_CONTEXT``)."""
+    return float(_EXP_CONTEXT.exp(decimal.Decimal(x)))
+
+
+_exp_elementwise = np.frompyfunc(exp, 1, 1)
+
 
 def sigmoid(x: Array) -> Array:
     """Logistic sigmoid 1/(1+e^−x) that never overflows: e^−x is capped at e^709.
 
     The cap acts only where σ(x) < 1e-307; the sheet writes the same expression, so the
-    reference and the spreadsheet engines round alike.
+    reference and the spreadsheet engines round alike. e^−x comes from ``exp`` (CPU-independent,
+    about 15 µs a value); the division and the sum are IEEE operations, exact on any CPU.
     """
-    return 1.0 / (1.0 + np.exp(np.minimum(EXP_CAP, -x)))
+    capped = np.minimum(EXP_CAP, -np.asarray(x, dtype=np.float64))
+    return 1.0 / (1.0 + np.asarray(_exp_elementwise(capped), dtype=np.float64))
 
 
 def step(network: Network, w: Array) -> Trace:
@@ -101,3 +120,53 @@ def first_epoch_below(e_total: Array, fraction: float) -> int | None:
     """The first epoch whose E_total is below ``fraction`` of epoch 0's, or None."""
     hits = np.flatnonzero(e_total < fraction * e_total[0])
     return int(hits[0]) if hits.size else None
+
+
+def error_scale(tr: Trace, network: Network, learning_rate: float) -> Trace:
+    """Per quantity and epoch, the size of what its formula combines, for tolerances.
+
+    Two correct engines differ by rounding: each operation is off by a relative ε (2^-53) of
+    its operands, not of its result. Where terms cancel, the result is far smaller than its
+    operands and a tolerance relative to it is wrong: E1 = ½(t1 − a_o1)² near the target
+    (a_o1 ≈ t1) or a gradient through a_o − t. This returns, for every quantity, a bound on
+    how far an error of relative size ε in every operand (this epoch's and, through the
+    weights, earlier epochs') moves the result, divided by ε: engines agree when
+    |a − b| ≤ rtol × scale, rtol a small multiple of ε that also covers growth over epochs.
+
+    Built by propagating operand magnitudes through the network's equations (each line
+    mirrors ``step``): a sum scales as the sum of its terms' scales, a product as the product
+    of its factors' scales, σ(x) as σ + σ(1 − σ)·scale(x), and (1 − a) as 1 + a.
+    """
+    a = {q: np.abs(v) for q, v in tr.items()}
+    i1, i2 = (abs(x) for x in network.inputs)
+    t1, t2 = (abs(x) for x in network.targets)
+    b1, b2 = (abs(x) for x in network.biases) if network.biases is not None else (0.0, 0.0)
+    s: Trace = {}
+    for k in range(1, 9):  # w_new = w − η·g: both terms, from the row above
+        prev = a[f"w{k}"][:-1] + learning_rate * a[f"∂E/∂w{k}"][:-1]
+        s[f"w{k}"] = np.concatenate([a[f"w{k}"][:1], prev])
+
+    def sig(value: Array, net_scale: Array) -> Array:
+        return value + value * (1 + value) * net_scale
+
+    def delta_o(act: str, t: float) -> Array:
+        return (t + s[act]) * s[act] * (1 + s[act])
+
+    s["h1"] = s["w1"] * i1 + s["w2"] * i2 + b1
+    s["h2"] = s["w3"] * i1 + s["w4"] * i2 + b1
+    s["a_h1"], s["a_h2"] = sig(a["a_h1"], s["h1"]), sig(a["a_h2"], s["h2"])
+    s["o1"] = s["w5"] * s["a_h1"] + s["w6"] * s["a_h2"] + b2
+    s["o2"] = s["w7"] * s["a_h1"] + s["w8"] * s["a_h2"] + b2
+    s["a_o1"], s["a_o2"] = sig(a["a_o1"], s["o1"]), sig(a["a_o2"], s["o2"])
+    s["E1"] = np.abs(network.targets[0] - tr["a_o1"]) * (t1 + s["a_o1"])
+    s["E2"] = np.abs(network.targets[1] - tr["a_o2"]) * (t2 + s["a_o2"])
+    s["E_total"] = s["E1"] + s["E2"]
+    s["δ_o1"], s["δ_o2"] = delta_o("a_o1", t1), delta_o("a_o2", t2)
+    hidden = (1 + s["a_h1"]) * s["a_h1"], (1 + s["a_h2"]) * s["a_h2"]
+    s["δ_h1"] = (s["δ_o1"] * s["w5"] + s["δ_o2"] * s["w7"]) * hidden[0]
+    s["δ_h2"] = (s["δ_o1"] * s["w6"] + s["δ_o2"] * s["w8"]) * hidden[1]
+    s["∂E/∂w1"], s["∂E/∂w2"] = s["δ_h1"] * i1, s["δ_h1"] * i2
+    s["∂E/∂w3"], s["∂E/∂w4"] = s["δ_h2"] * i1, s["δ_h2"] * i2
+    s["∂E/∂w5"], s["∂E/∂w6"] = s["δ_o1"] * s["a_h1"], s["δ_o1"] * s["a_h2"]
+    s["∂E/∂w7"], s["∂E/∂w8"] = s["δ_o2"] * s["a_h1"], s["δ_o2"] * s["a_h2"]
+    return s
