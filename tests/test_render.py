@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 from PIL import Image
 
+from tests.engines import assert_matches
 from workbook_builder import layout, render
 from workbook_builder.cli import main
-from tests.engines import assert_matches
 from workbook_builder.reference import (
     QUANTITIES,
     Trace,
