@@ -11,29 +11,28 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
-import shutil
-import signal
-import tempfile
-import zipfile
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import openpyxl
 from openpyxl.utils.cell import coordinate_from_string, get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from workbook_builder import isolation
+from workbook_builder.foreign import AuditError, Cells, cells, engine_copy, open_workbook
 from workbook_builder.reference import DELTAS, GRADIENTS, WEIGHTS, Array, sigmoid
 
-MAX_BYTES = 20_000_000
-MAX_FORMULAS = 40_000  # the formulas engine needs ~2.5 ms a formula to load
 MAX_ROWS = 5_000  # epoch rows checked per table
-DEFAULT_TIMEOUT = 300  # seconds for the whole check
+DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
+DEFAULT_MEMORY_MB = 2048  # the child process's address-space cap
+#: what the child reports as a refusal (one line for the user) rather than a crash
+REFUSED = (AuditError,)
 RTOL, ATOL = 1e-9, 1e-15
 #: the changed inputs: different enough that a_h1 ≠ a_h2, i1 ≠ i2, t1 ≠ t2 and no weight repeats
 CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
@@ -47,10 +46,6 @@ EXAMPLE = ("i1", "i2", "t1", "t2")
 #: names a substitution may confuse with each other: one group each
 GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1", "i2"),
           ("t1", "t2"), WEIGHTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
-
-
-class AuditError(Exception):
-    """The file cannot be checked at all; the message says what was wrong and what to do."""
 
 
 # --- reading the header --------------------------------------------------------------------
@@ -90,52 +85,54 @@ class Table:
     columns: dict[str, int]  # quantity -> 1-based column
     rows: list[int]  # 1-based rows of the epochs
     params: dict[str, str] = field(default_factory=dict)  # i1/t1/b1/η -> A1 of the value cell
+    engine_sheet: str = ""  # the sheet's name in the engine's copy (foreign.engine_copy)
 
 
-def find_table(ws: Worksheet) -> Table | None:
+def find_table(ws: Worksheet, grid: Cells) -> Table | None:
     """The row naming the most quantities (w1..w8 and E_total at least), and what is below it."""
+    by_row: dict[int, dict[str, int]] = {}
+    for (r, c), value in sorted(grid.items()):
+        name = normalise(value)
+        if r <= 200 and name is not None and name != "η":
+            by_row.setdefault(r, {}).setdefault(name, c)
     best: tuple[int, dict[str, int]] | None = None
-    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 200)):
-        found: dict[str, int] = {}
-        for c in row:
-            name = normalise(c.value)
-            if name is not None and name != "η" and name not in found:
-                found[name] = c.column
+    for r, found in sorted(by_row.items()):
         if set(WEIGHTS) | {"E_total"} <= found.keys() and (best is None or
                                                             len(found) > len(best[1])):
-            best = (row[0].row, found)
+            best = (r, found)
     if best is None:
         return None
     header, columns = best
     first_w = columns["w1"]
     rows = []
-    for r in range(header + 1, ws.max_row + 1):
-        if ws.cell(r, first_w).value is None:
-            break
+    r = header + 1
+    while (r, first_w) in grid:
         rows.append(r)
+        r += 1
     table = Table(ws.title, header, columns, rows)
-    table.params = find_params(ws, table)
+    table.params = find_params(grid, table)
     return table
 
 
-def find_params(ws: Worksheet, table: Table) -> dict[str, str]:
+def find_params(grid: Cells, table: Table) -> dict[str, str]:
     """Labelled cells (``i1``, ``t2``, ``η (learning rate)``, ``b1``) with a value right of or
     below the label, outside the table's header row."""
     wanted = {"i1", "i2", "t1", "t2", "b1", "b2", "η"} - table.columns.keys()
+    in_table = set(table.rows)
+    table_columns = set(table.columns.values())
     params: dict[str, str] = {}
-    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, table.header_row + 5000)):
-        for c in row:
-            if c.row == table.header_row or (c.row in table.rows and c.column in
-                                             table.columns.values()):
-                continue
-            name = normalise(c.value)
-            if name not in wanted or name in params:
-                continue
-            for r, col in ((c.row, c.column + 1), (c.row + 1, c.column)):
-                v = ws.cell(r, col).value
-                if isinstance(v, int | float) or (isinstance(v, str) and v.startswith("=")):
-                    params[name] = f"{get_column_letter(col)}{r}"
-                    break
+    for (row, col), value in sorted(grid.items()):
+        if row == table.header_row or (row in in_table and col in table_columns):
+            continue
+        name = normalise(value)
+        if name not in wanted or name in params:
+            continue
+        for r, c in ((row, col + 1), (row + 1, col)):
+            v = grid.get((r, c))
+            if (isinstance(v, int | float) and not isinstance(v, bool)) or (
+                    isinstance(v, str) and v.startswith("=")):
+                params[name] = f"{get_column_letter(c)}{r}"
+                break
     return params
 
 
@@ -257,60 +254,8 @@ def diagnose(name: str, data: list[dict[str, Array]], n: int) -> str | None:
 
 
 # --- evaluating the workbook -----------------------------------------------------------------
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise AuditError when the block runs longer than ``seconds`` (POSIX main thread)."""
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise AuditError(f"gave up after {seconds:g} s: the workbook is too large or too "
-                         "complex to recompute; raise --timeout or check a smaller copy")
-
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-    old = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def open_workbook(path: Path) -> openpyxl.Workbook:
-    """openpyxl's view of the formulas, after the checks a hostile file needs."""
-    if not path.exists():
-        raise AuditError(f"{path}: no such file")
-    if path.is_dir():
-        raise AuditError(f"{path} is a folder; give an .xlsx file")
-    size = path.stat().st_size
-    if size == 0:
-        raise AuditError(f"{path} is empty; give an .xlsx workbook")
-    if size > MAX_BYTES:
-        raise AuditError(f"{path} is {size / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
-    with path.open("rb") as f:
-        magic = f.read(8)
-    if magic.startswith(b"\xd0\xcf\x11\xe0"):
-        raise AuditError(f"{path} is password-protected (encrypted) or an old .xls file; save "
-                         "an unprotected .xlsx copy and check that")
-    if not zipfile.is_zipfile(path):
-        raise AuditError(f"{path} is not an .xlsx workbook (not a zip archive)")
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-    if any(n.lower().endswith("vbaproject.bin") for n in names) or \
-            path.suffix.lower() in (".xlsm", ".xltm"):
-        raise AuditError(f"{path} holds macros; macros are never run here: save it as .xlsx "
-                         "(macro-free) and check that")
-    if any(n.startswith("xl/externalLinks/") for n in names):
-        raise AuditError(f"{path} links to other workbooks, which are not followed; break the "
-                         "links (Excel: Data > Edit Links > Break Link) and check again")
-    try:
-        return openpyxl.load_workbook(path)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise AuditError(f"{path} cannot be read as a workbook: {exc}") from None
-
-
-def engine_key(book: str, sheet: str, address: str) -> str:
-    return f"'[{book}]{sheet.upper()}'!{address}"
+def engine_key(book: str, table: Table, address: str) -> str:
+    return f"'[{book}]{table.engine_sheet}'!{address}"
 
 
 def as_number(v: Any) -> float:
@@ -324,31 +269,31 @@ def column_values(solution: Any, book: str, table: Table) -> dict[str, Array]:
     for name, col in table.columns.items():
         values = []
         for r in table.rows:
-            cell = solution.get(engine_key(book, table.sheet, f"{get_column_letter(col)}{r}"))
+            cell = solution.get(engine_key(book, table, f"{get_column_letter(col)}{r}"))
             values.append(as_number(cell.value[0, 0]) if cell is not None else np.nan)
         data[name] = np.asarray(values, dtype=float)
     n = len(table.rows)
     for name, address in table.params.items():
-        cell = solution.get(engine_key(book, table.sheet, address))
+        cell = solution.get(engine_key(book, table, address))
         data[name] = np.full(n, as_number(cell.value[0, 0]) if cell is not None else np.nan)
     return data
 
 
-def changed_inputs(ws: Worksheet, book: str, table: Table, eta: float) -> dict[str, float]:
+def changed_inputs(book: str, table: Table, eta: float) -> dict[str, float]:
     """Engine inputs for the changed run: the example, the first row's weights and η."""
     inputs: dict[str, float] = {}
     for name in EXAMPLE:
         if name in table.params:
-            inputs[engine_key(book, table.sheet, table.params[name])] = CHANGED[name]
+            inputs[engine_key(book, table, table.params[name])] = CHANGED[name]
         elif name in table.columns:  # a column: every row gets the new value
             letter = get_column_letter(table.columns[name])
             for r in table.rows:
-                inputs[engine_key(book, table.sheet, f"{letter}{r}")] = CHANGED[name]
+                inputs[engine_key(book, table, f"{letter}{r}")] = CHANGED[name]
     for name in WEIGHTS:
         address = f"{get_column_letter(table.columns[name])}{table.rows[0]}"
-        inputs[engine_key(book, table.sheet, address)] = CHANGED[name]
+        inputs[engine_key(book, table, address)] = CHANGED[name]
     if "η" in table.params:
-        inputs[engine_key(book, table.sheet, table.params["η"])] = eta * ETA_FACTOR
+        inputs[engine_key(book, table, table.params["η"])] = eta * ETA_FACTOR
     return inputs
 
 
@@ -394,7 +339,7 @@ class SheetReport:
         return all(c.ok for c in self.columns)
 
 
-def check_column(name: str, table: Table, runs: list[dict[str, Array]], ws: Worksheet,
+def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
                  eta_cell: str | None) -> ColumnResult:
     col = table.columns[name]
     letter = get_column_letter(col)
@@ -416,17 +361,16 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], ws: Work
     if result.ok:
         return result
     typed = [r for r in table.rows[1 if name in WEIGHTS else 0:]
-             if not (isinstance(ws.cell(r, col).value, str) and
-                     str(ws.cell(r, col).value).startswith("="))]
+             if not str(grid.get((r, col), "")).startswith("=")]
     if typed:
         result.diagnosis = (f"holds a typed number, not a formula, in row {typed[0]}"
                             + (f" and {len(typed) - 1} more" if len(typed) > 1 else ""))
     elif np.isnan(result.got or np.nan):
-        value = ws.cell(result.first_wrong_row or 0, col).value
+        value = grid.get((result.first_wrong_row or 0, col))
         result.diagnosis = f"row {result.first_wrong_row} does not evaluate to a number " \
                            f"(formula {value!r}: an error, a circular reference or an " \
                            "unsupported function)"
-    elif name in WEIGHTS and eta_cell and (drift := eta_drift(ws, table, col, eta_cell)):
+    elif name in WEIGHTS and eta_cell and (drift := eta_drift(grid, table, col, eta_cell)):
         result.diagnosis = drift
     else:
         result.diagnosis = diagnose(name, runs, n)
@@ -436,12 +380,12 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], ws: Work
     return result
 
 
-def eta_drift(ws: Worksheet, table: Table, col: int, eta_cell: str) -> str | None:
+def eta_drift(grid: Cells, table: Table, col: int, eta_cell: str) -> str | None:
     """A weight update whose η reference has no $ and so moves as the formula is copied down."""
     eta_col, eta_row = coordinate_from_string(eta_cell)
     pattern = re.compile(rf"(?<![A-Z$])\$?{eta_col}(\d+)\b")
     for r in table.rows[1:]:
-        formula = ws.cell(r, col).value
+        formula = grid.get((r, col))
         if not isinstance(formula, str):
             continue
         refs = [int(m.group(1)) for m in pattern.finditer(formula) if "$" + str(m.group(1))
@@ -452,14 +396,14 @@ def eta_drift(ws: Worksheet, table: Table, col: int, eta_cell: str) -> str | Non
     return None
 
 
-def check_sheet(ws: Worksheet, table: Table, solution: Any, changed: Any | None, book: str,
+def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, book: str,
                 eta: float, eta_source: str) -> SheetReport:
     runs = [column_values(solution, book, table)]
     if changed is not None:
         runs.append(column_values(changed, book, table))
     for run in runs:
         run.setdefault("η", np.full(len(table.rows), eta))
-    results = [check_column(name, table, runs, ws, table.params.get("η"))
+    results = [check_column(name, table, runs, grid, table.params.get("η"))
                for name in CHECKED if name in table.columns]
     missing = [n for n in (*CHECKED, *EXAMPLE) if n not in table.columns and
                n not in table.params and n not in DELTAS]
@@ -467,74 +411,134 @@ def check_sheet(ws: Worksheet, table: Table, solution: Any, changed: Any | None,
                        results, missing)
 
 
-def audit(path: Path, timeout: float = DEFAULT_TIMEOUT,
+def table_ranges(book: str, table: Table) -> list[str]:
+    """The engine ranges a check reads: the table below its header, and each parameter cell."""
+    first, last = min(table.columns.values()), max(table.columns.values())
+    body = (f"{get_column_letter(first)}{table.rows[0]}:"
+            f"{get_column_letter(last)}{table.rows[-1]}")
+    return [engine_key(book, table, body),
+            *(engine_key(book, table, a) for a in table.params.values())]
+
+
+def guard_other_files(allowed: Path) -> None:
+    """Make the formulas engine refuse to open any file but ``allowed``.
+
+    A second wall behind foreign.engine_copy's refusal of external references: the engine
+    resolves such a reference by opening the file, so its opener is replaced for this
+    process (the limited child, which exits when the check is done).
+    """
+    from formulas.excel import xlreader
+
+    opener = xlreader.load_workbook
+    allowed_real = os.path.realpath(allowed)
+
+    def load_only_the_copy(filename: Any, *args: Any, **kwargs: Any) -> Any:
+        if os.path.realpath(str(filename)) != allowed_real:
+            raise AuditError(f"a formula needs another file ({filename}); it is not opened")
+        return opener(filename, *args, **kwargs)
+
+    xlreader.load_workbook = load_only_the_copy
+
+
+def audit(path: Path, workdir: Path,
           progress: Callable[[str], None] | None = None) -> list[SheetReport]:
-    """Check every table in the workbook.
+    """Check every table in the workbook (in the limited child process: see check_isolated).
 
     Args:
         path: the workbook.
-        timeout: seconds the whole check may take.
+        workdir: a private folder for the engine's copy.
         progress: told, in words, about the slow step before it starts.
 
     Returns:
         One report per sheet that holds a table.
 
     Raises:
-        AuditError: the file cannot be read, holds no table, or is too large or too slow.
+        AuditError: the file cannot be read, holds no table, or refers to other files.
     """
     import formulas
 
-    with time_limit(timeout):
-        wb = open_workbook(path)
-        tables = [(ws, t) for ws in wb.worksheets if (t := find_table(ws)) is not None]
-        if not tables:
-            raise AuditError(f"{path}: no sheet has a header row naming w1..w8 and E_total "
-                             "(looked for the course template's headers: i1 i2 t1 t2 w1..w8 "
-                             "h1 a_h1 ... E_total ∂E/∂w1..∂E/∂w8)")
-        for ws, t in tables:
-            if len(t.rows) < 2:
-                raise AuditError(f"sheet {ws.title!r}: the table has {len(t.rows)} epoch rows "
-                                 "below its header; it needs at least 2")
-            if len(t.rows) > MAX_ROWS:
-                raise AuditError(f"sheet {ws.title!r}: {len(t.rows)} epoch rows; the limit is "
-                                 f"{MAX_ROWS:,}: check a shorter copy")
-        n_formulas = sum(1 for ws in wb.worksheets for row in ws.iter_rows() for c in row
-                         if c.data_type == "f")
-        if n_formulas > MAX_FORMULAS:
-            raise AuditError(f"{path} has {n_formulas:,} formulas; the limit is "
-                             f"{MAX_FORMULAS:,} (about {MAX_FORMULAS * 0.0025 / 60:.0f} min of "
-                             "recomputing): check a copy with fewer epochs or sheets")
-        if progress is not None:
-            progress(f"recomputing {n_formulas:,} formulas in {len(tables)} table(s) with the "
-                     f"formulas engine (about {max(1, round(n_formulas * 0.004))} s)")
-        with tempfile.TemporaryDirectory(prefix="workbook-builder-audit-") as tmp:
-            copy = Path(tmp) / "book.xlsx"  # a plain name for the engine's cell keys
-            shutil.copyfile(path, copy)
-            with contextlib.redirect_stderr(io.StringIO()):  # the engine's progress bars
-                try:
-                    model = formulas.ExcelModel().loads(str(copy)).finish()
-                    solution = model.calculate()
-                except AuditError:
-                    raise
-                except Exception as exc:
-                    raise AuditError(f"{path}: the formulas engine cannot load it: "
-                                     f"{type(exc).__name__}: {exc}") from None
-                reports = []
-                for ws, t in tables:
-                    given = column_values(solution, copy.name, t)
-                    if "η" in t.params:
-                        eta, source = float(given.get("η", [np.nan])[0]), f"cell {t.params['η']}"
-                    else:
-                        inferred = infer_eta(given)
-                        if inferred is None:
-                            raise AuditError(f"sheet {ws.title!r}: no η cell (a label such as "
-                                             "'η', 'lr' or 'learning rate') and η cannot be "
-                                             "inferred from the weight rows")
-                        eta, source = inferred, "inferred from consecutive weight rows"
-                    changed = model.calculate(inputs=changed_inputs(ws, copy.name, t, eta))
-                    reports.append(check_sheet(ws, t, solution, changed, copy.name, eta,
-                                               source))
+    wb = open_workbook(path)
+    grids = {ws.title: cells(ws) for ws in wb.worksheets}
+    tables = [(grids[ws.title], t) for ws in wb.worksheets
+              if (t := find_table(ws, grids[ws.title])) is not None]
+    if not tables:
+        raise AuditError(f"{path}: no sheet has a header row naming w1..w8 and E_total "
+                         "(looked for the course template's headers: i1 i2 t1 t2 w1..w8 "
+                         "h1 a_h1 ... E_total ∂E/∂w1..∂E/∂w8)")
+    for _, t in tables:
+        if len(t.rows) < 2:
+            raise AuditError(f"sheet {t.sheet!r}: the table has {len(t.rows)} epoch rows "
+                             "below its header; it needs at least 2")
+        if len(t.rows) > MAX_ROWS:
+            raise AuditError(f"sheet {t.sheet!r}: {len(t.rows)} epoch rows; the limit is "
+                             f"{MAX_ROWS:,}: check a shorter copy")
+    copy = workdir / "book.xlsx"  # a plain name for the engine's cell keys
+    names = engine_copy(wb, copy)
+    for _, t in tables:
+        t.engine_sheet = names[t.sheet]
+    guard_other_files(copy)
+    n_formulas = sum(1 for grid, t in tables for (r, c), v in grid.items()
+                     if r in t.rows and isinstance(v, str) and v.startswith("="))
+    if progress is not None:
+        progress(f"recomputing {n_formulas:,} formulas in {len(tables)} table(s) with the "
+                 f"formulas engine (about {max(1, round(n_formulas * 0.004))} s)")
+    ranges = [r for _, t in tables for r in table_ranges(copy.name, t)]
+    with contextlib.redirect_stderr(io.StringIO()):  # the engine's progress bars
+        try:
+            model = formulas.ExcelModel()
+            model.add_book(str(copy))
+            model.complete(ranges)
+            model.finish()
+            solution = model.calculate()
+        except (AuditError, MemoryError):
+            raise
+        except Exception as exc:
+            raise AuditError(f"{path}: the formulas engine cannot load it: "
+                             f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+        reports = []
+        for grid, t in tables:
+            given = column_values(solution, copy.name, t)
+            if "η" in t.params:
+                eta, source = float(given.get("η", [np.nan])[0]), f"cell {t.params['η']}"
+            else:
+                inferred = infer_eta(given)
+                if inferred is None:
+                    raise AuditError(f"sheet {t.sheet!r}: no η cell (a label such as "
+                                     "'η', 'lr' or 'learning rate') and η cannot be "
+                                     "inferred from the weight rows")
+                eta, source = inferred, "inferred from consecutive weight rows"
+            changed = model.calculate(inputs=changed_inputs(copy.name, t, eta))
+            reports.append(check_sheet(grid, t, solution, changed, copy.name, eta, source))
     return reports
+
+
+def audit_json(path: str, workdir: str, progress: bool) -> list[dict[str, Any]]:
+    """The child process's entry: ``audit`` with JSON in and out."""
+    def say(text: str) -> None:
+        print(f"python -m workbook_builder check: {text}", file=sys.stderr, flush=True)
+
+    return [asdict(r) for r in audit(Path(path), Path(workdir), say if progress else None)]
+
+
+def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
+                   max_memory_mb: int = DEFAULT_MEMORY_MB,
+                   progress: bool = False) -> list[SheetReport]:
+    """``audit`` in a child process that is killed at ``timeout`` seconds and cannot use more
+    than ``max_memory_mb``; nothing it writes outlives the call.
+
+    Raises:
+        AuditError: the file cannot be checked, or a limit was reached (the message says which).
+    """
+    with isolation.workspace("workbook-builder-check-") as folder:
+        try:
+            answer = isolation.run_limited(
+                "workbook_builder.audit:audit_json",
+                {"path": str(path.resolve()), "workdir": str(folder), "progress": progress},
+                timeout=timeout, max_memory_mb=max_memory_mb, folder=folder)
+        except (isolation.LimitError, isolation.RefusedError) as exc:
+            raise AuditError(str(exc)) from None
+    return [SheetReport(**{**r, "columns": [ColumnResult(**c) for c in r["columns"]]})
+            for r in answer]
 
 
 def _finite(value: Any) -> Any:

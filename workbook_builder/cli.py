@@ -9,14 +9,17 @@ import argparse
 import json
 import math
 import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from workbook_builder import spec
-from workbook_builder.audit import AuditError
+from workbook_builder.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from workbook_builder.foreign import AuditError
 from workbook_builder.render import RenderError
 from workbook_builder.spec import Network, Run, SpecError
 
@@ -30,6 +33,13 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what is wrong, where to look), exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse reads "-1e-3" as an option (its pattern knows only -1 and -1.5): a number
+        # in any float syntax is a value here, since no option looks like one
+        self._negative_number_matcher = re.compile(
+            r"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-(?:inf|infinity|nan)$", re.IGNORECASE)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
@@ -69,7 +79,7 @@ def build_parser() -> Parser:
                         help="workbook to write (replaced only once the new one is complete)")
     parser.add_argument("--epochs", type=positive_int, default=spec.DEFAULT_EPOCHS,
                         help=f"rows per sheet; epoch 0 holds the initial weights "
-                        f"(at most {spec.MAX_EPOCHS})")
+                        f"(at most {spec.MAX_TOTAL_ROWS:,} rows over all sheets)")
     parser.add_argument("--lr", type=finite_float, nargs="+", metavar="LR",
                         default=list(spec.DEFAULT_LEARNING_RATES),
                         help="learning rates η, one sheet each")
@@ -103,16 +113,19 @@ def build_check_parser() -> Parser:
     )
     parser.add_argument("file", type=Path, help="the workbook (.xlsx) to check")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--timeout", type=positive_int, default=300,
-                        help="seconds the whole check may take")
+    parser.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT,
+                        help="seconds the whole check may take; the checker, a separate "
+                        "process, is stopped then")
+    parser.add_argument("--max-memory", type=positive_int, metavar="MB",
+                        default=DEFAULT_MEMORY_MB,
+                        help="memory the checker process may use (MB)")
     return parser
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from workbook_builder.audit import audit, to_json, to_lines
+    from workbook_builder.audit import check_isolated, to_json, to_lines
 
-    reports = audit(args.file, args.timeout,
-                    progress=lambda text: print(f"{PROG} check: {text}", file=sys.stderr))
+    reports = check_isolated(args.file, args.timeout, args.max_memory, progress=True)
     if args.json:
         print(json.dumps(to_json(args.file, reports), indent=2, ensure_ascii=False,
                          allow_nan=False, default=str))
@@ -153,9 +166,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     run = run_from_args(args)
     check_output(args.out, create_folder=args.out == DEFAULT_OUT)
     started = time.perf_counter()
-    big = run.epochs * len(run.learning_rates) >= 20_000
+    rows = run.epochs * len(run.learning_rates)
     progress = None
-    if big and not args.quiet:
+    if rows >= 20_000 and not args.quiet:
+        seconds, megabytes = spec.cost(rows)
+        print(f"writing {rows:,} rows: about {seconds:.0f} s and {megabytes:,.0f} MB of memory",
+              file=sys.stderr)
+
         def progress(sheet: str) -> None:
             print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
     build(run, args.out, progress)
@@ -176,9 +193,19 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(Exception):
+    """SIGTERM, turned into an exception so that temporary files are removed on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    """Run the command line; returns the exit status (0 ok, 1 check found mistakes, 2 bad
+    input or a limit reached, 130 interrupted, 143 terminated)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if argv[:1] == ["check"]:
             return cmd_check(build_check_parser().parse_args(argv[1:]))
@@ -186,12 +213,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except (UsageError, SpecError, RenderError, AuditError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     except OSError as exc:
-        print(f"{PROG}: error: {exc.strerror or exc}: {exc.filename or 'a file'}",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # the output, written atomically, is untouched
+        return fail(f"{exc.strerror or exc}: {exc.filename or 'a file'}")
+    except KeyboardInterrupt:  # outputs are written atomically: nothing half-written remains
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def fail(message: str) -> int:
+    """One line on stderr (a newline inside a file name is shown as \\n), exit status 2."""
+    print(f"{PROG}: error: " + message.replace("\n", "\\n").replace("\r", "\\r"),
+          file=sys.stderr)
+    return 2

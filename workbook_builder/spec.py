@@ -67,6 +67,14 @@ class Run:
         if self.epochs > MAX_EPOCHS:
             raise SpecError(f"--epochs {self.epochs} does not fit in an Excel sheet; "
                             f"the most is {MAX_EPOCHS}")
+        rows = self.epochs * len(self.learning_rates)
+        if rows > MAX_TOTAL_ROWS:
+            seconds, megabytes = cost(rows)
+            raise SpecError(
+                f"--epochs {self.epochs} × {len(self.learning_rates)} rate(s) is {rows:,} rows; "
+                f"the most is {MAX_TOTAL_ROWS:,} in all (that many would take about "
+                f"{seconds / 60:.0f} min and {megabytes / 1000:.1f} GB of memory): give fewer "
+                "epochs or rates")
 
 
 def sheet_name(lr: float) -> str:
@@ -81,6 +89,19 @@ def _check_values(name: str, values: tuple[float, ...], count: int) -> None:
     for v in values:
         if not math.isfinite(v):
             raise SpecError(f"{name}: {v} is not a finite number")
+
+
+#: Epoch rows over all sheets. The writer holds the whole file in memory until it is saved
+#: (no temporary files to leave behind), about 12 KB a row, at about 0.5 ms a row: this bound
+#: is about a minute and 1.5 GB (measured: benchmarks/bench_workbook.py).
+MAX_TOTAL_ROWS = 120_000
+SECONDS_PER_ROW = 0.5e-3
+MEGABYTES_PER_ROW = 0.012
+
+
+def cost(rows: int) -> tuple[float, float]:
+    """Rough seconds and peak megabytes to write ``rows`` epoch rows (measured rates)."""
+    return rows * SECONDS_PER_ROW, 100 + rows * MEGABYTES_PER_ROW
 
 
 #: Rows above the first epoch (title, parameter block, header) are counted in layout.py; this

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
@@ -304,7 +305,10 @@ def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None 
         sheet_class: the worksheet class (tests compare with XlsxWriter's plain Worksheet).
     """
     all_traces = traces(run.network, run.learning_rates, run.epochs)
-    wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
+    # in_memory: XlsxWriter otherwise writes each part to a temporary file first, and those
+    # outlive a Ctrl-C or SIGTERM during the final save
+    wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
+                              "in_memory": True})
     wb.set_properties({
         "title": "Backpropagation of a 2-2-2 sigmoid network",
         "subject": "Live-formula backpropagation, one sheet per learning rate",
@@ -322,11 +326,19 @@ def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None 
         write_rate_sheet(wb, sheets[sheet], fm, run, lr, trace, widths)
     write_summary(wb, sheets[layout.SUMMARY], fm, run, all_traces)
     write_guide(wb, sheets[layout.GUIDE], fm, run, all_traces)
-    wb.close()
+    try:
+        wb.close()
+    except FileCreateError as exc:  # XlsxWriter wraps the OSError (disk full, size limit, ...)
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+        raise OSError(getattr(cause, "errno", None), getattr(cause, "strerror", None) or
+                      str(exc), str(path)) from None
 
 
 def build(run: Run, out: Path, progress: Callable[[str], None] | None = None) -> Path:
     """Write the workbook atomically: an existing ``out`` is replaced only by a complete file."""
     with atomic_path(out) as tmp:
-        write_workbook(run, tmp, progress)
+        try:
+            write_workbook(run, tmp, progress)
+        except OSError as exc:  # name the file the user asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(out)) from None
     return out
