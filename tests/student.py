@@ -67,11 +67,12 @@ Edit = Callable[[int, dict[str, str]], None]
 
 
 def make(path: Path, rows: int = 8, eta: float | None = 0.5, edit: Edit | None = None,
-         weights: tuple[float, ...] = (0.15, 0.2, 0.25, 0.3, 0.4, 0.45, 0.5, 0.55)) -> Path:
+         weights: tuple[float, ...] = (0.15, 0.2, 0.25, 0.3, 0.4, 0.45, 0.5, 0.55),
+         title: str = "Backprop") -> Path:
     """A workbook with ``rows`` epochs; ``edit(r, formulas)`` may plant a mistake in row r."""
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "Backprop"
+    ws.title = title
     if eta is not None:
         ws["A1"] = "learning rate"
         ws[ETA_CELL] = eta

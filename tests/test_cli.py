@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from tests.conftest import REPO
+from workbook_builder import layout
 from workbook_builder.cli import main
 
 
@@ -118,3 +125,75 @@ def test_write_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert err.count("\n") == 1 and "No space left" in err
     assert out.read_bytes() == b"previous workbook"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.xlsx"]
+
+
+def run_cli(argv: list[str], tmp: Path, limit_bytes: int | None = None,
+            **kwargs: object) -> subprocess.Popen[str]:
+    """The command in a child process with its own empty TMPDIR (and a file-size limit)."""
+    tmpdir = tmp / "tmpdir"
+    tmpdir.mkdir(exist_ok=True)
+
+    def limit() -> None:
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.Popen([sys.executable, "-m", "workbook_builder", *argv], cwd=REPO,
+                            env={**os.environ, "TMPDIR": str(tmpdir)}, preexec_fn=limit,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kwargs)  # type: ignore[call-overload]
+
+
+def test_disk_full_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """A file-size limit of 100 kB (as a full disk) while writing the 0.4 MB workbook."""
+    out = tmp_path / "out" / "keep.xlsx"
+    out.parent.mkdir()
+    out.write_bytes(b"previous workbook")
+    proc = run_cli(["--out", str(out)], tmp_path, limit_bytes=100_000)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert err.count("\n") == 1 and "File too large" in err and str(out) in err, err
+    assert out.read_bytes() == b"previous workbook"
+    assert [p.name for p in out.parent.iterdir()] == ["keep.xlsx"]
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_build_leaves_nothing(sig: signal.Signals, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "big.xlsx"
+    out.parent.mkdir()
+    proc = run_cli(["--out", str(out), "--epochs", "8000"], tmp_path)
+    time.sleep(6)  # writing the sheets (about 20 s in all)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
+    assert err.strip().splitlines()[-1].endswith(("terminated", "interrupted"))
+    assert list(out.parent.iterdir()) == []
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+
+
+def test_negative_numbers_in_exponent_form_are_values(tmp_path: Path) -> None:
+    out = tmp_path / "w.xlsx"
+    argv = ["--out", str(out), "-q", "--epochs", "2", "--weights", "0.15", "-1e-3", "0.25",
+            "0.3", "-4E+1", "0.45", "0.5", "-.55", "--inputs", "-5e-2", "0.1"]
+    assert main(argv) == 0
+    ws = openpyxl.load_workbook(out)["LR 0.1"]
+    got = {n: ws[layout.param_cell(n, absolute=False)].value for n in ("w2", "w5", "w8", "i1")}
+    assert got == {"w2": -0.001, "w5": -40.0, "w8": -0.55, "i1": -0.05}
+
+
+def test_newline_in_a_path_stays_one_line(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path / "a\nb" / "x.xlsx")]) == 2
+    assert main(["check", str(tmp_path / "a\nb.xlsx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "a\\nb" in err
+
+
+def test_huge_epochs_are_refused_with_their_cost(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path / "x.xlsx"), "--epochs", "1048560"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "6,291,360 rows; the most is 120,000" in err
+    assert "min and" in err and "GB of memory" in err
+    assert list(tmp_path.iterdir()) == []

@@ -490,9 +490,11 @@ def audit(path: Path, workdir: Path,
             model.complete(ranges)
             model.finish()
             solution = model.calculate()
-        except (AuditError, MemoryError):
+        except AuditError:
             raise
         except Exception as exc:
+            if isolation.out_of_memory(exc):
+                raise
             raise AuditError(f"{path}: the formulas engine cannot load it: "
                              f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
         reports = []

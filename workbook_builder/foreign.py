@@ -17,6 +17,8 @@ import openpyxl
 from openpyxl.formula.tokenizer import Token, Tokenizer
 from openpyxl.worksheet.worksheet import Worksheet
 
+from workbook_builder.isolation import out_of_memory
+
 MAX_BYTES = 20_000_000  # the file as sent
 MAX_PART_BYTES = 100_000_000  # one part of the zip, inflated (a 6 × 300-epoch sheet is ~8 MB)
 MAX_TOTAL_BYTES = 250_000_000  # all parts, inflated
@@ -66,9 +68,9 @@ def open_workbook(path: Path) -> openpyxl.Workbook:
                          "MB in all: is it a zip bomb? Check a plain copy")
     try:
         return openpyxl.load_workbook(path)
-    except MemoryError:
-        raise
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        if out_of_memory(exc):
+            raise
         raise AuditError(f"{path} cannot be read as a workbook: "
                          f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
 

@@ -10,6 +10,7 @@ the parent owns and removes on every exit path, so a killed child leaves nothing
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import logging
@@ -92,6 +93,18 @@ def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_me
                      + str(answer.get("error", "no message")))
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Is this what hitting RLIMIT_AS looks like? Besides MemoryError, a library that cannot
+    map its shared object raises ImportError, and the C library ENOMEM as OSError."""
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, ImportError | OSError) and (
+        "failed to map segment" in text or "cannot allocate memory" in text)
+
+
 class RefusedError(Exception):
     """The child's own one-line refusal (bad input), carried to the parent."""
 
@@ -133,9 +146,9 @@ def _child(request_path: str) -> int:
             return OUT_OF_MEMORY
         out.write_text(json.dumps({"result": result}))
         return OK
-    except MemoryError:
-        return OUT_OF_MEMORY
     except Exception as exc:
+        if out_of_memory(exc):
+            return OUT_OF_MEMORY
         if isinstance(exc, refused):
             out.write_text(json.dumps({"error": str(exc)}))
             return REFUSED

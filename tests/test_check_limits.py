@@ -1,0 +1,218 @@
+"""`check` on hostile files: no other file or network, hard time and memory limits, bounded
+reading, Ctrl-C; each case built here, each asserting status, one line and nothing left over."""
+
+from __future__ import annotations
+
+import http.server
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests.conftest import REPO
+from tests.student import FIRST, col, make
+from workbook_builder.cli import main
+from workbook_builder.spec import Run
+from workbook_builder.writer import build
+
+SECRET = 31415.9265
+
+
+def leftovers() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("workbook-builder-check-*"))
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """Every test here: no workspace of a check outlives it."""
+    before = leftovers()
+    yield
+    assert leftovers() == before
+
+
+def one_line(err: str, message: str) -> None:
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_formula_naming_another_file_is_refused_and_never_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret_dir = tmp_path / "grader"
+    secret_dir.mkdir()
+    answer = openpyxl.Workbook()
+    answer.active["A2"] = SECRET
+    answer.save(secret_dir / "answer.xlsx")
+    student = tmp_path / "class" / "student"
+    student.mkdir(parents=True)
+
+    def peek(r: int, f: dict[str, str]) -> None:
+        if r == FIRST + 1:
+            f["h1"] = f"='../../grader/[answer.xlsx]Sheet'!A2+{col('w1')}{r}*0"
+
+    path = make(student / "s.xlsx", edit=peek)
+    assert main(["check", str(path)]) == 2
+    captured = capsys.readouterr()
+    one_line(captured.err.splitlines()[-1] + "\n", "refers to another file")
+    assert str(SECRET) not in captured.out + captured.err
+
+
+def test_engine_itself_opens_no_other_file(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second wall: even a copy that kept an external reference gets #REF!, not the data."""
+    import formulas
+    from formulas.excel import xlreader
+
+    from workbook_builder.audit import guard_other_files
+
+    monkeypatch.setattr(xlreader, "load_workbook", xlreader.load_workbook)  # restored after
+    answer = openpyxl.Workbook()
+    answer.active["A1"] = SECRET
+    answer.save(tmp_path / "answer.xlsx")
+    book = openpyxl.Workbook()
+    book.active.title = "S1"
+    book.active["A1"] = "='[answer.xlsx]Sheet'!A1"
+    book.save(tmp_path / "book.xlsx")
+    guard_other_files(tmp_path / "book.xlsx")
+    model = formulas.ExcelModel().loads(str(tmp_path / "book.xlsx")).finish()
+    values = [v.value[0, 0] for v in model.calculate().values()]
+    assert SECRET not in values and all(str(v) != str(SECRET) for v in values)
+
+
+class Hits(http.server.BaseHTTPRequestHandler):
+    count = 0
+
+    def do_GET(self) -> None:
+        Hits.count += 1
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"0.25")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_network_functions_reach_nothing(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hits)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/x"
+    try:
+        def call_out(r: int, f: dict[str, str]) -> None:
+            if r == FIRST + 1:
+                f["h1"] = f'=WEBSERVICE("{url}")+0*{col("w1")}{r}'
+                f["h2"] = f'=LEN(HYPERLINK("{url}"))*0+{f["h2"][1:]}'
+
+        status = main(["check", str(make(tmp_path / "s.xlsx", edit=call_out)), "--json"])
+        assert status in (1, 2)  # a verdict on h1, or a refusal: never data from the server
+    finally:
+        server.shutdown()
+    assert Hits.count == 0
+    capsys.readouterr()
+
+
+def zip_bomb(path: Path) -> Path:
+    """A correct workbook whose sheet XML is padded with 300 MB of spaces (a 0.3 MB zip)."""
+    ok = make(path.with_name("ok.xlsx"))
+    with zipfile.ZipFile(ok) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * 300_000_000)
+            dst.writestr(item, data)
+    return path
+
+
+def test_zip_bomb_is_refused_before_inflating(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = zip_bomb(tmp_path / "bomb.xlsx")
+    assert path.stat().st_size < 2_000_000
+    started = time.perf_counter()
+    assert main(["check", str(path), "--max-memory", "1024"]) == 2
+    one_line(capsys.readouterr().err, "zip bomb")
+    assert time.perf_counter() - started < 30
+
+
+def test_stray_far_cell_costs_nothing(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A correct workbook with one value at XFD1048576 is checked, right, within 600 MB."""
+    path = make(tmp_path / "s.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb.active["XFD1048576"] = "stray"
+    wb.save(path)
+    assert main(["check", str(path), "--max-memory", "600", "--timeout", "60"]) == 0
+    assert "all right" in capsys.readouterr().out
+
+
+def test_apostrophe_in_sheet_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    title = "Bob's η"
+    quoted = "'" + title.replace("'", "''") + "'"
+
+    def by_name(r: int, f: dict[str, str]) -> None:
+        for k in range(1, 9):
+            if isinstance(f.get(f"w{k}"), str):
+                f[f"w{k}"] = f[f"w{k}"].replace("$B$1", f"{quoted}!$B$1")
+
+    path = make(tmp_path / "s.xlsx", edit=by_name, title=title)
+    assert main(["check", str(path)]) == 0
+    assert "all right" in capsys.readouterr().out
+
+
+def test_makearray_is_stopped_at_the_deadline(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    def huge(r: int, f: dict[str, str]) -> None:
+        if r == FIRST:
+            f["h1"] = "=SUM(MAKEARRAY(3000,3000,LAMBDA(r,c,r*c)))*0+0.0275"
+
+    started = time.perf_counter()
+    assert main(["check", str(make(tmp_path / "s.xlsx", edit=huge)), "--timeout", "4"]) in (1, 2)
+    err = capsys.readouterr().err
+    assert time.perf_counter() - started < 12
+    if "gave up" in err:  # stopped at the limit: one line, and no verdict printed
+        one_line(err.splitlines()[-1] + "\n", "gave up after 4 s")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_timeout_holds_ten_times_in_a_row(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A limit below the check's run time stops it every time: exit 2, the limit named, no
+    verdict (the old in-process SIGALRM was swallowed in 11 of 20 runs)."""
+    path = build(Run(epochs=40), tmp_path / "big.xlsx")  # ~7,500 formulas: ~40 s to check
+    for attempt in range(10):
+        started = time.perf_counter()
+        assert main(["check", str(path), "--timeout", "2"]) == 2, attempt
+        captured = capsys.readouterr()
+        assert captured.out == "" and "WRONG" not in captured.err
+        one_line(captured.err.splitlines()[-1] + "\n", "gave up after 2 s (the time limit)")
+        assert time.perf_counter() - started < 6, attempt
+
+
+def test_memory_cap_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(make(tmp_path / "s.xlsx")), "--max-memory", "150"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    one_line(captured.err.splitlines()[-1] + "\n", "more than 150 MB (the memory limit)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_exits_130_and_stops_the_checker(attempt: int, tmp_path: Path) -> None:
+    path = build(Run(epochs=40), tmp_path / "big.xlsx")
+    proc = subprocess.Popen([sys.executable, "-m", "workbook_builder", "check", str(path)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3 + attempt)  # the child is importing, loading or recomputing by now
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "all right" not in out
+    time.sleep(0.5)
+    children = subprocess.run(["pgrep", "-f", "workbook_builder.isolation"],
+                              capture_output=True, text=True).stdout.split()
+    assert children == [], "the checker process outlived Ctrl-C"
