@@ -5,12 +5,17 @@ original file, so its md5 must match (a mismatch is an error). A ``.gz`` of any 
 unzipped file, is read as a custom IDX file (the tests write small synthetic ones): it must still
 pass the magic-number, shape and byte-count checks. A truncated official file has the wrong size,
 so it fails decompression or the byte count instead.
+
+Size policy: no file is read past the bytes its IDX header promises (plus one, to tell a longer
+file), and no header may promise more than the largest official file, so a small ``.gz`` that
+inflates to GiBs is refused after at most ~47 MB.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import math
 import os
 import secrets
@@ -61,6 +66,7 @@ TEST_LABELS = IdxSpec(
     "t10k-labels-idx1-ubyte", 4_542, "ec29112dd5afa0611ce80d1b7f02629c", LABEL_MAGIC, 10_000
 )
 OFFICIAL = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+MAX_IDX_BYTES = 16 + TRAIN_IMAGES.count * SIDE * SIDE  # the largest official file, unzipped
 
 
 class DataError(Exception):
@@ -121,16 +127,55 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read a ``.gz`` or unzipped IDX file; see ``parse_idx``."""
+def read_idx(path: Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read a ``.gz`` or unzipped IDX file, never more than its header promises; see
+    ``parse_idx``.
+
+    Args:
+        path: the file.
+        max_bytes: refuse a header that promises more than this many bytes (header included).
+
+    Returns:
+        A read-only uint8 array shaped as the header says.
+    """
     try:
-        raw = path.read_bytes()
-        data = gzip.decompress(raw) if path.suffix == ".gz" else raw
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+            data = read_bounded(f, max_bytes, str(path))
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise DataError(f"{path}: truncated or not gzip ({e}); delete it and fetch it again") from e
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
     return parse_idx(data, str(path))
+
+
+def read_bounded(f: io.BufferedIOBase, max_bytes: int, name: str) -> bytes:
+    """The IDX header, then at most the bytes it promises plus one (to tell a longer file).
+
+    A malformed header is returned as read, for ``parse_idx`` to name the problem. Reading one
+    byte past the promise also makes gzip reach the end of its stream and check the CRC.
+    """
+    data = f.read(4)
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08" or data[3] not in (1, 3):
+        return data
+    header = 4 + 4 * data[3]
+    data += f.read(header - 4)
+    if len(data) < header:
+        return data
+    dims = struct.unpack(f">{data[3]}I", data[4:header])
+    expected = header + math.prod(dims)
+    shape = "x".join(map(str, dims))
+    if expected > max_bytes:
+        raise DataError(
+            f"{name}: header says {shape} ({expected:,} bytes), more than the {max_bytes:,} "
+            "bytes of the largest MNIST file; it is not an MNIST file"
+        )
+    data += f.read(expected - header + 1)
+    if len(data) > expected:
+        raise DataError(
+            f"{name}: more data than its header's {shape} ({expected:,} bytes); the file is "
+            "damaged or not an MNIST file: delete it and fetch it again"
+        )
+    return data
 
 
 def locate(folder: Path, spec: IdxSpec) -> Path | None:
@@ -271,6 +316,8 @@ class Augment:
         angle = uniform(n) * math.radians(self.degrees)
         zoom = 1 + uniform(n) * self.scale
         shift = uniform(n, 2) * (2 * self.shift / x.shape[-1])  # the grid spans 2 units a side
+        if len(moved) == 0:  # affine_grid refuses an empty batch; drawing every number first
+            return x.clone()  # keeps the generator's stream the same whatever is picked
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack(
             (torch.stack((cos, -sin, shift[:, 0]), 1), torch.stack((sin, cos, shift[:, 1]), 1)), 1

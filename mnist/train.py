@@ -14,13 +14,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_type_hints
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from mnist.checkpoint import CheckpointError, read_checkpoint, restore, save_checkpoint
 from mnist.data import Augment, DataError, Mnist, atomic_write_bytes, load_mnist, shuffled_batches
 from mnist.model import ARCHS, build_model, count_params, format_summary, summarize
 
@@ -35,6 +36,8 @@ METRIC_KEYS = (
     "seconds",
     "elapsed",
 )
+CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "torch_rng", "data_rng", "metrics")
+NOT_OURS = "not a checkpoint of this program, or damaged: start a new run with another --out"
 
 
 @dataclass(frozen=True)
@@ -150,12 +153,6 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_metrics(out: Path, config: RunConfig, params: int, rows: list[dict[str, float]]) -> None:
@@ -279,12 +276,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_model(config.arch)
     params = count_params(model)
-    print(format_summary(summarize(model)))
-    print(
-        f"{config.arch}: {params:,} parameters; {len(data.train_x):,} training and "
-        f"{len(data.test_x):,} test images loaded in {load_seconds:.1f} s; device {device}, "
-        f"{torch.get_num_threads()} threads"
-    )
+    summary = format_summary(summarize(model))  # on the CPU, before the model moves
     model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -297,12 +289,25 @@ def run(args: argparse.Namespace) -> int:
     scheduler = make_schedule(optimizer, config, steps_per_epoch)
     rows: list[dict[str, float]] = []
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        generator.set_state(checkpoint["data_rng"])
         rows = list(checkpoint["metrics"])
+        try:
+            restore(
+                checkpoint,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                generator=generator,
+                steps_done=len(rows) * steps_per_epoch,
+            )
+        except CheckpointError as e:
+            raise BadInput(f"--resume: {out / 'last.pt'}: {e}; {NOT_OURS}") from e
+    print(summary)  # after the checks, so that a refused checkpoint prints nothing but its error
+    print(
+        f"{config.arch}: {params:,} parameters; {len(data.train_x):,} training and "
+        f"{len(data.test_x):,} test images loaded in {load_seconds:.1f} s; device {device}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    if checkpoint is not None:
         print(f"resuming {out / 'last.pt'} after epoch {len(rows)} of {config.epochs}")
     trainer = Trainer(model, optimizer, scheduler, generator, data, config, out, params, rows)
     if checkpoint is None:
@@ -311,12 +316,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_for_resume(path: Path, config: RunConfig) -> dict[str, Any]:
+    """Read ``path`` without running code from it and check its config and metrics; the
+    weights and states are checked against the live objects by ``restore``."""
     if not path.is_file():
         raise BadInput(f"--resume: no checkpoint at {path}; drop --resume to start a new run")
     try:
-        checkpoint: dict[str, Any] = torch.load(path, weights_only=False)
-    except Exception as e:  # a damaged pickle raises many kinds
-        raise BadInput(f"--resume: cannot read {path} ({e})") from e
+        checkpoint = read_checkpoint(path)
+        check_parts(checkpoint)
+    except CheckpointError as e:
+        raise BadInput(f"--resume: {path}: {e}; {NOT_OURS}") from e
     saved = checkpoint["config"]
     for field in fields(RunConfig):
         if saved[field.name] != getattr(config, field.name):
@@ -326,6 +334,43 @@ def load_for_resume(path: Path, config: RunConfig) -> dict[str, Any]:
                 f"used {saved[field.name]}; pass the same value or a new --out"
             )
     return checkpoint
+
+
+def check_parts(checkpoint: dict[str, Any]) -> None:
+    """The keys, the config's field names and types, and the metrics rows of a checkpoint."""
+    for key in CHECKPOINT_KEYS:
+        if key not in checkpoint:
+            raise CheckpointError(f"it has no {key!r}")
+    unknown = sorted(checkpoint.keys() - CHECKPOINT_KEYS)
+    if unknown:
+        raise CheckpointError(f"it has an unknown part {unknown[0]!r}")
+    saved = checkpoint["config"]
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"its config is a {type(saved).__name__}, not a dict")
+    hints = get_type_hints(RunConfig)
+    for field in fields(RunConfig):
+        if field.name not in saved:
+            raise CheckpointError(f"its config has no {field.name!r}")
+        value, hint = saved[field.name], hints[field.name]
+        if not isinstance(value, hint) or (type(value) is bool and hint is not bool):
+            kind = getattr(hint, "__name__", str(hint))
+            raise CheckpointError(f"its config's {field.name!r} is {value!r}, not {kind}")
+    unknown = sorted(saved.keys() - hints.keys(), key=repr)
+    if unknown:
+        raise CheckpointError(f"its config has an unknown setting {unknown[0]!r}")
+    rows, epochs = checkpoint["metrics"], saved["epochs"]  # a different --epochs is named later
+    if not isinstance(rows, list) or len(rows) > epochs:
+        raise CheckpointError(f"its metrics are not a list of at most {epochs} epochs")
+    for epoch, row in enumerate(rows, 1):
+        if (
+            not isinstance(row, dict)
+            or row.keys() != set(METRIC_KEYS)
+            or not all(type(v) in (int, float) for v in row.values())
+            or row["epoch"] != epoch
+        ):
+            raise CheckpointError(
+                f"its metrics row {epoch} is not a row of {', '.join(METRIC_KEYS)}"
+            )
 
 
 @dataclass
@@ -343,9 +388,10 @@ class Trainer:
     rows: list[dict[str, float]]
 
     def state(self) -> dict[str, Any]:
+        """Tensors and plain values only (``check_plain``), in the order of CHECKPOINT_KEYS."""
         return {
             "config": asdict(self.config),
-            "model": self.model.state_dict(),
+            "model": dict(self.model.state_dict()),  # a plain dict: no OrderedDict to unpickle
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +48,23 @@ def write_mnist(
         else:
             (raw / stem).write_bytes(payload)
     return raw
+
+
+def gzip_bomb(header: bytes, zero_mib: int) -> bytes:
+    """A valid ``.gz`` of ``header`` then ``zero_mib`` MiB of zeros, about 1 KB per MiB.
+
+    One MiB of zeros is compressed once and its block repeated: a full flush ends each block
+    with an empty history, so every copy decodes alike. Built this way in ~0.3 s per GiB (the
+    CRC), where compressing the zeros would take seconds.
+    """
+    mib = bytes(1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # raw: we write the framing
+    start = deflate.compress(header) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(mib) + deflate.flush(zlib.Z_FULL_FLUSH)
+    end = deflate.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(header)
+    for _ in range(zero_mib):
+        crc = zlib.crc32(mib, crc)
+    size = (len(header) + zero_mib * len(mib)) % (1 << 32)  # gzip keeps the size modulo 2**32
+    framing = b"\x1f\x8b\x08\x00" + bytes(4) + b"\x00\xff"  # magic, deflate, mtime 0, OS unknown
+    return framing + start + block * zero_mib + end + struct.pack("<II", crc, size)

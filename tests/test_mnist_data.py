@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import struct
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 import torch
 
 from mnist.data import (
+    MAX_IDX_BYTES,
     MEAN,
     OFFICIAL,
     STD,
@@ -25,7 +29,7 @@ from mnist.data import (
     read_idx,
     shuffled_batches,
 )
-from tests.mnist_synthetic import digits, idx_bytes, write_mnist
+from tests.mnist_synthetic import digits, gzip_bomb, idx_bytes, write_mnist
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # the real files, where present
 
@@ -56,6 +60,41 @@ def test_parse_idx_reads_big_endian_dimensions() -> None:
 def test_parse_idx_rejects_bad_headers(payload: bytes, message: str) -> None:
     with pytest.raises(DataError, match=message):
         parse_idx(payload, "x")
+
+
+def test_gzip_bomb_is_a_valid_gzip_file() -> None:
+    header = idx_bytes(np.zeros((2, 28, 28), np.uint8))[:16]
+    assert gzip.decompress(gzip_bomb(header, 3)) == header + bytes(3 << 20)
+
+
+def images_header(count: int) -> bytes:
+    return bytes((0, 0, 8, 3)) + struct.pack(">3I", count, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "message"),
+    [
+        # the official count of images, then 512 MiB of zeros in a 0.5 MB file
+        ("bomb.gz", lambda: gzip_bomb(images_header(60_000), 512), "more data than its header's"),
+        # a header that alone promises 3.4 TB
+        ("claim.gz", lambda: gzip.compress(images_header(2**32 - 1) + bytes(9)), "more than the"),
+        ("long", lambda: idx_bytes(np.arange(10, dtype=np.uint8)) + bytes(1 << 20), "more data"),
+    ],
+)
+def test_reading_stops_where_the_header_says(
+    tmp_path: Path, name: str, payload: Callable[[], bytes], message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(payload())
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=message):
+            read_idx(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # a copy or two of the largest official file (~47 MB each); the bomb inflates to 512 MiB
+    assert peak < 3 * MAX_IDX_BYTES, f"{peak:,} bytes"
 
 
 def test_load_mnist_normalises_and_limits(tmp_path: Path) -> None:
@@ -191,6 +230,22 @@ def test_augment_shift_stays_within_bounds() -> None:
     shifts = torch.stack((rows - 14, cols - 14), 1)
     assert shifts.abs().max() <= 2.0 + 1e-4
     assert shifts.abs().max() > 1.0  # and it does move them
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_augment_takes_any_batch_even_with_no_image_picked(n: int, p: float) -> None:
+    images, _ = digits(n, 0)
+    x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - MEAN) / STD
+    generator = torch.Generator().manual_seed(0)
+    out = Augment(p=p)(x, generator)
+    assert out.shape == x.shape
+    changed = (out - x).abs().flatten(1).amax(1) > 0.1
+    assert changed.all() if p == 1.0 else not changed.any()
+    # the generator moves on alike whatever is picked, so later batches do not depend on it
+    other = torch.Generator().manual_seed(0)
+    Augment(p=1.0 - p)(x, other)
+    assert torch.equal(generator.get_state(), other.get_state())
 
 
 def test_augment_leaves_a_share_of_images_untouched() -> None:

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import pickle
+import shlex
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+import mnist.checkpoint
 import mnist.train
+from mnist.model import build_model
 from mnist.train import main
-from tests.mnist_synthetic import write_mnist
+from tests.mnist_synthetic import gzip_bomb, write_mnist
+
+REPO = Path(__file__).resolve().parents[1]
 
 QUICK = ["--arch", "tiny", "--batch-size", "64", "--device", "cpu"]
 
@@ -57,7 +67,7 @@ def test_one_epoch_writes_metrics_checkpoints_and_pictures(
     assert 0 <= row["test_acc"] <= 1 and row["test_loss"] > 0 and row["seconds"] > 0
     assert float(table[0]["test_acc"]) == row["test_acc"]
     for name in ("last.pt", "best.pt"):
-        state = torch.load(out / name, weights_only=False)
+        state = torch.load(out / name, weights_only=True)
         assert len(state["metrics"]) == 1 and "model" in state
     for name in ("curves.png", "misclassified.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -94,7 +104,7 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(
     out = tmp_path / "broken"
     assert run(data_dir, out, "--epochs", "2") == 130
     assert "--resume" in capsys.readouterr().err
-    assert len(torch.load(out / "last.pt", weights_only=False)["metrics"]) == 1
+    assert len(torch.load(out / "last.pt", weights_only=True)["metrics"]) == 1
 
     monkeypatch.setattr(mnist.train, "train_epoch", real)
     assert run(data_dir, out, "--epochs", "2", "--resume") == 0
@@ -107,6 +117,275 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(
             b["test_loss"],
             b["test_acc"],
         )
+
+
+def assert_plain(value: object, where: str = "checkpoint") -> None:
+    """Tensors, or dicts and lists of them and of str, int, float, bool and None."""
+    if isinstance(value, dict):
+        assert type(value) is dict, f"{where} is a {type(value).__name__}"
+        for key, item in value.items():
+            assert type(key) in (str, int), f"{where} key {key!r}"
+            assert_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, list):
+        assert type(value) is list, f"{where} is a {type(value).__name__}"
+        for i, item in enumerate(value):
+            assert_plain(item, f"{where}[{i}]")
+    else:
+        plain = (torch.Tensor, str, int, float, bool, type(None))
+        assert type(value) in plain, f"{where} is a {type(value).__name__}"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A one-epoch run, done once: (data dir, run folder). Tests copy the run folder."""
+    root = tmp_path_factory.mktemp("finished")
+    write_mnist(root / "d", n_train=256, n_test=128)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mnist.train, "usable_cores", lambda: 1)
+        assert run(root / "d", root / "run", "--epochs", "1") == 0
+    return root / "d", root / "run"
+
+
+def test_checkpoints_hold_only_tensors_and_plain_values(finished_run: tuple[Path, Path]) -> None:
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(finished_run[1] / name, weights_only=True)
+        assert sorted(state) == sorted(mnist.train.CHECKPOINT_KEYS)
+        assert_plain(state)
+
+
+class RunsCode:
+    """What an attacker would pickle: unpickling it runs a shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[[str], int], tuple[str]]:
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def save_torch(value: object, path: Path) -> None:
+    torch.save(value, path)
+
+
+def save_pickle(value: object, path: Path) -> None:
+    path.write_bytes(pickle.dumps(value))
+
+
+@pytest.mark.parametrize(
+    ("save", "expected"),
+    [(save_torch, "holds Python objects"), (save_pickle, "not a zip archive")],
+)
+def test_resume_never_runs_code_from_a_checkpoint(
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    save: Callable[[object, Path], None],
+    expected: str,
+) -> None:
+    marker = tmp_path / "pwned"
+    out = tmp_path / "run"
+    out.mkdir()
+    save({"config": RunsCode(marker)}, out / "last.pt")
+    # the payload is live: loading it the old way runs the command
+    if save is save_torch:
+        torch.load(out / "last.pt", weights_only=False)
+    else:
+        pickle.loads((out / "last.pt").read_bytes())
+    assert marker.exists()
+    marker.unlink()
+
+    assert run(data_dir, out, "--epochs", "1", "--resume") == 2
+    captured = capsys.readouterr()
+    assert not marker.exists()
+    assert expected in captured.err and str(out / "last.pt") in captured.err, captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.out == ""
+
+
+def resume_copy(finished_run: tuple[Path, Path], out: Path) -> int:
+    data, done = finished_run
+    shutil.copytree(done, out)
+    return run(data, out, "--epochs", "1", "--resume")
+
+
+def test_resume_of_an_intact_checkpoint_is_accepted(
+    finished_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """So that the refusals below are the damage's doing, not the harness's."""
+    capsys.readouterr()
+    assert resume_copy(finished_run, tmp_path / "run") == 0
+    assert "resuming" in capsys.readouterr().out
+
+
+DROP = object()  # marks a key to delete
+OTHER_ARCH = dict(build_model("default").state_dict())  # the run is --arch tiny
+MALFORMED: list[tuple[str, tuple[str | int, ...], object, str]] = [
+    ("a list", (), [1, 2, 3], "holds a list"),
+    ("no config", ("config",), DROP, "no 'config'"),
+    ("config a string", ("config",), "tiny", "config is a str"),
+    ("config lacks lr", ("config", "lr"), DROP, "no 'lr'"),
+    ("epochs as text", ("config", "epochs"), "1", "'epochs' is '1', not int"),
+    ("seed a bool", ("config", "seed"), True, "'seed' is True"),
+    ("unknown part", ("extra",), 1, "unknown part 'extra'"),
+    ("metrics a dict", ("metrics",), {"epoch": 1}, "metrics are not a list"),
+    ("metrics row lacks test_acc", ("metrics", 0, "test_acc"), DROP, "metrics row 1"),
+    ("weights of another arch", ("model",), OTHER_ARCH, "shape (16, 1, 5, 5), expected"),
+    ("weight missing", ("model", "head.2.weight"), DROP, "lacks 'head.2.weight'"),
+    ("weight a list", ("model", "head.2.bias"), [0.0] * 10, "is a list, expected a tensor"),
+    ("weight as float64", ("model", "head.2.bias"), torch.zeros(10, dtype=torch.float64), "64"),
+    (
+        "momentum buffer shape",
+        ("optimizer", "state", 0, "momentum_buffer"),
+        torch.zeros(3),
+        "['state'][0]",
+    ),
+    ("no param groups", ("optimizer", "param_groups"), [], "param_groups'] is a list of 0"),
+    (
+        "lr as text",
+        ("optimizer", "param_groups", 0, "lr"),
+        "0.1",
+        "['lr'] is a str, expected a float",
+    ),
+    (
+        "schedule step as text",
+        ("scheduler", "last_epoch"),
+        "4",
+        "['last_epoch'] is a str, expected an int",
+    ),
+    ("schedule step off", ("scheduler", "last_epoch"), 5, "schedule is at step 5"),
+    ("schedule length", ("scheduler", "total_steps"), 40, "schedule is 40 steps long"),
+    ("rng state size", ("torch_rng",), torch.zeros(3, dtype=torch.uint8), "torch_rng"),
+    ("no data rng", ("data_rng",), DROP, "no 'data_rng'"),
+]
+
+
+def edited(state: Any, path: tuple[str | int, ...], value: object) -> Any:
+    """``state`` with the item at ``path`` replaced by ``value`` (or deleted, for DROP)."""
+    if not path:
+        return value
+    *parents, last = path
+    target = state
+    for key in parents:
+        target = target[key]
+    if value is DROP:
+        del target[last]
+    else:
+        target[last] = value
+    return state
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
+def test_resume_refuses_a_malformed_checkpoint(
+    finished_run: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    path: tuple[str | int, ...],
+    value: object,
+    expected: str,
+) -> None:
+    checkpoint = finished_run[1] / "last.pt"
+    state = edited(torch.load(checkpoint, weights_only=True), path, value)
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    check_refused(finished_run, tmp_path, damaged.read_bytes(), expected, capsys)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda b: b[: len(b) // 2], "not a zip archive"),  # truncated
+        (lambda b: b"\x89PNG\r\n\x1a\n" + bytes(200), "not a zip archive"),
+        (lambda b: b"", "not a zip archive"),
+        (lambda b: b[:-200] + bytes(200), "not a zip archive"),  # its end overwritten
+    ],
+    ids=["truncated", "garbage", "empty", "tail zeroed"],
+)
+def test_resume_refuses_a_damaged_file(
+    finished_run: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[bytes], bytes],
+    expected: str,
+) -> None:
+    payload = damage((finished_run[1] / "last.pt").read_bytes())
+    check_refused(finished_run, tmp_path, payload, expected, capsys)
+
+
+def test_resume_refuses_a_checkpoint_that_unpacks_too_large(
+    finished_run: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(mnist.checkpoint, "MAX_UNPACKED", 50_000)  # below this run's ~70 kB
+    payload = (finished_run[1] / "last.pt").read_bytes()
+    check_refused(finished_run, tmp_path, payload, "more than the 50,000", capsys)
+
+
+def check_refused(
+    finished_run: tuple[Path, Path],
+    tmp_path: Path,
+    payload: bytes,
+    expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(finished_run[1], out)
+    (out / "last.pt").write_bytes(payload)
+    capsys.readouterr()
+    assert run(finished_run[0], out, "--epochs", "1", "--resume") == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err, captured.err
+    assert captured.err.startswith(f"mnist.train: error: --resume: {out / 'last.pt'}: ")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.out == ""  # refused before the summary is printed
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "limit"),
+    [(1, 8), (2, 16), (100, 201)],  # 201: a last batch of one image, which seed 1 leaves unmoved
+)
+def test_any_batch_size_trains(data_dir: Path, tmp_path: Path, batch_size: int, limit: int) -> None:
+    """Some batches have no image picked for augmentation; they must train like the rest."""
+    out = tmp_path / "run"
+    args = ["--epochs", "1", "--batch-size", str(batch_size), "--limit-train", str(limit)]
+    assert run(data_dir, out, *args) == 0
+    assert [r["epoch"] for r in rows(out)] == [1]
+
+
+CHILD = """
+import resource, sys
+limit = 2 << 30  # bytes of writable memory: the unfixed reader would inflate the bomb past it
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+from mnist.train import main
+status = main(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+sys.exit(status)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_DATA and ru_maxrss in KiB: Linux")
+def test_gzip_bomb_is_refused_with_bounded_memory(data_dir: Path, tmp_path: Path) -> None:
+    path = data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    header = bytes((0, 0, 8, 3, 0, 0, 0xEA, 0x60, 0, 0, 0, 28, 0, 0, 0, 28))  # 60000x28x28
+    path.write_bytes(gzip_bomb(header, 2048))  # 2 MB on disk, 2 GiB inflated
+    argv = ["--data-dir", str(data_dir), "--out", str(tmp_path / "run"), *QUICK]
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,  # a hang guard: the refusal takes about a second
+    )
+    assert child.returncode == 2, child.stderr
+    assert "more data than its header's 60000x28x28" in child.stderr
+    assert child.stderr.count("\n") == 1 and "Traceback" not in child.stderr
+    peak = int(child.stdout.split()[-1]) << 10
+    # torch alone is ~0.25 GB; the refused file costs at most a few copies of 47 MB
+    assert peak < 1 << 30, f"peak {peak:,} bytes"
 
 
 def test_resume_refuses_a_different_setting(
