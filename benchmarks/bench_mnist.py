@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from mnist.config import RunConfig
 from mnist.data import (
     MEAN,
     OFFICIAL,
@@ -31,8 +32,9 @@ from mnist.data import (
     read_idx,
     shuffled_batches,
 )
+from mnist.loop import make_schedule, train_epoch
 from mnist.model import build_model
-from mnist.train import RunConfig, make_schedule, train_epoch, usable_cores
+from mnist.train import usable_cores
 
 TARGET = 0.994  # test accuracy
 

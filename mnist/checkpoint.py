@@ -1,8 +1,8 @@
-"""Checkpoint files hold tensors and plain Python values only, so reading one runs no code."""
+"""Checkpoint contents: tensors and plain Python values only, so reading one runs no code;
+checked part by part against the live objects before they are loaded."""
 
 from __future__ import annotations
 
-import io
 import pickle
 import warnings
 import zipfile
@@ -11,8 +11,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from mnist.data import atomic_write_bytes
 
 MAX_UNPACKED = 256 << 20  # bytes; a default-arch checkpoint unpacks to well under 1 MB
 SCALARS = (str, int, float, bool, type(None))
@@ -39,14 +37,6 @@ def check_plain(value: object, where: str = "checkpoint") -> None:
             check_plain(item, f"{where}[{i}]")
         return
     raise TypeError(f"{where} is a {type(value).__name__}; store tensors and plain values only")
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` atomically after checking that it holds nothing but plain values."""
-    check_plain(state)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -136,6 +126,7 @@ def restore(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
     steps_done: int,
+    device: torch.device,
 ) -> None:
     """Check each saved part against the live object it belongs to, then load it.
 
@@ -143,6 +134,7 @@ def restore(
         state: from ``read_checkpoint``, with the keys ``model``, ``optimizer``, ``scheduler``,
             ``torch_rng`` and ``data_rng``.
         steps_done: optimizer steps the saved metrics account for; the schedule must agree.
+        device: where the run's dropout masks are drawn (``torch_rng`` is that generator's).
     """
     check_like(state["model"], dict(model.state_dict()), "model")
     check_optimizer(state["optimizer"], optimizer)
@@ -159,13 +151,13 @@ def restore(
             f"its schedule is at step {state['scheduler']['last_epoch']} but its metrics "
             f"account for {steps_done} steps"
         )
-    check_like(state["torch_rng"], torch.get_rng_state(), "torch_rng")
+    check_like(state["torch_rng"], rng_state(device), "torch_rng")
     check_like(state["data_rng"], generator.get_state(), "data_rng")
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_state(device, state["torch_rng"])
         generator.set_state(state["data_rng"])
     except (RuntimeError, ValueError, KeyError, TypeError) as e:  # a case the checks missed
         raise CheckpointError(f"does not fit this run ({str(e).splitlines()[0]})") from e
@@ -189,3 +181,17 @@ def check_optimizer(saved: object, optimizer: torch.optim.Optimizer) -> None:
         if type(key) is not int or key not in by_id:
             raise CheckpointError(f"optimizer['state'] has an unknown parameter {key!r}")
         check_like(value, {"momentum_buffer": by_id[key].detach()}, f"optimizer['state'][{key}]")
+
+
+def rng_state(device: torch.device) -> torch.Tensor:
+    """The state of the global generator that draws dropout masks on ``device``."""
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    return torch.get_rng_state()
+
+
+def set_rng_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    else:
+        torch.set_rng_state(state)

@@ -1,4 +1,5 @@
-"""MNIST IDX files -> normalised tensors in memory; shuffled batches; batched augmentation.
+"""MNIST IDX files -> normalised tensors in memory; a validation split; shuffled batches;
+batched augmentation on the data's device.
 
 md5 policy: a ``.gz`` file with an official name *and* the official byte size claims to be the
 original file, so its md5 must match (a mismatch is an error). A ``.gz`` of any other size, or an
@@ -17,8 +18,6 @@ import gzip
 import hashlib
 import io
 import math
-import os
-import secrets
 import struct
 import urllib.error
 import urllib.request
@@ -31,11 +30,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mnist.rundir import atomic_write_bytes
+
 MEAN = 0.1307  # mean training pixel, pixels scaled to [0, 1]
 STD = 0.3081  # std of training pixels, same scale
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
 SIDE = 28  # pixels
+VAL_SEED = 0  # the held-out images are the same whatever --seed, so seeds compare on one set
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "http://yann.lecun.com/exdb/mnist/",
@@ -81,9 +83,11 @@ class Mnist:
     train_y: torch.Tensor  # (N,) int64
     test_x: torch.Tensor  # (M, 1, 28, 28) float32
     test_y: torch.Tensor  # (M,) int64
+    val_x: torch.Tensor  # (V, 1, 28, 28) float32, held out of the training images; V may be 0
+    val_y: torch.Tensor  # (V,) int64
 
     def to(self, device: torch.device) -> Mnist:
-        tensors = (self.train_x, self.train_y, self.test_x, self.test_y)
+        tensors = (self.train_x, self.train_y, self.test_x, self.test_y, self.val_x, self.val_y)
         return Mnist(*(t.to(device) for t in tensors))
 
 
@@ -229,25 +233,16 @@ def download(folder: Path, specs: Sequence[IdxSpec], mirrors: Sequence[str] = MI
             )
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary name in the same folder, then os.replace it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with tmp.open("xb") as f:  # "x": never clobber; the mode follows the umask
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_mnist(data_dir: Path, *, fetch: bool = False, limit_train: int | None = None) -> Mnist:
+def load_mnist(
+    data_dir: Path, *, fetch: bool = False, limit_train: int | None = None, val: int = 0
+) -> Mnist:
     """Read (and with ``fetch``, first download) the four files into normalised tensors.
 
     Args:
         data_dir: the folder that holds ``MNIST/raw/``.
         fetch: download the files that are missing.
         limit_train: keep only the first N training images.
+        val: then move this many of them, drawn with VAL_SEED, into the validation set.
 
     Returns:
         The data set; raises DataError with a one-line message when something is wrong.
@@ -276,11 +271,21 @@ def load_mnist(data_dir: Path, *, fetch: bool = False, limit_train: int | None =
             raise DataError(f"MNIST {split}: label {labels.max()} is not a digit 0..9")
     if limit_train is not None:
         train_images, train_labels = train_images[:limit_train], train_labels[:limit_train]
+    if not 0 <= val < len(train_labels):
+        raise DataError(
+            f"--val {val}: must be at least 0 and leave training images (there are "
+            f"{len(train_labels):,})"
+        )
+    held = np.zeros(len(train_labels), dtype=bool)
+    order = torch.randperm(len(held), generator=torch.Generator().manual_seed(VAL_SEED))
+    held[order[:val].numpy()] = True  # the rest keep their file order
     return Mnist(
-        normalise(train_images),
-        torch.from_numpy(train_labels.astype(np.int64)),
+        normalise(train_images[~held]),
+        torch.from_numpy(train_labels[~held].astype(np.int64)),
         normalise(test_images),
         torch.from_numpy(test_labels.astype(np.int64)),
+        normalise(train_images[held]),
+        torch.from_numpy(train_labels[held].astype(np.int64)),
     )
 
 
@@ -291,15 +296,20 @@ def normalise(images: np.ndarray) -> torch.Tensor:
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Index tensors that cover range(n) once in a random order; the last may be short."""
-    order = torch.randperm(n, generator=generator)
+    """Index tensors, on the generator's device, that cover range(n) once in a random order;
+    the last may be short."""
+    order = torch.randperm(n, generator=generator, device=generator.device)
     for start in range(0, n, batch_size):
         yield order[start : start + batch_size]
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Random affine jitter drawn per image, applied to the whole batch at once."""
+    """Random affine jitter drawn per image, applied to the whole batch at once.
+
+    The numbers are drawn on the generator's device, which must be the images' own, so a GPU
+    run copies nothing between host and device.
+    """
 
     degrees: float = 8.0  # max rotation, either way
     shift: float = 2.0  # max translation, pixels, each axis
@@ -307,25 +317,42 @@ class Augment:
     p: float = 0.5  # share of images moved; the rest stay crisp (resampling blurs strokes)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        n = x.shape[0]
+        n, device = x.shape[0], generator.device
 
         def uniform(*shape: int) -> torch.Tensor:
-            return (torch.rand(*shape, generator=generator) * 2 - 1).to(x.device)
+            return torch.rand(*shape, generator=generator, device=device) * 2 - 1
 
-        moved = (torch.rand(n, generator=generator) < self.p).nonzero().flatten()
+        moved = torch.rand(n, generator=generator, device=device) < self.p
         angle = uniform(n) * math.radians(self.degrees)
         zoom = 1 + uniform(n) * self.scale
         shift = uniform(n, 2) * (2 * self.shift / x.shape[-1])  # the grid spans 2 units a side
-        if len(moved) == 0:  # affine_grid refuses an empty batch; drawing every number first
-            return x.clone()  # keeps the generator's stream the same whatever is picked
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack(
             (torch.stack((cos, -sin, shift[:, 0]), 1), torch.stack((sin, cos, shift[:, 1]), 1)), 1
-        )[moved.to(x.device)]
-        picked = x[moved.to(x.device)]
-        grid = F.affine_grid(theta, list(picked.shape), align_corners=False)
-        background = -MEAN / STD  # a black pixel after normalisation
-        resampled = F.grid_sample(picked - background, grid, align_corners=False) + background
-        out = x.clone()
-        out[moved.to(x.device)] = resampled
-        return out
+        )
+        if x.device.type == "cpu":
+            return _resample_picked(x, theta, moved)
+        return _resample_all(x, theta, moved)
+
+
+BACKGROUND = -MEAN / STD  # a black pixel after normalisation
+
+
+def _resample(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x - BACKGROUND, grid, align_corners=False) + BACKGROUND
+
+
+def _resample_picked(x: torch.Tensor, theta: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """Resample only the moved images: half the work, for a CPU. Finding them (``nonzero``)
+    waits for the device, so a GPU takes ``_resample_all`` instead; both give the same images."""
+    picked = moved.nonzero().flatten()
+    out = x.clone()
+    if len(picked):  # affine_grid refuses an empty batch
+        out[picked] = _resample(x[picked], theta[picked])
+    return out
+
+
+def _resample_all(x: torch.Tensor, theta: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """Resample every image and keep the moved ones: no size that depends on the draw."""
+    return torch.where(moved[:, None, None, None], _resample(x, theta), x)

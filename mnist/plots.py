@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from mnist.data import MEAN, STD, atomic_write_bytes
+from mnist.data import MEAN, STD
+from mnist.rundir import atomic_write_bytes
 
 
 def _save(fig: Figure, path: Path) -> None:

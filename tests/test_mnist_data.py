@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import mnist.data
 from mnist.data import (
     MAX_IDX_BYTES,
     MEAN,
@@ -255,3 +256,52 @@ def test_augment_leaves_a_share_of_images_untouched() -> None:
     same = (out == x).flatten(1).all(1)  # bit for bit: not resampled at all
     assert 150 < int(same.sum()) < 250
     assert ((out - x).abs().flatten(1).amax(1)[~same] > 0.1).all()
+
+
+def test_val_split_is_fixed_disjoint_and_whole(tmp_path: Path) -> None:
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    whole = load_mnist(tmp_path)
+    split = load_mnist(tmp_path, val=30)
+    assert (len(split.train_y), len(split.val_y)) == (70, 30)
+    assert len(whole.val_y) == 0 and whole.val_x.shape == (0, 1, 28, 28)
+    # every training image lands in exactly one of the two sets
+    rows = {tuple(img.flatten().tolist()) for img in whole.train_x}
+    train = {tuple(img.flatten().tolist()) for img in split.train_x}
+    val = {tuple(img.flatten().tolist()) for img in split.val_x}
+    assert train | val == rows and not train & val
+    again = load_mnist(tmp_path, val=30)  # the same images, whatever the run's seed
+    assert torch.equal(again.val_x, split.val_x) and torch.equal(again.train_y, split.train_y)
+    assert torch.equal(split.test_x, whole.test_x)
+
+
+@pytest.mark.parametrize("val", [-1, 100, 101])
+def test_val_split_must_leave_training_images(tmp_path: Path, val: int) -> None:
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    with pytest.raises(DataError, match=f"--val {val}: must be at least 0 and leave"):
+        load_mnist(tmp_path, val=val)
+
+
+def test_the_gpu_resampling_path_gives_the_cpu_paths_images() -> None:
+    """A GPU resamples every image and keeps the moved ones (no ``nonzero``, which would wait for
+    the device); a CPU resamples only the moved ones. Checked here on the CPU."""
+    images, _ = digits(64, 0)
+    x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - MEAN) / STD
+    theta = torch.eye(2, 3).repeat(64, 1, 1) + 0.1 * torch.randn(64, 2, 3)
+    moved = torch.rand(64) < 0.5
+    picked = mnist.data._resample_picked(x, theta, moved)
+    every = mnist.data._resample_all(x, theta, moved)
+    torch.testing.assert_close(every, picked)
+    assert torch.equal(picked[~moved], x[~moved]) and not torch.equal(picked[moved], x[moved])
+    none = torch.zeros(64, dtype=torch.bool)
+    assert torch.equal(mnist.data._resample_all(x, theta, none), x)
+    assert torch.equal(mnist.data._resample_picked(x, theta, none), x)
+
+
+def test_batches_and_jitter_are_drawn_on_the_generators_device() -> None:
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    assert all(b.device == generator.device for b in shuffled_batches(10, 4, generator))
+    if torch.cuda.is_available():
+        on_gpu = torch.Generator(device="cuda").manual_seed(0)
+        assert all(b.is_cuda for b in shuffled_batches(10, 4, on_gpu))
+        x = torch.zeros(4, 1, 28, 28, device="cuda")
+        assert Augment(p=1.0)(x, on_gpu).is_cuda

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import pickle
 import shlex
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,12 @@ import pytest
 import torch
 
 import mnist.checkpoint
+import mnist.config
+import mnist.loop
+import mnist.rundir
 import mnist.train
+from mnist.config import RunConfig
+from mnist.data import load_mnist
 from mnist.model import build_model
 from mnist.train import main
 from tests.mnist_synthetic import gzip_bomb, write_mnist
@@ -91,7 +98,7 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(
     assert run(data_dir, tmp_path / "straight", "--epochs", "2") == 0
     straight = rows(tmp_path / "straight")
 
-    real: Callable[..., tuple[float, float]] = mnist.train.train_epoch
+    real: Callable[..., tuple[float, float]] = mnist.loop.train_epoch
     calls = []
 
     def ctrl_c_in_epoch_two(*args: object, **kwargs: object) -> tuple[float, float]:
@@ -100,13 +107,13 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mnist.train, "train_epoch", ctrl_c_in_epoch_two)
+    monkeypatch.setattr(mnist.loop, "train_epoch", ctrl_c_in_epoch_two)
     out = tmp_path / "broken"
     assert run(data_dir, out, "--epochs", "2") == 130
     assert "--resume" in capsys.readouterr().err
     assert len(torch.load(out / "last.pt", weights_only=True)["metrics"]) == 1
 
-    monkeypatch.setattr(mnist.train, "train_epoch", real)
+    monkeypatch.setattr(mnist.loop, "train_epoch", real)
     assert run(data_dir, out, "--epochs", "2", "--resume") == 0
     assert "resuming" in capsys.readouterr().out
     resumed = rows(out)
@@ -149,7 +156,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_checkpoints_hold_only_tensors_and_plain_values(finished_run: tuple[Path, Path]) -> None:
     for name in ("last.pt", "best.pt"):
         state = torch.load(finished_run[1] / name, weights_only=True)
-        assert sorted(state) == sorted(mnist.train.CHECKPOINT_KEYS)
+        assert sorted(state) == sorted(mnist.rundir.CHECKPOINT_KEYS)
         assert_plain(state)
 
 
@@ -427,11 +434,23 @@ def occupy(path: Path) -> None:
         ("missing data", ["--data-dir", "{tmp}/absent"], None, "--data-dir"),
         ("truncated file", [], truncate, "truncated"),
         ("md5 mismatch", [], corrupt_md5, "md5 mismatch"),
-        ("zero epochs", ["--epochs", "0"], None, "--epochs must be at least 1"),
-        ("negative batch", ["--batch-size", "-8"], None, "--batch-size must be at least 1"),
-        ("zero limit", ["--limit-train", "0"], None, "--limit-train"),
-        ("negative lr", ["--lr", "-1"], None, "--lr"),
-        ("not a number", ["--epochs", "ten"], None, "invalid int value"),
+        ("zero epochs", ["--epochs", "0"], None, "--epochs: must be at least 1, got 0"),
+        ("negative batch", ["--batch-size", "-8"], None, "--batch-size: must be at least 1"),
+        ("zero limit", ["--limit-train", "0"], None, "--limit-train: must be at least 1"),
+        ("negative lr", ["--lr", "-1"], None, "--lr: must be a positive number, got -1"),
+        ("lr not finite", ["--lr", "inf"], None, "--lr: must be a positive number, got inf"),
+        ("lr nan", ["--lr", "nan"], None, "--lr: must be a positive number, got nan"),
+        ("not a number", ["--epochs", "ten"], None, "--epochs: 'ten' is not a whole number"),
+        ("fractional epochs", ["--epochs", "1.5"], None, "'1.5' is not a whole number"),
+        ("negative val", ["--val", "-1"], None, "--val: must be 0 or more, got -1"),
+        ("val takes every image", ["--val", "256"], None, "--val 256: must be at least 0"),
+        pytest.param(
+            "no cuda",
+            ["--device", "cuda"],
+            None,
+            "no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here"),
+        ),
         ("unwritable out", ["--out", "{tmp}/blocker/run"], None, "cannot write"),
         ("no checkpoint", ["--resume"], None, "no checkpoint"),
     ],
@@ -467,5 +486,139 @@ def test_default_data_dir_missing_names_both_remedies(
 
 def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    text = capsys.readouterr().out
-    assert "--limit-train" in text and "(default: 15)" in text
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
+    assert "--limit-train" in text and "--val N" in text and "(default: 0)" in text
+    for name in mnist.train.RECIPE_FLAGS:  # each preset's value, e.g. "8 (default), 15 (tiny)"
+        shown = ", ".join(f"{getattr(c, name)} ({a})" for a, c in mnist.config.PRESETS.items())
+        assert shown in text
+
+
+def test_val_holds_out_images_reports_them_and_chooses_best_on_them(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert run(data_dir, out, "--epochs", "3", "--val", "64") == 0
+    printed = capsys.readouterr().out
+    assert "192 training, 64 validation, 128 test images" in printed
+    assert printed.count("val loss") == 3 and "best val_acc" in printed
+    table = rows(out)
+    assert all(0 <= r["val_acc"] <= 1 and r["val_loss"] > 0 for r in table)
+    with (out / "metrics.csv").open() as f:
+        header = next(csv.reader(f))
+    assert header == list(mnist.rundir.metric_keys(mnist.config.RunConfig(val=64)))
+    assert header[3:5] == ["val_loss", "val_acc"]
+    best = torch.load(out / "best.pt", weights_only=True)["metrics"]
+    first_best = max(table, key=lambda r: (r["val_acc"], -r["epoch"]))  # the first of equals
+    assert best[-1] == first_best
+
+
+def synthetic_trainer(data_dir: Path, lr: float) -> mnist.loop.Trainer:
+    config = replace(mnist.config.PRESETS["tiny"], epochs=2, batch_size=32, lr=lr, val=32)
+    data = load_mnist(data_dir, val=config.val)
+    torch.manual_seed(0)
+    model = build_model(config.arch)
+    optimizer = mnist.loop.make_optimizer(model, config)
+    scheduler = mnist.loop.make_schedule(optimizer, config, math.ceil(len(data.train_x) / 32))
+    generator = torch.Generator().manual_seed(0)
+    return mnist.loop.Trainer(model, optimizer, scheduler, generator, data, config)
+
+
+def test_the_loop_yields_rows_and_prints_nothing(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps: list[int] = []
+    done = list(synthetic_trainer(data_dir, 0.05).epochs(on_step=lambda: steps.append(1)))
+    assert [e.row["epoch"] for e in done] == [1, 2] and len(steps) == 2 * 7  # 224 images / 32
+    assert list(done[0].row) == list(mnist.rundir.metric_keys(replace(RunConfig(), val=32)))
+    assert done[1].row["elapsed"] == pytest.approx(done[0].row["seconds"] + done[1].row["seconds"])
+    assert done[1].predicted.shape == (128,)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_divergence_is_an_exception_not_an_exit_status(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(mnist.loop.Diverged, match="in epoch 1, the mean training loss is nan"):
+        next(synthetic_trainer(data_dir, 1e30).epochs())
+    assert capsys.readouterr() == ("", "")
+
+
+def test_an_epoch_reads_nothing_back_until_it_ends(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What makes a GPU wait (``item``, ``bool``, ``tolist``, a copy to the host) happens twice an
+    epoch, for its two results, never per step. Checked on the CPU with the GPU's resampling."""
+    trainer = synthetic_trainer(data_dir, 0.05)
+    calls: list[str] = []
+
+    def counted(name: str) -> Any:
+        real = getattr(torch.Tensor, name)
+
+        def wrapper(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(self, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(mnist.data, "_resample_picked", mnist.data._resample_all)
+    for name in ("item", "__bool__", "tolist", "cpu", "numpy", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, counted(name))
+    data = trainer.data
+    mnist.loop.train_epoch(
+        trainer.model,
+        trainer.optimizer,
+        trainer.scheduler,
+        data.train_x,
+        data.train_y,
+        batch_size=16,
+        generator=trainer.generator,
+        augment=mnist.data.Augment(),
+    )
+    assert calls == ["item", "item"]
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_cuda_run_end_to_end(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["--data-dir", str(data_dir), "--out", str(out), "--arch", "tiny", "--device", "cuda"]
+    assert main([*argv, "--epochs", "6", "--batch-size", "32", "--val", "32"]) == 0
+    accuracy = [r["test_acc"] for r in rows(out)]
+    assert accuracy[-1] > 0.8 and accuracy[-1] > accuracy[0]
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["torch_rng"].shape == torch.cuda.get_rng_state().shape  # dropout's generator
+    assert main([*argv, "--epochs", "6", "--batch-size", "32", "--val", "32", "--resume"]) == 0
+
+
+@cuda
+def test_cuda_epoch_copies_nothing_from_the_host(data_dir: Path) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    device = torch.device("cuda")
+    data = load_mnist(data_dir).to(device)
+    model = build_model("tiny").to(device, memory_format=torch.channels_last)
+    config = replace(mnist.config.PRESETS["tiny"], epochs=2, batch_size=32)
+    optimizer = mnist.loop.make_optimizer(model, config)
+    scheduler = mnist.loop.make_schedule(optimizer, config, math.ceil(len(data.train_x) / 32))
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def epoch() -> tuple[float, float]:
+        return mnist.loop.train_epoch(
+            model,
+            optimizer,
+            scheduler,
+            data.train_x,
+            data.train_y,
+            batch_size=32,
+            generator=generator,
+            augment=mnist.data.Augment(),
+        )
+
+    epoch()  # the first one sets up kernels and caches
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        epoch()
+    copies = [e.name for e in prof.events() if "Memcpy" in e.name]
+    assert not [name for name in copies if "HtoD" in name], copies
+    assert len(copies) <= 2, copies  # the epoch's loss and accuracy, read back at its end
