@@ -17,6 +17,7 @@ from torch import nn
 from mnist.checkpoint import rng_state
 from mnist.config import RunConfig
 from mnist.data import Augment, Mnist, shuffled_batches
+from mnist.model import build_model
 
 EVAL_BATCH = 2000  # images per forward pass when evaluating; no gradients, so memory is small
 
@@ -121,6 +122,21 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.SGD:
         nesterov=True,
         weight_decay=config.weight_decay,
     )
+
+
+def make_trainer(config: RunConfig, data: Mnist, device: torch.device) -> Trainer:
+    """A fresh run of ``config`` on ``data`` (already on ``device``): seeds, network, optimizer,
+    schedule, and the generator of order and augmentation, which draws on ``device``."""
+    torch.manual_seed(config.seed)  # weights and dropout
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    model = build_model(config.arch).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = make_optimizer(model, config)
+    scheduler = make_schedule(optimizer, config, steps_per_epoch(data, config))
+    return Trainer(model, optimizer, scheduler, generator, data, config)
+
+
+def steps_per_epoch(data: Mnist, config: RunConfig) -> int:
+    return math.ceil(len(data.train_x) / config.batch_size)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from mnist.checkpoint import CheckpointError, restore
 from mnist.config import PRESETS, RunConfig
 from mnist.data import DataError, Mnist, load_mnist
-from mnist.loop import Diverged, Trainer, evaluate, make_optimizer, make_schedule
+from mnist.loop import Diverged, evaluate, make_trainer, steps_per_epoch
 from mnist.model import build_model, count_params, format_summary, summarize
 from mnist.rundir import RunFolder, RunFolderError
 
@@ -214,33 +214,27 @@ def train(
         raise BadInput(f"--out {e}") from e
     device = pick_device(device_name)
     torch.set_num_threads(usable_cores())
-    torch.manual_seed(config.seed)
-    # shuffling and augmentation, drawn where the data lives
-    generator = torch.Generator(device=device).manual_seed(config.seed)
 
     started = time.perf_counter()
     data = load_mnist(data_dir, fetch=download, limit_train=config.limit_train, val=config.val)
     data = data.to(device)
     load_seconds = time.perf_counter() - started
 
-    model = build_model(config.arch)
-    params = count_params(model)
-    summary = format_summary(summarize(model))  # on the CPU, before the model moves
-    model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-    optimizer = make_optimizer(model, config)
-    steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
-    scheduler = make_schedule(optimizer, config, steps_per_epoch)
+    network = build_model(config.arch)  # on the CPU, before the run's seeds are set
+    params, summary = count_params(network), format_summary(summarize(network))
+    trainer = make_trainer(config, data, device)
+    steps = steps_per_epoch(data, config)
     rows: list[dict[str, float]] = []
     if checkpoint is not None:
         rows = list(checkpoint["metrics"])
         try:
             restore(
                 checkpoint,
-                model=model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                generator=generator,
-                steps_done=len(rows) * steps_per_epoch,
+                model=trainer.model,
+                optimizer=trainer.optimizer,
+                scheduler=trainer.scheduler,
+                generator=trainer.generator,
+                steps_done=len(rows) * steps,
                 device=device,
             )
         except CheckpointError as e:
@@ -254,14 +248,13 @@ def train(
     )
     if checkpoint is not None:
         print(f"resuming {folder.last} after epoch {len(rows)} of {config.epochs}")
-    trainer = Trainer(model, optimizer, scheduler, generator, data, config)
     if checkpoint is None:
         folder.save("last.pt", trainer.state(rows))  # Ctrl-C in epoch 1 leaves a run to resume
     chosen_on = "val_acc" if config.val else "test_acc"
     best = max((r[chosen_on] for r in rows), default=-1.0)
     predicted = None
     elapsed = rows[-1]["elapsed"] if rows else 0.0
-    bar = tqdm(total=steps_per_epoch, leave=False, disable=None, unit="batch")
+    bar = tqdm(total=steps, leave=False, disable=None, unit="batch")
     try:
         for done in trainer.epochs(len(rows), elapsed, on_step=bar.update):
             bar.reset()
@@ -280,10 +273,10 @@ def train(
             f"{len(rows)}: rerun the same command with --resume to continue",
             file=sys.stderr,
         )
-        pictures(folder.path, config, params, rows, data, model, None)
+        pictures(folder.path, config, params, rows, data, trainer.model, None)
         return 130
     bar.close()
-    pictures(folder.path, config, params, rows, data, model, predicted)
+    pictures(folder.path, config, params, rows, data, trainer.model, predicted)
     if rows:
         last = rows[-1]
         print(

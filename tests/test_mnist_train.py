@@ -514,13 +514,9 @@ def test_val_holds_out_images_reports_them_and_chooses_best_on_them(
 
 def synthetic_trainer(data_dir: Path, lr: float) -> mnist.loop.Trainer:
     config = replace(mnist.config.PRESETS["tiny"], epochs=2, batch_size=32, lr=lr, val=32)
-    data = load_mnist(data_dir, val=config.val)
-    torch.manual_seed(0)
-    model = build_model(config.arch)
-    optimizer = mnist.loop.make_optimizer(model, config)
-    scheduler = mnist.loop.make_schedule(optimizer, config, math.ceil(len(data.train_x) / 32))
-    generator = torch.Generator().manual_seed(0)
-    return mnist.loop.Trainer(model, optimizer, scheduler, generator, data, config)
+    return mnist.loop.make_trainer(
+        config, load_mnist(data_dir, val=config.val), torch.device("cpu")
+    )
 
 
 def test_the_loop_yields_rows_and_prints_nothing(
