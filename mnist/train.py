@@ -32,6 +32,10 @@ class BadInput(Exception):
     """A command-line value or file the user must fix; the message is one line."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C during an epoch, once the finished epochs' files are in place."""
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -155,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = RunFolder(args.out)
     try:
         config = config_from(args)
-        return train(config, folder, args.data_dir, args.download, args.device, args.resume)
+        train(config, folder, args.data_dir, args.download, args.device, args.resume)
+        return 0
     except (BadInput, DataError) as e:
         return fail(str(e))
     except Diverged as e:
@@ -164,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{folder.last})",
             status=1,
         )
+    except Interrupted as e:
+        print(f"\n{PROG}: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:  # outside an epoch: checkpoints are written atomically, so intact
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -205,7 +213,7 @@ def train(
     download: bool,
     device_name: str,
     resume: bool,
-) -> int:
+) -> None:
     """Set the run up, train it epoch by epoch (printing and saving each), draw the pictures."""
     checkpoint = read_resume(folder, config) if resume else None
     try:
@@ -268,13 +276,11 @@ def train(
             folder.write_metrics(config, params, rows)
     except KeyboardInterrupt:
         bar.close()
-        print(
-            f"\n{PROG}: interrupted in epoch {len(rows) + 1}; {folder.last} holds epoch "
-            f"{len(rows)}: rerun the same command with --resume to continue",
-            file=sys.stderr,
-        )
         pictures(folder.path, config, params, rows, data, trainer.model, None)
-        return 130
+        raise Interrupted(
+            f"interrupted in epoch {len(rows) + 1}; {folder.last} holds epoch {len(rows)}: "
+            "rerun the same command with --resume to continue"
+        ) from None
     bar.close()
     pictures(folder.path, config, params, rows, data, trainer.model, predicted)
     if rows:
@@ -283,7 +289,6 @@ def train(
             f"done: last test accuracy {last['test_acc']:.2%}, best {chosen_on} {best:.2%}, "
             f"{last['elapsed']:.0f} s training; files in {folder.path}"
         )
-    return 0
 
 
 def epoch_line(row: dict[str, float], config: RunConfig) -> str:
