@@ -94,12 +94,13 @@ def test_render_writes_one_clean_picture_per_sheet(tmp_path: Path) -> None:
     assert main(["--out", str(out), "--epochs", "40", "--render", "--quiet"]) == 0
     run = Run(epochs=40)
     names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert names == sorted(f"{render.slug(s)}.png" for s in layout.workbook_sheets(run))
+    assert names == sorted(f"{p}.png" for p in layout.pictures(run))
+    assert len(names) == 2 + len(layout.sheet_names(run)) * (len(layout.RATE_VIEWS) + 1)
     for png in tmp_path.glob("*.png"):
         with Image.open(png) as img:
             width, height = img.size
             colors = img.convert("RGB").getcolors(maxcolors=1 << 20)
-        assert width >= 1000 and height >= 300, png.name
+        assert width >= 1000 and height >= 600, png.name  # legible at 1000 px: see test_pictures
         assert colors is not None and len(colors) > 50, png.name  # text and charts, not blank
 
 

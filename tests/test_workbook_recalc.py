@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.engines import assert_matches, key, load_model, value
-from workbook_builder import layout
+from workbook_builder import guide, layout
 from workbook_builder.reference import (
     QUANTITIES,
     Trace,
@@ -94,7 +94,8 @@ def test_guide_examples_match_reference(solution: Any, default_workbook: Path,
     """Each worked example on the Guide, recomputed, equals the LR 1.0 sheet's quantity."""
     tr = default_traces[default_run.learning_rates.index(1.0)]
     checked = 0
-    for row in range(layout.GUIDE_HEADER_ROW + 2, 60):  # 1-based rows below the header
+    last = layout.guide_row(len(guide.STEPS) - 1) + 1  # 1-based
+    for row in range(layout.GUIDE_HEADER_ROW + 2, last + 1):
         name = value(solution, default_workbook, layout.GUIDE, f"A{row}") \
             if key(default_workbook, layout.GUIDE, f"C{row}") in solution else None
         if not isinstance(name, str):

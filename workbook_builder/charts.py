@@ -64,5 +64,5 @@ def summary_chart(workbook: Workbook, sheets: list[str], rates: tuple[float, ...
             "line": {"color": PALETTE[k % len(PALETTE)], "width": 2},
         }
         chart.add_series(series)
-    chart.set_legend({"position": "right"})
+    chart.set_legend({"position": "bottom"})
     return chart

@@ -183,9 +183,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         from workbook_builder import layout, render
 
         started = time.perf_counter()
-        sheets = layout.workbook_sheets(run)
-        pictures = render.render(args.out, sheets, args.out.parent,
-                                 wide=layout.sheet_names(run), timeout=args.timeout)
+        pictures = render.render(args.out, layout.pictures(run), args.out.parent,
+                                 timeout=args.timeout)
         if not args.quiet:
             print(f"rendered {len(pictures)} pictures with LibreOffice into {args.out.parent} "
                   f"in {time.perf_counter() - started:.1f} s: "

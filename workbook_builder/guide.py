@@ -6,7 +6,10 @@ the writer points at one rate sheet's epoch-0 row, so the Guide follows any edit
 
 from __future__ import annotations
 
+import ast
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -28,7 +31,7 @@ STEPS: tuple[Step, ...] = (
     section("1. Forward pass: hidden layer"),
     Step("h1", "h1 = w1·i1 + w2·i2 (+ b1)", "{h1}", "net input of hidden neuron 1"),
     Step("a_h1", "a_h1 = σ(h1) = 1 / (1 + e^(−h1))", "{a_h1}",
-         "logistic sigmoid; the sheet writes 1/(1+EXP(MIN(709,−h1))) so EXP never overflows"),
+         "the sheet writes 1/(1+EXP(MIN(709,−h1))): EXP never overflows"),
     Step("h2", "h2 = w3·i1 + w4·i2 (+ b1)", "{h2}"),
     Step("a_h2", "a_h2 = σ(h2)", "{a_h2}"),
     section("2. Forward pass: output layer"),
@@ -47,7 +50,7 @@ STEPS: tuple[Step, ...] = (
          "the sigmoid's derivative, σ' = σ·(1 − σ)"),
     Step("∂o1/∂w5", "∂o1/∂w5 = a_h1", "{a_h1}", "o1 = w5·a_h1 + w6·a_h2"),
     Step("δ_o1", "δ_o1 = ∂E_total/∂o1 = (a_o1 − t1)·a_o1·(1 − a_o1)", "{δ_o1}",
-         "column δ_o1: the product of the first two factors"),
+         "column δ_o1: the first two factors"),
     Step("∂E_total/∂w5", "∂E_total/∂w5 = ∂E_total/∂a_o1 · ∂a_o1/∂o1 · ∂o1/∂w5 = δ_o1·a_h1",
          "{∂E/∂w5}", "column ∂E/∂w5"),
     Step("∂E_total/∂w6", "∂E_total/∂w6 = δ_o1·a_h2", "{∂E/∂w6}", "w6 feeds o1 from a_h2"),
@@ -62,15 +65,15 @@ STEPS: tuple[Step, ...] = (
     Step("∂E_total/∂w1", "∂E_total/∂w1 = δ_h1·i1", "{∂E/∂w1}", "∂h1/∂w1 = i1"),
     Step("∂E_total/∂w2", "∂E_total/∂w2 = δ_h1·i2", "{∂E/∂w2}"),
     Step("∂E_total/∂a_h2", "∂E_total/∂a_h2 = δ_o1·w6 + δ_o2·w8", "{δ_o1}*{w6}+{δ_o2}*{w8}",
-         "uses a_h2, not a_h1: a classic copying mistake in w3 and w4"),
+         "a_h2, not a_h1: a classic copying mistake in w3, w4"),
     Step("δ_h2", "δ_h2 = (δ_o1·w6 + δ_o2·w8)·a_h2·(1 − a_h2)", "{δ_h2}"),
     Step("∂E_total/∂w3", "∂E_total/∂w3 = δ_h2·i1", "{∂E/∂w3}"),
     Step("∂E_total/∂w4", "∂E_total/∂w4 = δ_h2·i2", "{∂E/∂w4}"),
     section("6. Update: one step of gradient descent"),
     Step("w5 at epoch 1", "w_new = w_old − η·∂E_total/∂w", "{w5}-{η}*{∂E/∂w5}",
-         "minus: step against the gradient, downhill. Equals the next row's w5"),
+         "minus: a step downhill; equals the next row's w5"),
     Step("w1 at epoch 1", "w1_new = w1 − η·∂E_total/∂w1", "{w1}-{η}*{∂E/∂w1}",
-         "all eight gradients come from the same (old) weights, w5..w8 included"),
+         "all eight gradients use the old weights, w5..w8 too"),
     Step("E_total at epoch 1", "the next row repeats steps 1–6 with the new weights",
          "{E_total@1}", "lower than epoch 0: the step went downhill"),
 )
@@ -86,3 +89,31 @@ def names(example: str) -> list[tuple[str, int]]:
 def fill(example: str, lookup: dict[tuple[str, int], str]) -> str:
     """Replace each {name} or {name@epoch} by ``lookup[(name, epoch)]``."""
     return _NAME.sub(lambda m: lookup[(m.group(1), int(m.group(2) or 0))], example)
+
+
+def evaluate(example: str, numbers: dict[tuple[str, int], float]) -> float:
+    """An example's value from the numbers it refers to: the cached value the writer stores."""
+    return arithmetic(fill(example, {key: f"({value!r})" for key, value in numbers.items()}))
+
+
+def arithmetic(expr: str) -> float:
+    """Evaluate + − * / over numbers.
+
+    Hand-written rather than eval(): five node types are all it needs, and nothing else runs.
+    """
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, float | int):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](walk(node.left), walk(node.right))
+        raise ValueError(f"not plain arithmetic: {ast.dump(node)}")
+
+    return walk(ast.parse(expr, mode="eval").body)
+
+
+_OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}

@@ -16,13 +16,17 @@ from workbook_builder.spec import MAX_EPOCHS, Network, Run, sheet_name
 LR_LABEL = "η (learning rate)"
 TITLE_ROW = 0
 NOTE_ROW = 1
+NOTE2_ROW = 7  # the rate sheet's second note, just above the header
+#: the rate sheet's title, note and parameter block start in column B: column A holds only the
+#: epochs, and it repeats on every printed page
+TEXT_COL = 1
 #: parameter block: label in one cell, its value in the cell directly right of it
 PARAM_CELLS: dict[str, tuple[int, int]] = {
-    "η": (2, 1),
-    "i1": (3, 1), "i2": (3, 3), "t1": (3, 5), "t2": (3, 7),
-    "w1": (4, 1), "w2": (4, 3), "w3": (4, 5), "w4": (4, 7),
-    "w5": (5, 1), "w6": (5, 3), "w7": (5, 5), "w8": (5, 7),
-    "b1": (6, 1), "b2": (6, 3),
+    "η": (2, 2),
+    "i1": (3, 2), "i2": (3, 4), "t1": (3, 6), "t2": (3, 8),
+    "w1": (4, 2), "w2": (4, 4), "w3": (4, 6), "w4": (4, 8),
+    "w5": (5, 2), "w6": (5, 4), "w7": (5, 6), "w8": (5, 8),
+    "b1": (6, 2), "b2": (6, 4),
 }  # fmt: skip
 PARAM_LABELS = {name: (LR_LABEL if name == "η" else name) for name in PARAM_CELLS}
 HEADER_ROW = 8
@@ -33,9 +37,30 @@ COLUMNS: tuple[str, ...] = (EPOCH, *QUANTITIES)
 COLUMN: dict[str, int] = {name: col for col, name in enumerate(COLUMNS)}
 #: the chart sits right of the table, one empty column between
 CHART_COL = len(COLUMNS) + 1
-#: rows of epochs that a printed page (and the rendered picture) shows beside the chart
-PRINT_ROWS = 30
-CHART_SIZE = (960, 20 * (PRINT_ROWS + 1))  # pixels: as tall as the header and those rows
+#: epochs 0..PRINT_EPOCHS−1 are what a printed page (and a rendered picture) shows
+PRINT_EPOCHS = 20
+ROW_PX = 20  # default row height, pixels
+COL_PX = 64  # default column width, pixels
+CHART_ROW = 2  # beside the parameter block, down to the last printed epoch
+CHART_SIZE = (960, ROW_PX * (HEADER_ROW - CHART_ROW + 1 + PRINT_EPOCHS))  # pixels
+CHART_COLUMNS = CHART_SIZE[0] // COL_PX + 1  # default-width columns the chart covers
+#: A rate sheet prints as one page per view, left to right (manual page breaks at each view's
+#: first column; the epoch column repeats on every page), then the chart. Each view is at most
+#: ~150 characters wide, so that its digits read when the picture is 1000 pixels wide.
+RATE_VIEWS: dict[str, tuple[str, str]] = {
+    "weights": ("w1", "w8"),
+    "forward": ("h1", "E_total"),
+    "deltas": ("δ_o1", "δ_h2"),
+    "gradients": ("∂E/∂w1", "∂E/∂w8"),
+}
+#: the views that get copies of the inputs above them (the weights view has the originals)
+VIEWS_WITH_INPUT_COPIES = ("forward", "deltas", "gradients")
+CHART_VIEW = "chart"
+#: above the other views, read-only copies of the inputs, in the parameter block's rows
+COPIED_INPUTS = ("i1", "i2", "t1", "t2")  # after η, which gets a row of its own
+PAPER_A4 = 9  # XlsxWriter's paper code
+PRINT_SCALE = 55  # percent: the widest view (forward, 12 columns) fits A4 landscape in LibreOffice
+MARGIN_INCHES = 0.3
 
 assert FIRST_EPOCH_ROW + MAX_EPOCHS <= 1_048_576, "spec.MAX_EPOCHS must leave room for the header"
 
@@ -108,6 +133,10 @@ SUMMARY_EPOCHS = (0, 10, 50)  # E_total columns besides the last epoch
 SUMMARY_FRACTIONS = (0.5, 0.1, 0.01)  # "first epoch E_total < fraction of its start"
 SUMMARY_HEADER_ROW = 2
 NOT_REACHED = "not reached"
+SUMMARY_WIDTHS = (8, 10, 14)  # characters: η, sheet, then every number column (1.418138E-02)
+SUMMARY_HEADER_HEIGHT = 60  # points: four lines of wrapped header
+SUMMARY_CHART_SIZE = (960, 480)  # pixels
+SUMMARY_CHART_ROWS = 25  # rows the chart covers below the table
 
 
 def summary_row(index: int) -> int:
@@ -125,10 +154,14 @@ def sheet_names(run: Run) -> list[str]:
 
 # --- the Guide sheet ----------------------------------------------------------------------
 GUIDE = "Guide"
-GUIDE_HEADER_ROW = 3
+#: the network diagram sits under the title, where the explanation starts; the steps follow
+GUIDE_NOTE_ROWS = (1, 2)
+GUIDE_IMAGE_ROW = 3
+GUIDE_IMAGE_ROWS = 27  # rows the diagram covers (its height in pixels / ROW_PX, rounded up)
+GUIDE_HEADER_ROW = GUIDE_IMAGE_ROW + GUIDE_IMAGE_ROWS
+#: equations are right-aligned, so each ends beside its value
 GUIDE_COLUMNS = ("quantity", "equation", "value at epoch 0", "why")
-GUIDE_WIDTHS = (18, 64, 16, 62)
-GUIDE_IMAGE_COL = len(GUIDE_COLUMNS) + 1
+GUIDE_WIDTHS = (17, 62, 16, 58)
 GUIDE_EXAMPLE_RATE = 1.0  # the worked examples point at this rate's sheet when it exists
 
 
@@ -153,3 +186,37 @@ def ref(sheet: str, name: str, epoch: int) -> str:
 def workbook_sheets(run: Run) -> list[str]:
     """Every sheet, in workbook order."""
     return [GUIDE, SUMMARY, *sheet_names(run)]
+
+
+def view_columns(view: str) -> tuple[int, int]:
+    """First and last column of a rate sheet's printed view (the chart's columns for CHART_VIEW)."""
+    if view == CHART_VIEW:
+        return CHART_COL, CHART_COL + CHART_COLUMNS
+    first, last = RATE_VIEWS[view]
+    return COLUMN[first], COLUMN[last]
+
+
+def input_copy_cells(view: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """Where a view shows its copies of the inputs (name -> label cell; the value is right of
+    it), and the row of its note: η first, then label-value pairs as many to a row as the
+    view is wide, so that nothing spills onto the next printed page."""
+    first, last = view_columns(view)
+    per_row = max(1, (last - first + 1) // 2)
+    row = PARAM_CELLS["η"][0]
+    cells = {"η": (row, first)}
+    for k, name in enumerate(COPIED_INPUTS):
+        cells[name] = (row + 1 + k // per_row, first + 2 * (k % per_row))
+    return cells, max(r for r, _ in cells.values()) + 1
+
+
+def slug(sheet: str) -> str:
+    """A sheet's name in file names: ``LR 0.5`` -> ``lr-0.5``."""
+    return sheet.lower().replace(" ", "-")
+
+
+def pictures(run: Run) -> list[str]:
+    """The rendered pictures' names, in the printed pages' order (one page each)."""
+    names = [slug(GUIDE), slug(SUMMARY)]
+    for sheet in sheet_names(run):
+        names += [f"{slug(sheet)}-{view}" for view in (*RATE_VIEWS, CHART_VIEW)]
+    return names

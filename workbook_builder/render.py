@@ -32,9 +32,10 @@ oor:op="fuse"><value>0</value></prop></item>
 oor:op="fuse"><value>0</value></prop></item>
 </oor:items>
 """
-#: picture width in pixels: the wide rate sheets get more, so their digits stay legible
-WIDTH_WIDE = 3200
-WIDTH_NARROW = 1800
+#: a printed page's width in pixels, before the white border is cropped: a view fills about half
+#: of it at PRINT_SCALE, so each picture is 1,100-2,400 px wide: sharp at the 1000 px a README
+#: shows (and on high-density screens)
+PAGE_WIDTH = 3000
 
 
 class RenderError(RuntimeError):
@@ -94,11 +95,6 @@ def recalculated_copy(workbook: Path, out_dir: Path, timeout: float = DEFAULT_TI
     return convert(workbook, "xlsx", out_dir, timeout)
 
 
-def slug(sheet: str) -> str:
-    """File name for a sheet's picture: ``LR 0.5`` -> ``lr-0.5``."""
-    return sheet.lower().replace(" ", "-")
-
-
 def autocrop(png: Path, margin: int = 24) -> None:
     """Trim the page's white border, keeping ``margin`` pixels."""
     from PIL import Image, ImageChops
@@ -113,15 +109,14 @@ def autocrop(png: Path, margin: int = 24) -> None:
               min(rgb.height, bottom + margin))).save(png, optimize=True)
 
 
-def render(workbook: Path, sheets: Sequence[str], out_dir: Path, wide: Sequence[str] = (),
+def render(workbook: Path, pictures: Sequence[str], out_dir: Path,
            timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
-    """One PNG per sheet (each sheet prints as one page), written into ``out_dir``.
+    """One PNG per printed page, written into ``out_dir``.
 
     Args:
         workbook: the XLSX to render (recalculated by LibreOffice on load).
-        sheets: the workbook's sheet names, in order: page k of the PDF is sheet k.
-        out_dir: where ``<slug>.png`` files go; each replaces any older one atomically.
-        wide: sheets rendered at WIDTH_WIDE pixels instead of WIDTH_NARROW.
+        pictures: a name for each page of the printed workbook, in order (layout.pictures).
+        out_dir: where ``<name>.png`` files go; each replaces any older one atomically.
         timeout: seconds each external program may take.
     """
     pdftoppm = find_tool("pdftoppm")
@@ -129,15 +124,14 @@ def render(workbook: Path, sheets: Sequence[str], out_dir: Path, wide: Sequence[
     with tempfile.TemporaryDirectory(prefix="workbook-builder-pdf-") as tmp:
         pdf = convert(workbook, "pdf", Path(tmp), timeout)
         pages = _page_count(pdf, timeout)
-        if pages != len(sheets):
-            raise RenderError(f"the PDF has {pages} pages for {len(sheets)} sheets: a sheet "
-                              "no longer fits on one page")
-        for page, sheet in enumerate(sheets, start=1):
-            width = WIDTH_WIDE if sheet in wide else WIDTH_NARROW
-            stem = Path(tmp) / slug(sheet)
+        if pages != len(pictures):
+            raise RenderError(f"the PDF has {pages} pages where {len(pictures)} were laid out: "
+                              "a view no longer fits on its page")
+        for page, name in enumerate(pictures, start=1):
+            stem = Path(tmp) / name
             run_bounded([pdftoppm, "-png", "-singlefile", "-f", str(page), "-l", str(page),
-                         "-scale-to-x", str(width), "-scale-to-y", "-1", str(pdf), str(stem)],
-                        timeout, "pdftoppm")
+                         "-scale-to-x", str(PAGE_WIDTH), "-scale-to-y", "-1", str(pdf),
+                         str(stem)], timeout, "pdftoppm")
             png = stem.parent / f"{stem.name}.png"  # not with_suffix: "lr-0.5" has a dot
             autocrop(png)
             target = out_dir / png.name

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import io
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +90,8 @@ class Formats:
     section: Format
     equation: Format
     guide_value: Format
+    copy: Format
+    copy_label: Format
     small: Format
 
     @classmethod
@@ -116,19 +116,26 @@ class Formats:
             epoch=fmt({"align": "center"}),
             text=fmt({"align": "center", "font_color": "#595959"}),
             section=fmt({"bold": True, "font_size": 12, "bg_color": "#F2F2F2", "top": 1}),
-            equation=fmt({"font_name": "Cambria Math", "font_size": 11}),
+            equation=fmt({"font_name": "Cambria Math", "font_size": 11, "align": "right"}),
             guide_value=fmt({"num_format": NUMBER, "bold": True}),
+            # copies of inputs: grey, unlike the blue inputs they show
+            copy=fmt({"font_color": "#595959", "num_format": "0.00####", "align": "left"}),
+            copy_label=fmt({"bold": True, "font_color": "#595959", "align": "left"}),
             small=fmt({"num_format": SMALL}),
         )
 
 
 def column_widths(all_traces: list[Trace]) -> dict[str, float]:
     """Widths (characters) wide enough for the longest number any sheet shows in a column."""
-    widths: dict[str, float] = {layout.EPOCH: 18}  # also holds the parameter labels
+    widths: dict[str, float] = {layout.EPOCH: 8}  # the epochs alone: it repeats on every page
     for q in QUANTITIES:
         biggest = max(float(np.max(np.abs(t[q]))) for t in all_traces)
         shown = f"-{biggest:.7E}" if number_format(q) == SMALL else f"-{biggest:.9f}"
         widths[q] = max(11, len(shown) + 1)
+    # the column left of the η value holds its label: wide enough that the label does not run
+    # into column A, which repeats on every printed page
+    label_col = layout.COLUMNS[layout.PARAM_CELLS["η"][1] - 1]
+    widths[label_col] = max(widths[label_col], len(layout.LR_LABEL) + 2)
     return widths
 
 
@@ -136,12 +143,16 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: flo
                      trace: Trace, widths: dict[str, float]) -> None:
     """One learning rate: title, parameter block, header, one row per epoch, the chart."""
     net = run.network
-    ws.write(layout.TITLE_ROW, 0, f"Backpropagation of a 2-2-2 sigmoid network, η = {lr:g}",
+    ws.write(layout.TITLE_ROW, layout.TEXT_COL,
+             f"Backpropagation of a 2-2-2 sigmoid network, η = {lr:g}",
              fm.title)
-    ws.write(layout.NOTE_ROW, 0,
-             "Blue cells are inputs: change one and every epoch and the chart recompute. Epoch 0 "
-             "holds the initial weights; each row below subtracts η × the gradients of the row "
-             "above (see the Guide sheet).", fm.note)
+    # each note fits above the weights view, so nothing runs onto the other printed pages
+    ws.write(layout.NOTE_ROW, layout.TEXT_COL,
+             "Blue cells are inputs: change one and every epoch and the chart recompute.",
+             fm.note)
+    ws.write(layout.NOTE2_ROW, layout.TEXT_COL,
+             "Epoch 0 holds the initial weights; each row subtracts η × the gradients of the "
+             "row above (see the Guide).", fm.note)
     for name, value in layout.params(net, lr).items():
         row, col = layout.PARAM_CELLS[name]
         ws.write(row, col - 1, layout.PARAM_LABELS[name], fm.label)
@@ -164,14 +175,39 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: flo
     ws.freeze_panes(layout.FIRST_EPOCH_ROW, 1)
     chart = charts.error_chart(wb, ws.get_name(), lr, run.epochs)
     chart.set_size({"width": layout.CHART_SIZE[0], "height": layout.CHART_SIZE[1]})
-    ws.insert_chart(layout.HEADER_ROW, layout.CHART_COL, chart, {"x_offset": 10})
-    # a printed page (and the rendered picture) = the first rows beside the chart
-    last_row = layout.FIRST_EPOCH_ROW + min(run.epochs, layout.PRINT_ROWS) - 1
-    ws.print_area(0, 0, last_row, layout.CHART_COL + 16)  # 16 default columns ≈ 1000 px
+    ws.insert_chart(layout.CHART_ROW, layout.CHART_COL, chart, {"x_offset": 10})
+    write_input_copies(ws, fm, layout.params(net, lr))
+    # printed pages (and the rendered pictures): one per view, the epoch column on each
+    last_row = layout.FIRST_EPOCH_ROW + min(run.epochs, layout.PRINT_EPOCHS) - 1
+    ws.print_area(0, 0, last_row, layout.view_columns(layout.CHART_VIEW)[1])
+    ws.set_v_pagebreaks([layout.view_columns(v)[0] for v in (*layout.RATE_VIEWS,
+                                                              layout.CHART_VIEW)][1:])
+    ws.repeat_columns(0)
+    page_setup(ws, scale=layout.PRINT_SCALE)
+
+
+def write_input_copies(ws: Worksheet, fm: Formats, values: dict[str, float]) -> None:
+    """Above the forward and backward views, the inputs they use, as formulas (not inputs)."""
+    for view in layout.VIEWS_WITH_INPUT_COPIES:
+        cells, note_row = layout.input_copy_cells(view)
+        for name, (row, col) in cells.items():
+            ws.write(row, col, name, fm.copy_label)  # left-aligned: stays on its page
+            ws.write_formula(row, col + 1, f"={layout.param_cell(name)}", fm.copy,
+                             values[name])
+        ws.write(note_row, layout.view_columns(view)[0],
+                 "copies of the blue inputs at the left: edit those", fm.note)
+
+
+def page_setup(ws: Worksheet, scale: int | None = None) -> None:
+    """A4 landscape, narrow margins; one page (fit) unless a print scale is given."""
     ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 1)
-    ws.set_margins(left=0.3, right=0.3, top=0.3, bottom=0.3)
+    ws.set_paper(layout.PAPER_A4)
+    m = layout.MARGIN_INCHES
+    ws.set_margins(left=m, right=m, top=m, bottom=m)
+    if scale is None:
+        ws.fit_to_pages(1, 1)
+    else:
+        ws.set_print_scale(scale)
 
 
 def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
@@ -190,10 +226,11 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                 layout.SUMMARY_FRACTIONS]
     for col, text in enumerate(headers):
         ws.write(layout.SUMMARY_HEADER_ROW, col, text, fm.header["loss" if col else "epoch"])
-    ws.set_row(layout.SUMMARY_HEADER_ROW, 45)
-    ws.set_column(0, 0, 10)
-    ws.set_column(1, 1, 12)
-    ws.set_column(2, len(headers) - 1, 17)
+    ws.set_row(layout.SUMMARY_HEADER_ROW, layout.SUMMARY_HEADER_HEIGHT)
+    eta_width, sheet_width, number_width = layout.SUMMARY_WIDTHS
+    ws.set_column(0, 0, eta_width)
+    ws.set_column(1, 1, sheet_width)
+    ws.set_column(2, len(headers) - 1, number_width)
 
     for k, (sheet, lr, trace) in enumerate(zip(sheets, run.learning_rates, all_traces,
                                                strict=True)):
@@ -220,36 +257,12 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                 fm.epoch, layout.NOT_REACHED if hit is None else hit,
             )
     chart = charts.summary_chart(wb, sheets, run.learning_rates, run.epochs)
-    chart.set_size({"width": 960, "height": 480})
+    width, height = layout.SUMMARY_CHART_SIZE
+    chart.set_size({"width": width, "height": height})
     chart_row = layout.summary_chart_row(len(sheets))
     ws.insert_chart(chart_row, 0, chart)
-    ws.print_area(0, 0, chart_row + 25, len(headers) - 1)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 1)
-
-
-def arithmetic(expr: str) -> float:
-    """Evaluate + − * / over numbers: the cached value of a Guide example we wrote ourselves.
-
-    Hand-written rather than eval(): five node types are all it needs, and nothing else runs.
-    """
-    def walk(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, float | int):
-            return float(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](walk(node.left), walk(node.right))
-        raise ValueError(f"not plain arithmetic: {ast.dump(node)}")
-
-    return walk(ast.parse(expr, mode="eval").body)
-
-
-_OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
+    ws.print_area(0, 0, chart_row + layout.SUMMARY_CHART_ROWS, len(headers) - 1)
+    page_setup(ws)
 
 
 def write_guide(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
@@ -260,10 +273,15 @@ def write_guide(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
     lr = run.learning_rates[layout.sheet_names(run).index(source)]
     values = layout.params(run.network, lr)
     ws.write(layout.TITLE_ROW, 0, "Guide: backpropagation step by step", fm.title)
-    ws.write(layout.NOTE_ROW, 0,
-             f"Values are live formulas on sheet {source!r}, epoch 0 (epoch 1 where marked): "
-             "edit its blue inputs and they follow. Column names as in the sheets; the sheets' "
-             "∂E/∂w columns hold ∂E_total/∂w.", fm.note)
+    notes = (f"Values are live formulas on sheet {source!r}, epoch 0 (epoch 1 where marked): "
+             "edit its blue inputs and they follow.",
+             "Column names as in the sheets; the sheets' ∂E/∂w columns hold ∂E_total/∂w.")
+    for row, text in zip(layout.GUIDE_NOTE_ROWS, notes, strict=True):
+        ws.write(row, 0, text, fm.note)
+    ws.insert_image(layout.GUIDE_IMAGE_ROW, 0, "network.png", {
+        "image_data": io.BytesIO(network_png(run.network.biases is not None)),
+        "object_position": 3,  # XlsxWriter sizes it by the PNG's 200 dpi: ~810 × 520 px
+    })
     for col, (text, width) in enumerate(zip(layout.GUIDE_COLUMNS, layout.GUIDE_WIDTHS,
                                             strict=True)):
         ws.write(layout.GUIDE_HEADER_ROW, col, text, fm.header["epoch"])
@@ -276,35 +294,31 @@ def write_guide(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
         ws.write(row, 0, step.name, fm.label)
         ws.write(row, 1, step.equation, fm.equation)
         refs = {key: layout.ref(source, *key) for key in guide.names(step.example)}
-        numbers = {key: repr(float(trace[key[0]][key[1]]) if key[0] in trace
-                             else values[key[0]]) for key in refs}
+        numbers = {key: float(trace[key[0]][key[1]]) if key[0] in trace else values[key[0]]
+                   for key in refs}
         ws.write_formula(row, 2, "=" + guide.fill(step.example, refs), fm.guide_value,
-                         arithmetic(guide.fill(step.example, {k: f"({v})" for k, v in
-                                                              numbers.items()})))
+                         guide.evaluate(step.example, numbers))
         ws.write(row, 3, step.note, fm.note)
-    ws.insert_image(layout.GUIDE_HEADER_ROW, layout.GUIDE_IMAGE_COL, "network.png", {
-        "image_data": io.BytesIO(network_png(run.network.biases is not None)),
-        "object_position": 3,
-    })
     last_row = layout.guide_row(len(guide.STEPS) - 1)
-    ws.print_area(0, 0, last_row, layout.GUIDE_IMAGE_COL + 9)
-    ws.set_landscape()
-    ws.set_paper(9)
+    ws.print_area(0, 0, last_row, len(layout.GUIDE_COLUMNS) - 1)
+    ws.set_portrait()
+    ws.set_paper(layout.PAPER_A4)
     ws.fit_to_pages(1, 1)
     ws.freeze_panes(layout.GUIDE_HEADER_ROW + 1, 0)
 
 
-def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None = None,
+def write_workbook(run: Run, all_traces: list[Trace], path: Path,
+                   progress: Callable[[str], None] | None = None,
                    sheet_class: type[Worksheet] = PlainFormulaSheet) -> None:
     """Write the whole workbook to ``path`` (not atomically; see ``build``).
 
     Args:
         run: the network, learning rates and epoch count.
+        all_traces: the reference's trace of each learning rate: the cached values.
         path: where to write.
         progress: called with each sheet's name as it is written.
         sheet_class: the worksheet class (tests compare with XlsxWriter's plain Worksheet).
     """
-    all_traces = traces(run.network, run.learning_rates, run.epochs)
     # in_memory: XlsxWriter otherwise writes each part to a temporary file first, and those
     # outlive a Ctrl-C or SIGTERM during the final save
     wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
@@ -335,10 +349,12 @@ def write_workbook(run: Run, path: Path, progress: Callable[[str], None] | None 
 
 
 def build(run: Run, out: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """Write the workbook atomically: an existing ``out`` is replaced only by a complete file."""
+    """The reference's traces, written atomically: an existing ``out`` is replaced only by a
+    complete file."""
+    all_traces = traces(run.network, run.learning_rates, run.epochs)
     with atomic_path(out) as tmp:
         try:
-            write_workbook(run, tmp, progress)
+            write_workbook(run, all_traces, tmp, progress)
         except OSError as exc:  # name the file the user asked for, not the temporary one
             raise OSError(exc.errno, exc.strerror, str(out)) from None
     return out
