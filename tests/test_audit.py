@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.student import FIRST, col, make
-from workbook_builder import audit
+from workbook_builder import audit, layout
 from workbook_builder.cli import main
 from workbook_builder.reference import trace
 from workbook_builder.spec import Network, Run
@@ -121,7 +121,7 @@ def test_builder_workbooks_pass_their_own_check(biases: tuple[float, float] | No
     text = capsys.readouterr().out
     assert status == 0, text
     assert "all right: 62 of 62 columns" in text
-    assert text.count("η = ") == 2 and "(cell B3)" in text
+    assert text.count("η = ") == 2 and f"(cell {layout.param_cell('η', absolute=False)})" in text
 
 
 def test_text_report_names_the_column(tmp_path: Path,

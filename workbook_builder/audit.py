@@ -26,7 +26,17 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from workbook_builder import isolation
 from workbook_builder.foreign import AuditError, Cells, cells, engine_copy, open_workbook
-from workbook_builder.reference import DELTAS, GRADIENTS, WEIGHTS, Array, sigmoid
+from workbook_builder.reference import (
+    DELTAS,
+    EXAMPLE,
+    QUANTITIES,
+    RULES,
+    WEIGHTS,
+    Array,
+    Rule,
+    Values,
+    update,
+)
 
 MAX_ROWS = 5_000  # epoch rows checked per table
 DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
@@ -40,9 +50,7 @@ CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
            "w5": -0.23, "w6": 0.66, "w7": 0.48, "w8": -0.35}  # fmt: skip
 ETA_FACTOR = 1.5  # the changed run also scales η, where the sheet has an η cell
 
-FORWARD = ("h1", "a_h1", "h2", "a_h2", "o1", "a_o1", "o2", "a_o2", "E1", "E2", "E_total")
-CHECKED = WEIGHTS + FORWARD + DELTAS + GRADIENTS
-EXAMPLE = ("i1", "i2", "t1", "t2")
+CHECKED = QUANTITIES
 #: names a substitution may confuse with each other: one group each
 GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1", "i2"),
           ("t1", "t2"), WEIGHTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
@@ -137,70 +145,6 @@ def find_params(grid: Cells, table: Table) -> dict[str, str]:
 
 
 # --- the checks ------------------------------------------------------------------------------
-class Values:
-    """Quantity -> values down the table's rows, with an optional name substitution."""
-
-    def __init__(self, data: dict[str, Array], n: int, rename: dict[str, str] | None = None):
-        self.data, self.n, self.rename = data, n, rename or {}
-        self.read: list[str] = []
-
-    def __getitem__(self, name: str) -> Array:
-        self.read.append(name)
-        name = self.rename.get(name, name)
-        if name in ("b1", "b2") and name not in self.data:
-            return np.zeros(self.n)
-        return self.data[name]
-
-    def prev(self, name: str) -> Array:
-        """The row above (NaN for the first row, which has none)."""
-        return np.concatenate([[np.nan], self[name][:-1]])
-
-
-def d_o(v: Values, k: int) -> Array:
-    a = v[f"a_o{k}"]
-    return (a - v[f"t{k}"]) * a * (1 - a)
-
-
-def d_h(v: Values, k: int) -> Array:
-    a = v[f"a_h{k}"]
-    w_to_o1, w_to_o2 = ("w5", "w7") if k == 1 else ("w6", "w8")
-    return (d_o(v, 1) * v[w_to_o1] + d_o(v, 2) * v[w_to_o2]) * a * (1 - a)
-
-
-def update(k: int, sign: float = -1.0) -> Callable[[Values], Array]:
-    return lambda v: v.prev(f"w{k}") + sign * v["η"] * v.prev(f"∂E/∂w{k}")
-
-
-Rule = Callable[[Values], Array]
-#: each quantity from the sheet's own upstream cells; the gradients from a_o, a_h, w, t, i
-RULES: dict[str, Rule] = {
-    **{f"w{k}": update(k) for k in range(1, 9)},
-    "h1": lambda v: v["w1"] * v["i1"] + v["w2"] * v["i2"] + v["b1"],
-    "h2": lambda v: v["w3"] * v["i1"] + v["w4"] * v["i2"] + v["b1"],
-    "a_h1": lambda v: sigmoid(v["h1"]),
-    "a_h2": lambda v: sigmoid(v["h2"]),
-    "o1": lambda v: v["w5"] * v["a_h1"] + v["w6"] * v["a_h2"] + v["b2"],
-    "o2": lambda v: v["w7"] * v["a_h1"] + v["w8"] * v["a_h2"] + v["b2"],
-    "a_o1": lambda v: sigmoid(v["o1"]),
-    "a_o2": lambda v: sigmoid(v["o2"]),
-    "E1": lambda v: 0.5 * (v["t1"] - v["a_o1"]) ** 2,
-    "E2": lambda v: 0.5 * (v["t2"] - v["a_o2"]) ** 2,
-    "E_total": lambda v: v["E1"] + v["E2"],
-    "δ_o1": lambda v: d_o(v, 1),
-    "δ_o2": lambda v: d_o(v, 2),
-    "δ_h1": lambda v: d_h(v, 1),
-    "δ_h2": lambda v: d_h(v, 2),
-    "∂E/∂w1": lambda v: d_h(v, 1) * v["i1"],
-    "∂E/∂w2": lambda v: d_h(v, 1) * v["i2"],
-    "∂E/∂w3": lambda v: d_h(v, 2) * v["i1"],
-    "∂E/∂w4": lambda v: d_h(v, 2) * v["i2"],
-    "∂E/∂w5": lambda v: d_o(v, 1) * v["a_h1"],
-    "∂E/∂w6": lambda v: d_o(v, 1) * v["a_h2"],
-    "∂E/∂w7": lambda v: d_o(v, 2) * v["a_h1"],
-    "∂E/∂w8": lambda v: d_o(v, 2) * v["a_h2"],
-}
-
-
 def mismatches(got: Array, expected: Array) -> npt.NDArray[np.bool_]:
     """Rows where the sheet disagrees (rows with no expectation, NaN, are skipped)."""
     with np.errstate(invalid="ignore"):
@@ -543,49 +487,3 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
             for r in answer]
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: a value that is not a finite number becomes null."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def to_json(path: Path, reports: list[SheetReport]) -> dict[str, Any]:
-    report = {"file": str(path), "ok": all(r.ok for r in reports),
-              "sheets": [{**asdict(r), "ok": r.ok} for r in reports]}
-    return dict(_finite(report))
-
-
-def _number(value: float | None, digits: int = 10) -> str:
-    return f"{value:.{digits}g}" if value is not None and np.isfinite(value) else "no number"
-
-
-def to_lines(reports: list[SheetReport]) -> list[str]:
-    lines = []
-    for r in reports:
-        eta = f"{r.eta:.6g}" if r.eta is not None else "?"
-        lines.append(f"sheet {r.sheet!r}: header in row {r.header_row}, {r.epochs} epochs, "
-                     f"η = {eta} ({r.eta_source})")
-        for c in r.columns:
-            if c.ok and c.diagnosis:  # a quantity whose inputs the sheet lacks
-                lines.append(f"  {c.name:<8} {c.column:>3}  {c.diagnosis}")
-            elif c.ok:
-                lines.append(f"  {c.name:<8} {c.column:>3}  ok")
-            else:
-                lines.append(f"  {c.name:<8} {c.column:>3}  WRONG from row {c.first_wrong_row} "
-                             f"under the {c.when}: expected {_number(c.expected)}, got "
-                             f"{_number(c.got)} (relative error {_number(c.rel_error, 2)})"
-                             + (f"; {c.diagnosis}" if c.diagnosis else ""))
-        if r.missing:
-            lines.append(f"  not in the sheet (not checked): {', '.join(r.missing)}")
-    wrong = [(r.sheet, c.name) for r in reports for c in r.columns if not c.ok]
-    checked = sum(len(r.columns) for r in reports)
-    lines.append(f"{'all right' if not wrong else 'WRONG'}: {checked - len(wrong)} of {checked} "
-                 f"columns right in {len(reports)} sheet(s)"
-                 + (": " + ", ".join(f"{s}!{n}" for s, n in wrong) if wrong else "")
-                 + "; checked at the given and at changed inputs")
-    return lines

@@ -123,7 +123,8 @@ def build_check_parser() -> Parser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from workbook_builder.audit import check_isolated, to_json, to_lines
+    from workbook_builder.audit import check_isolated
+    from workbook_builder.audit_report import to_json, to_lines
 
     reports = check_isolated(args.file, args.timeout, args.max_memory, progress=True)
     if args.json:

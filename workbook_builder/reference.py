@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from typing import TypeAlias
 
 import numpy as np
@@ -53,42 +54,97 @@ def sigmoid(x: Array) -> Array:
     return 1.0 / (1.0 + np.asarray(_exp_elementwise(capped), dtype=np.float64))
 
 
-def step(network: Network, w: Array) -> Trace:
-    """Forward and backward pass at weights ``w`` (shape ``(8, ...)``): every quantity but w.
+class Values:
+    """Quantity -> values down the rows, read by the rules; optionally with names substituted
+    (the check's diagnoses try "a_h1 where a_h2 belongs" by renaming)."""
 
-    The operations and their order mirror the sheet's formulas (see cell_formulas.py).
-    """
-    i1, i2 = network.inputs
-    t1, t2 = network.targets
-    b1, b2 = network.biases if network.biases is not None else (None, None)
-    w1, w2, w3, w4, w5, w6, w7, w8 = w
-    h1 = w1 * i1 + w2 * i2
-    h2 = w3 * i1 + w4 * i2
-    if b1 is not None:
-        h1, h2 = h1 + b1, h2 + b1
-    a_h1, a_h2 = sigmoid(h1), sigmoid(h2)
-    o1 = w5 * a_h1 + w6 * a_h2
-    o2 = w7 * a_h1 + w8 * a_h2
-    if b2 is not None:
-        o1, o2 = o1 + b2, o2 + b2
-    a_o1, a_o2 = sigmoid(o1), sigmoid(o2)
-    e1 = 0.5 * (t1 - a_o1) ** 2
-    e2 = 0.5 * (t2 - a_o2) ** 2
-    d_o1 = (a_o1 - t1) * a_o1 * (1 - a_o1)
-    d_o2 = (a_o2 - t2) * a_o2 * (1 - a_o2)
-    # hidden deltas use this epoch's (old) w5..w8: all eight gradients come from one point
-    d_h1 = (d_o1 * w5 + d_o2 * w7) * a_h1 * (1 - a_h1)
-    d_h2 = (d_o1 * w6 + d_o2 * w8) * a_h2 * (1 - a_h2)
-    values = {
-        "h1": h1, "a_h1": a_h1, "h2": h2, "a_h2": a_h2,
-        "o1": o1, "a_o1": a_o1, "o2": o2, "a_o2": a_o2,
-        "E1": e1, "E2": e2, "E_total": e1 + e2,
-        "δ_o1": d_o1, "δ_o2": d_o2, "δ_h1": d_h1, "δ_h2": d_h2,
-        "∂E/∂w1": d_h1 * i1, "∂E/∂w2": d_h1 * i2, "∂E/∂w3": d_h2 * i1, "∂E/∂w4": d_h2 * i2,
-        "∂E/∂w5": d_o1 * a_h1, "∂E/∂w6": d_o1 * a_h2, "∂E/∂w7": d_o2 * a_h1,
-        "∂E/∂w8": d_o2 * a_h2,
-    }  # fmt: skip
-    return {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    def __init__(self, data: dict[str, Array], n: int | tuple[int, ...],
+                 rename: dict[str, str] | None = None):
+        self.data, self.n, self.rename = data, n, rename or {}
+        self.read: list[str] = []
+
+    def __getitem__(self, name: str) -> Array:
+        self.read.append(name)
+        name = self.rename.get(name, name)
+        if name in ("b1", "b2") and name not in self.data:
+            return np.zeros(self.n)
+        return self.data[name]
+
+    def prev(self, name: str) -> Array:
+        """The row above (NaN for the first row, which has none)."""
+        return np.concatenate([[np.nan], self[name][:-1]])
+
+
+Rule = Callable[[Values], Array]
+
+
+def d_o(v: Values, k: int) -> Array:
+    """δ_o = ∂E/∂a_o · ∂a_o/∂o = (a_o − t)·a_o·(1 − a_o)."""
+    a = v[f"a_o{k}"]
+    return (a - v[f"t{k}"]) * a * (1 - a)
+
+
+def d_h(v: Values, k: int) -> Array:
+    """δ_h = (δ_o1·w + δ_o2·w')·a_h·(1 − a_h): ∂E_total/∂a_h sums over both outputs; the
+    hidden deltas use this epoch's (old) w5..w8, so all eight gradients come from one point."""
+    a = v[f"a_h{k}"]
+    w_to_o1, w_to_o2 = ("w5", "w7") if k == 1 else ("w6", "w8")
+    return (d_o(v, 1) * v[w_to_o1] + d_o(v, 2) * v[w_to_o2]) * a * (1 - a)
+
+
+def update(k: int, sign: float = -1.0) -> Rule:
+    """Gradient descent: the row above's weight minus η times its gradient."""
+    return lambda v: v.prev(f"w{k}") + sign * v["η"] * v.prev(f"∂E/∂w{k}")
+
+
+#: The network's equations, one home: each quantity from its upstream values. The reference's
+#: trace evaluates them in QUANTITIES order; `check` applies each to a sheet's own upstream
+#: cells, so one wrong column is found once. Gradients come from a_o, a_h, w, t and i (not from
+#: δ columns), so a sheet without δ columns can be checked too. The operations and their order
+#: mirror the sheet's formulas (cell_formulas.py), so engines round alike.
+RULES: dict[str, Rule] = {
+    **{f"w{k}": update(k) for k in range(1, 9)},
+    "h1": lambda v: v["w1"] * v["i1"] + v["w2"] * v["i2"] + v["b1"],
+    "h2": lambda v: v["w3"] * v["i1"] + v["w4"] * v["i2"] + v["b1"],
+    "a_h1": lambda v: sigmoid(v["h1"]),
+    "a_h2": lambda v: sigmoid(v["h2"]),
+    "o1": lambda v: v["w5"] * v["a_h1"] + v["w6"] * v["a_h2"] + v["b2"],
+    "o2": lambda v: v["w7"] * v["a_h1"] + v["w8"] * v["a_h2"] + v["b2"],
+    "a_o1": lambda v: sigmoid(v["o1"]),
+    "a_o2": lambda v: sigmoid(v["o2"]),
+    "E1": lambda v: 0.5 * (v["t1"] - v["a_o1"]) ** 2,
+    "E2": lambda v: 0.5 * (v["t2"] - v["a_o2"]) ** 2,
+    "E_total": lambda v: v["E1"] + v["E2"],
+    "δ_o1": lambda v: d_o(v, 1),
+    "δ_o2": lambda v: d_o(v, 2),
+    "δ_h1": lambda v: d_h(v, 1),
+    "δ_h2": lambda v: d_h(v, 2),
+    "∂E/∂w1": lambda v: d_h(v, 1) * v["i1"],
+    "∂E/∂w2": lambda v: d_h(v, 1) * v["i2"],
+    "∂E/∂w3": lambda v: d_h(v, 2) * v["i1"],
+    "∂E/∂w4": lambda v: d_h(v, 2) * v["i2"],
+    "∂E/∂w5": lambda v: d_o(v, 1) * v["a_h1"],
+    "∂E/∂w6": lambda v: d_o(v, 1) * v["a_h2"],
+    "∂E/∂w7": lambda v: d_o(v, 2) * v["a_h1"],
+    "∂E/∂w8": lambda v: d_o(v, 2) * v["a_h2"],
+}
+#: the example a sheet learns (labelled cells or columns)
+EXAMPLE = ("i1", "i2", "t1", "t2")
+
+
+def step(network: Network, w: Array) -> Trace:
+    """Forward and backward pass at weights ``w`` (shape ``(8, ...)``): every quantity but w."""
+    shape = np.shape(w[0])
+    data: dict[str, Array] = {name: np.asarray(w[k], dtype=np.float64)
+                              for k, name in enumerate(WEIGHTS)}
+    given = dict(zip(EXAMPLE, (*network.inputs, *network.targets), strict=True))
+    if network.biases is not None:
+        given.update(zip(("b1", "b2"), network.biases, strict=True))
+    data.update({name: np.full(shape, value) for name, value in given.items()})
+    values = Values(data, shape)
+    for name in FORWARD + DELTAS + GRADIENTS:
+        data[name] = np.asarray(RULES[name](values), dtype=np.float64)
+    return {name: data[name] for name in FORWARD + DELTAS + GRADIENTS}
 
 
 def trace(network: Network, learning_rate: float, epochs: int) -> Trace:
