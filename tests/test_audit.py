@@ -98,7 +98,7 @@ def test_correct_sheet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert len(sheet["columns"]) == 27 and sheet["missing"] == []
 
 
-def test_eta_is_inferred_without_a_label(tmp_path: Path,
+def test_eta_typed_into_the_updates_is_read_from_them(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     def literal_eta(r: int, f: dict[str, str]) -> None:
         for k in range(1, 9):
@@ -107,8 +107,8 @@ def test_eta_is_inferred_without_a_label(tmp_path: Path,
 
     status, report = check(make(tmp_path / "s.xlsx", eta=None, edit=literal_eta), capsys)
     assert status == 0
-    assert report["sheets"][0]["eta"] == pytest.approx(0.7, rel=1e-9)
-    assert "inferred" in report["sheets"][0]["eta_source"]
+    assert report["sheets"][0]["eta"] == 0.7
+    assert report["sheets"][0]["eta_source"] == "typed into the weight updates"
 
 
 @pytest.mark.parametrize("biases", [None, (0.35, 0.6)])
@@ -120,7 +120,7 @@ def test_builder_workbooks_pass_their_own_check(biases: tuple[float, float] | No
     status = main(["check", str(path)])
     text = capsys.readouterr().out
     assert status == 0, text
-    assert "all right: 62 of 62 columns" in text
+    assert "all right: 62 of 62 quantities" in text
     assert text.count("η = ") == 2 and f"(cell {layout.param_cell('η', absolute=False)})" in text
 
 
@@ -130,7 +130,8 @@ def test_text_report_names_the_column(tmp_path: Path,
     lines = capsys.readouterr().out.splitlines()
     (line,) = [x for x in lines if "WRONG from" in x]
     assert line.split()[0] == "E2" and f"row {FIRST}" in line
-    assert lines[-1].startswith("WRONG: 26 of 27 columns right") and "Backprop!E2" in lines[-1]
+    assert lines[-1].startswith("WRONG: 26 of 27 quantities checked and right") and \
+        "wrong: Backprop!E2" in lines[-1]
 
 
 def test_circular_reference_and_unknown_function_are_verdicts(

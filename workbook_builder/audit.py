@@ -21,11 +21,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from openpyxl.utils.cell import coordinate_from_string, get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.formula.tokenizer import Token, Tokenizer
+from openpyxl.utils.cell import (
+    column_index_from_string,
+    coordinate_from_string,
+    get_column_letter,
+)
 
 from workbook_builder import isolation
-from workbook_builder.foreign import AuditError, Cells, cells, engine_copy, open_workbook
+from workbook_builder.foreign import (
+    AuditError,
+    Cells,
+    Table,
+    cells,
+    engine_copy,
+    find_table,
+    open_workbook,
+)
 from workbook_builder.reference import (
     DELTAS,
     EXAMPLE,
@@ -54,94 +66,6 @@ CHECKED = QUANTITIES
 #: names a substitution may confuse with each other: one group each
 GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1", "i2"),
           ("t1", "t2"), WEIGHTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
-
-
-# --- reading the header --------------------------------------------------------------------
-def normalise(text: object) -> str | None:
-    """A header or label in canonical form (``E_tot`` -> ``E_total``), or None."""
-    if not isinstance(text, str):
-        return None
-    s = re.sub(r"[\s_]+", "", text).lower().replace("∂", "d").replace("δ", "delta")
-    s = s.replace("dtotal", "d").replace("etotal", "e").replace("etot", "e")
-    if m := re.fullmatch(r"de/dw([1-8])", s):
-        return f"∂E/∂w{m.group(1)}"
-    if m := re.fullmatch(r"(?:out|a)(h|o)([12])", s):
-        return f"a_{m.group(1)}{m.group(2)}"
-    if m := re.fullmatch(r"(?:net)?(h|o)([12])", s):
-        return f"{m.group(1)}{m.group(2)}"
-    if m := re.fullmatch(r"delta(h|o)([12])", s):
-        return f"δ_{m.group(1)}{m.group(2)}"
-    if s in ("e", "etotal", "error", "loss"):
-        return "E_total"
-    if m := re.fullmatch(r"e([12])", s):
-        return f"E{m.group(1)}"
-    if re.fullmatch(r"[wibt][1-8]", s) and not (s[0] in "ibt" and s[1] not in "12"):
-        return s
-    if s.startswith(("η", "eta", "lr", "learningrate", "alpha")):
-        return "η"
-    if s in ("epoch", "epochs", "iteration", "step"):
-        return "epoch"
-    return None
-
-
-@dataclass
-class Table:
-    """Where a sheet keeps its quantities: columns of the table, and labelled single cells."""
-
-    sheet: str
-    header_row: int  # 1-based
-    columns: dict[str, int]  # quantity -> 1-based column
-    rows: list[int]  # 1-based rows of the epochs
-    params: dict[str, str] = field(default_factory=dict)  # i1/t1/b1/η -> A1 of the value cell
-    engine_sheet: str = ""  # the sheet's name in the engine's copy (foreign.engine_copy)
-
-
-def find_table(ws: Worksheet, grid: Cells) -> Table | None:
-    """The row naming the most quantities (w1..w8 and E_total at least), and what is below it."""
-    by_row: dict[int, dict[str, int]] = {}
-    for (r, c), value in sorted(grid.items()):
-        name = normalise(value)
-        if r <= 200 and name is not None and name != "η":
-            by_row.setdefault(r, {}).setdefault(name, c)
-    best: tuple[int, dict[str, int]] | None = None
-    for r, found in sorted(by_row.items()):
-        if set(WEIGHTS) | {"E_total"} <= found.keys() and (best is None or
-                                                            len(found) > len(best[1])):
-            best = (r, found)
-    if best is None:
-        return None
-    header, columns = best
-    first_w = columns["w1"]
-    rows = []
-    r = header + 1
-    while (r, first_w) in grid:
-        rows.append(r)
-        r += 1
-    table = Table(ws.title, header, columns, rows)
-    table.params = find_params(grid, table)
-    return table
-
-
-def find_params(grid: Cells, table: Table) -> dict[str, str]:
-    """Labelled cells (``i1``, ``t2``, ``η (learning rate)``, ``b1``) with a value right of or
-    below the label, outside the table's header row."""
-    wanted = {"i1", "i2", "t1", "t2", "b1", "b2", "η"} - table.columns.keys()
-    in_table = set(table.rows)
-    table_columns = set(table.columns.values())
-    params: dict[str, str] = {}
-    for (row, col), value in sorted(grid.items()):
-        if row == table.header_row or (row in in_table and col in table_columns):
-            continue
-        name = normalise(value)
-        if name not in wanted or name in params:
-            continue
-        for r, c in ((row, col + 1), (row + 1, col)):
-            v = grid.get((r, c))
-            if (isinstance(v, int | float) and not isinstance(v, bool)) or (
-                    isinstance(v, str) and v.startswith("=")):
-                params[name] = f"{get_column_letter(c)}{r}"
-                break
-    return params
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -223,6 +147,44 @@ def column_values(solution: Any, book: str, table: Table) -> dict[str, Array]:
     return data
 
 
+def unknown_values(solution: Any, book: str, table: Table) -> dict[int, Array]:
+    """The values of the columns whose header named nothing (helpers, mistyped headers)."""
+    out = {}
+    for col in table.unknown:
+        letter = get_column_letter(col)
+        cells = [solution.get(engine_key(book, table, f"{letter}{r}")) for r in table.rows]
+        out[col] = np.asarray([as_number(c.value[0, 0]) if c is not None else np.nan
+                               for c in cells], dtype=float)
+    return out
+
+
+def identify_by_values(table: Table, given: dict[str, Array],
+                       unknown: dict[int, Array]) -> None:
+    """Quantities no header named, found by what a column computes: the one unnamed column
+    whose every row equals the quantity's rule applied to that row's own upstream cells."""
+    n = len(table.rows)
+    for name in CHECKED:
+        if name in table.columns:
+            continue
+        fits = []
+        for col, values in unknown.items():
+            if col in table.columns.values() or np.isnan(values).all():
+                continue
+            try:
+                expected = RULES[name](Values({**given, name: values}, n))
+            except KeyError:
+                break  # an input of the rule is missing: nothing can be tested
+            if not mismatches(values, expected).any():
+                fits.append(col)
+        if len(fits) == 1:
+            col = fits[0]
+            table.columns[name] = col
+            given[name] = unknown[col]
+            table.notes.append(f"column {get_column_letter(col)}, headed "
+                               f"{table.unknown[col]!r}, found as {name} by what its cells "
+                               "compute")
+
+
 def changed_inputs(book: str, table: Table, eta: float) -> dict[str, float]:
     """Engine inputs for the changed run: the example, the first row's weights and η."""
     inputs: dict[str, float] = {}
@@ -259,7 +221,7 @@ def infer_eta(data: dict[str, Array]) -> float | None:
 class ColumnResult:
     name: str
     column: str  # letter
-    ok: bool
+    ok: bool | None  # None: found but not checked (an input it needs is missing)
     first_wrong_row: int | None = None
     expected: float | None = None
     got: float | None = None
@@ -276,11 +238,17 @@ class SheetReport:
     eta: float | None
     eta_source: str
     columns: list[ColumnResult]
-    missing: list[str]
+    missing: list[str]  # quantities of the network the sheet does not show
+    notes: list[str] = field(default_factory=list)  # how columns and η were found
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.columns)
+        """Every quantity found, checked and right."""
+        return not self.missing and all(c.ok is True for c in self.columns)
+
+    @property
+    def wrong(self) -> bool:
+        return any(c.ok is False for c in self.columns)
 
 
 def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
@@ -293,8 +261,8 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
         try:
             expected = RULES[name](Values(data, n))
         except KeyError as missing:
-            result.diagnosis = f"not checked: the sheet has no {missing.args[0]}"
-            return result
+            return ColumnResult(name, letter, None,
+                                diagnosis=f"not checked: the sheet has no {missing.args[0]}")
         bad = np.flatnonzero(mismatches(data[name], expected))
         if bad.size:
             i = int(bad[0])
@@ -309,6 +277,8 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
     if typed:
         result.diagnosis = (f"holds a typed number, not a formula, in row {typed[0]}"
                             + (f" and {len(typed) - 1} more" if len(typed) > 1 else ""))
+    elif shifted := wrong_row(grid, table, name, result.first_wrong_row or 0):
+        result.diagnosis = shifted
     elif np.isnan(result.got or np.nan):
         value = grid.get((result.first_wrong_row or 0, col))
         result.diagnosis = f"row {result.first_wrong_row} does not evaluate to a number " \
@@ -322,6 +292,31 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
             result.diagnosis = "right at the given inputs only: it disagrees when the inputs " \
                                "and initial weights change"
     return result
+
+
+def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
+    """A formula that reads another row's cells where its own row's belong (a weight update
+    reads the row above): "a_h1 uses h1 from row r+3". Such a chain can run backwards into a
+    cycle, which the engine cannot evaluate; the formula text still shows it."""
+    formula = grid.get((row, table.columns[name]))
+    if not isinstance(formula, str) or not formula.startswith("="):
+        return None
+    by_column = {col: q for q, col in table.columns.items()}
+    expected = -1 if name in WEIGHTS else 0
+    for token in Tokenizer(formula).items:
+        if token.type != Token.OPERAND or token.subtype != Token.RANGE or "!" in token.value \
+                or ":" in token.value or "$" in token.value:
+            continue
+        letters, r = coordinate_from_string(token.value)
+        quantity = by_column.get(column_index_from_string(letters))
+        if quantity is None or r not in table.rows or quantity in ("η", *EXAMPLE):
+            continue
+        offset = r - row
+        if offset != expected and not (name in WEIGHTS and quantity == name):
+            where = f"row r{offset:+d}" if offset else "the same row"
+            return (f"row {row}: {name} uses {quantity} from {where} (row {r}) where "
+                    f"{'the row above' if expected else 'its own row'} belongs")
+    return None
 
 
 def eta_drift(grid: Cells, table: Table, col: int, eta_cell: str) -> str | None:
@@ -349,15 +344,17 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
         run.setdefault("η", np.full(len(table.rows), eta))
     results = [check_column(name, table, runs, grid, table.params.get("η"))
                for name in CHECKED if name in table.columns]
+    # δ columns are optional (the course template has none: its gradients are written out)
     missing = [n for n in (*CHECKED, *EXAMPLE) if n not in table.columns and
                n not in table.params and n not in DELTAS]
     return SheetReport(table.sheet, table.header_row, len(table.rows), eta, eta_source,
-                       results, missing)
+                       results, missing, list(table.notes))
 
 
 def table_ranges(book: str, table: Table) -> list[str]:
     """The engine ranges a check reads: the table below its header, and each parameter cell."""
-    first, last = min(table.columns.values()), max(table.columns.values())
+    used = [*table.columns.values(), *table.unknown]
+    first, last = min(used), max(used)
     body = (f"{get_column_letter(first)}{table.rows[0]}:"
             f"{get_column_letter(last)}{table.rows[-1]}")
     return [engine_key(book, table, body),
@@ -444,8 +441,11 @@ def audit(path: Path, workdir: Path,
         reports = []
         for grid, t in tables:
             given = column_values(solution, copy.name, t)
+            identify_by_values(t, given, unknown_values(solution, copy.name, t))
             if "η" in t.params:
                 eta, source = float(given.get("η", [np.nan])[0]), f"cell {t.params['η']}"
+            elif t.eta_literal is not None:
+                eta, source = t.eta_literal, "typed into the weight updates"
             else:
                 inferred = infer_eta(given)
                 if inferred is None:

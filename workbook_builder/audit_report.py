@@ -22,8 +22,25 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: the check's exit statuses (documented in the README and `check --help`)
+ALL_RIGHT, WRONG, CANNOT_CHECK, INCOMPLETE = 0, 1, 2, 3
+
+
+def status(reports: list[SheetReport]) -> int:
+    """0: every quantity found, checked and right; 1: some column wrong; 3: what was found is
+    right, but some quantities were not found or could not be checked."""
+    if any(r.wrong for r in reports):
+        return WRONG
+    return ALL_RIGHT if all(r.ok for r in reports) else INCOMPLETE
+
+
+VERDICTS = {ALL_RIGHT: "all right", WRONG: "WRONG", INCOMPLETE: "INCOMPLETE"}
+
+
 def to_json(path: Path, reports: list[SheetReport]) -> dict[str, Any]:
-    report = {"file": str(path), "ok": all(r.ok for r in reports),
+    code = status(reports)
+    report = {"file": str(path), "ok": code == ALL_RIGHT, "verdict": VERDICTS[code],
+              "exit_status": code,
               "sheets": [{**asdict(r), "ok": r.ok} for r in reports]}
     return dict(_finite(report))
 
@@ -38,8 +55,9 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
         eta = f"{r.eta:.6g}" if r.eta is not None else "?"
         lines.append(f"sheet {r.sheet!r}: header in row {r.header_row}, {r.epochs} epochs, "
                      f"η = {eta} ({r.eta_source})")
+        lines.extend(f"  note: {note}" for note in r.notes)
         for c in r.columns:
-            if c.ok and c.diagnosis:  # a quantity whose inputs the sheet lacks
+            if c.ok is None:
                 lines.append(f"  {c.name:<8} {c.column:>3}  {c.diagnosis}")
             elif c.ok:
                 lines.append(f"  {c.name:<8} {c.column:>3}  ok")
@@ -50,10 +68,16 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
                              + (f"; {c.diagnosis}" if c.diagnosis else ""))
         if r.missing:
             lines.append(f"  not in the sheet (not checked): {', '.join(r.missing)}")
-    wrong = [(r.sheet, c.name) for r in reports for c in r.columns if not c.ok]
-    checked = sum(len(r.columns) for r in reports)
-    lines.append(f"{'all right' if not wrong else 'WRONG'}: {checked - len(wrong)} of {checked} "
-                 f"columns right in {len(reports)} sheet(s)"
-                 + (": " + ", ".join(f"{s}!{n}" for s, n in wrong) if wrong else "")
-                 + "; checked at the given and at changed inputs")
+    wrong = [f"{r.sheet}!{c.name}" for r in reports for c in r.columns if c.ok is False]
+    unchecked = [f"{r.sheet}!{c.name}" for r in reports for c in r.columns if c.ok is None]
+    missing = [f"{r.sheet}!{n}" for r in reports for n in r.missing]
+    right = sum(c.ok is True for r in reports for c in r.columns)
+    total = right + len(wrong) + len(unchecked) + len(missing)
+    line = (f"{VERDICTS[status(reports)]}: {right} of {total} quantities checked and right in "
+            f"{len(reports)} sheet(s)")
+    if wrong:
+        line += "; wrong: " + ", ".join(wrong)
+    if unchecked or missing:
+        line += "; not checked: " + ", ".join(unchecked + missing)
+    lines.append(line + "; checked at the given and at changed inputs")
     return lines

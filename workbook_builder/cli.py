@@ -108,7 +108,9 @@ def build_check_parser() -> Parser:
         description="Audit a hand-made backpropagation workbook laid out like the course "
         "template: recompute its formulas, check every cell of the table against its own "
         "upstream cells, at the given and at changed inputs, and name the wrong columns. "
-        "Exit status: 0 all right, 1 some column wrong, 2 the file could not be checked.",
+        "Exit status: 0 every quantity found, checked and right; 1 some column wrong; 2 the "
+        "file could not be checked (or a limit was reached); 3 what was found is right but "
+        "some quantities were not found or not checked; 130 interrupted.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("file", type=Path, help="the workbook (.xlsx) to check")
@@ -124,7 +126,7 @@ def build_check_parser() -> Parser:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from workbook_builder.audit import check_isolated
-    from workbook_builder.audit_report import to_json, to_lines
+    from workbook_builder.audit_report import status, to_json, to_lines
 
     reports = check_isolated(args.file, args.timeout, args.max_memory, progress=True)
     if args.json:
@@ -132,7 +134,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                          allow_nan=False, default=str))
     else:
         print("\n".join(to_lines(reports)))
-    return 0 if all(r.ok for r in reports) else 1
+    return status(reports)
 
 
 def run_from_args(args: argparse.Namespace) -> Run:

@@ -9,15 +9,22 @@ names and no formula that names another file.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 from openpyxl.formula.tokenizer import Token, Tokenizer
+from openpyxl.utils.cell import column_index_from_string as column_index
+from openpyxl.utils.cell import coordinate_from_string, get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from workbook_builder.isolation import out_of_memory
+from workbook_builder.reference import DELTAS, FORWARD, GRADIENTS, WEIGHTS
 
 MAX_BYTES = 20_000_000  # the file as sent
 MAX_PART_BYTES = 100_000_000  # one part of the zip, inflated (a 6 × 300-epoch sheet is ~8 MB)
@@ -165,3 +172,212 @@ def engine_copy(wb: openpyxl.Workbook, out: Path) -> dict[str, str]:
     wb._external_links = []  # no formula uses them (checked above); the engine must not either
     wb.save(out)
     return names
+
+
+# --- reading labels as a person does ---------------------------------------------------------
+#: characters typed for ∂ and η that NFKC leaves alone (it already maps 𝜕 to ∂ and 𝜂 to η)
+CONFUSABLES = str.maketrans({"ð": "∂", "Ә": "∂", "ә": "∂", "ɳ": "η", "ƞ": "η"})
+_SEPARATORS = re.compile(r"[\s_\-.:=()\[\]{},;'\"`*]+")
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), name) for p, name in (
+    (r"(?:∂|d)?e(?:total|tot|t)?/?(?:∂|d)w([1-8])", "∂E/∂w{}"),  # ∂E/∂w1, dEt/dw1, E∂w1
+    (r"(?:grad|g)w([1-8])", "∂E/∂w{}"),
+    (r"w([1-8])", "w{}"),
+    (r"(?:a|out|output)h([12])", "a_h{}"),
+    (r"(?:a|out|output)[o0]([12])", "a_o{}"),  # the letter O typed as the digit 0: a_02
+    (r"(?:net|z)?h([12])", "h{}"),
+    (r"(?:net|z)?o([12])|(?:net|z)0([12])", "o{}"),
+    (r"(?:δ|delta)h([12])", "δ_h{}"),
+    (r"(?:δ|delta)[o0]([12])", "δ_o{}"),
+    (r"e[o0]?([12])", "E{}"),
+    (r"e|etotal|etot|error|totalerror|errortotal|loss", "E_total"),
+    (r"(?:i|input|x)([12])", "i{}"),
+    (r"(?:t|target|y)([12])", "t{}"),
+    (r"(?:b|bias)([12])", "b{}"),
+    (r"epochs?|iterations?|iter|steps?|n|#", "epoch"),
+))
+_ETA = re.compile(r"^(?:η|eta|lr|learningrate|alpha|α)")
+
+
+def canonical(text: str) -> str:
+    """NFKC, the confusables, lower case, no separators: ``ðE_t / ðw1`` -> ``∂et/∂w1``."""
+    s = unicodedata.normalize("NFKC", text).translate(CONFUSABLES).lower()
+    return _SEPARATORS.sub("", s)
+
+
+def normalise(text: object) -> str | None:
+    """A header or label as the quantity it names (``E-total`` -> ``E_total``), or None."""
+    if not isinstance(text, str) or text.startswith("="):
+        return None
+    s = canonical(text)
+    for pattern, name in _PATTERNS:
+        if m := pattern.fullmatch(s):
+            digits = [g for g in m.groups() if g]
+            return name.format(*digits)
+    return "η" if _ETA.match(s) else None
+
+
+@dataclass
+class Table:
+    """Where a sheet keeps its quantities: columns of the table, and labelled single cells."""
+
+    sheet: str
+    header_row: int  # 1-based
+    columns: dict[str, int]  # quantity -> 1-based column
+    rows: list[int]  # 1-based rows of the epochs
+    params: dict[str, str] = field(default_factory=dict)  # i1/t1/b1/η -> A1 of the value cell
+    engine_sheet: str = ""  # the sheet's name in the engine's copy (engine_copy)
+    unknown: dict[int, str] = field(default_factory=dict)  # column -> header no rule matched
+    notes: list[str] = field(default_factory=list)  # how columns and η were found
+    eta_literal: float | None = None  # η typed into the update formulas themselves
+
+
+#: families whose members stand side by side in a table, for placing a mistyped header
+FAMILIES = (WEIGHTS, FORWARD, DELTAS, GRADIENTS)
+MAX_HEADER_ROW = 200
+MAX_TEXT_ROWS = 3  # rows of text (formula descriptions) allowed between header and epoch 0
+
+
+def header_candidates(grid: Cells) -> dict[int, dict[int, str]]:
+    """Row -> column -> the header text of every text cell in the top rows."""
+    rows: dict[int, dict[int, str]] = {}
+    for (r, c), value in grid.items():
+        if r <= MAX_HEADER_ROW and isinstance(value, str) and not value.startswith("="):
+            rows.setdefault(r, {})[c] = value
+    return rows
+
+
+def match_header(texts: dict[int, str]) -> tuple[dict[str, int], dict[int, str], list[str]]:
+    """Quantity -> column from a header row's texts, then the unmatched columns, and notes.
+
+    A header no rule reads is placed by its neighbours: a column between w2 and w4 holds w3.
+    """
+    columns: dict[str, int] = {}
+    for c, text in sorted(texts.items()):
+        name = normalise(text)
+        if name is not None and name != "η":
+            columns.setdefault(name, c)
+    unknown = {c: t for c, t in texts.items() if c not in columns.values()}
+    notes = []
+    for family in FAMILIES:
+        for k, name in enumerate(family):
+            if name in columns:
+                continue
+            before = columns.get(family[k - 1]) if k > 0 else None
+            after = columns.get(family[k + 1]) if k + 1 < len(family) else None
+            if before is None and after is None:
+                continue
+            col = before + 1 if before is not None else after - 1  # type: ignore[operator]
+            if col in unknown and (after is None or after == col + 1) and (
+                    before is None or before == col - 1):
+                columns[name] = col
+                neighbours = " and ".join(family[j] for j in (k - 1, k + 1)
+                                          if 0 <= j < len(family) and family[j] in columns)
+                notes.append(f"column {get_column_letter(col)}, headed {unknown.pop(col)!r}, "
+                             f"read as {name} from its place beside {neighbours}")
+    return columns, unknown, notes
+
+
+def find_table(ws: Worksheet, grid: Cells) -> Table | None:
+    """The header row naming the most quantities (at least six weights), and what is below."""
+    best: tuple[int, dict[str, int], dict[int, str], list[str]] | None = None
+    for r, texts in sorted(header_candidates(grid).items()):
+        columns, unknown, notes = match_header(texts)
+        if sum(w in columns for w in WEIGHTS) >= 6 and (best is None or
+                                                        len(columns) > len(best[1])):
+            best = (r, columns, unknown, notes)
+    if best is None or "w1" not in best[1]:
+        return None
+    header, columns, unknown, notes = best
+    rows, skipped = epoch_rows(grid, header, columns["w1"])
+    if skipped:
+        notes.append(f"{skipped} row(s) of text under the header skipped")
+    table = Table(ws.title, header, columns, rows, unknown=unknown, notes=notes)
+    if rows:
+        table.params = find_params(grid, table)
+    return table
+
+
+def epoch_rows(grid: Cells, header: int, w1_col: int) -> tuple[list[int], int]:
+    """Rows of the table: from the header down while w1 holds a number or a formula; up to
+    MAX_TEXT_ROWS rows of text right under the header are skipped."""
+    rows: list[int] = []
+    skipped = 0
+    r = header + 1
+    while True:
+        value = grid.get((r, w1_col))
+        if is_number(value) or (isinstance(value, str) and value.startswith("=")):
+            rows.append(r)
+        elif not rows and isinstance(value, str) and skipped < MAX_TEXT_ROWS:
+            skipped += 1
+        else:
+            return rows, skipped
+        r += 1
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def value_beside(grid: Cells, row: int, col: int) -> str | None:
+    """The value cell of a label: right of it, two right, or below (A1), or None."""
+    for r, c in ((row, col + 1), (row, col + 2), (row + 1, col)):
+        v = grid.get((r, c))
+        if is_number(v) or (isinstance(v, str) and v.startswith("=")):
+            return f"{get_column_letter(c)}{r}"
+        if v is not None and (r, c) == (row, col + 1):
+            continue  # a unit or note right of the label: look further
+    return None
+
+
+def find_params(grid: Cells, table: Table) -> dict[str, str]:
+    """The example's and η's value cells: η is the cell the weight updates multiply (read from
+    their formulas); the others, and η when no formula shows it, from labelled cells."""
+    wanted = {"i1", "i2", "t1", "t2", "b1", "b2", "η"} - table.columns.keys()
+    in_table = set(table.rows) | {table.header_row}
+    table_columns = set(table.columns.values())
+    params: dict[str, str] = {}
+    if "η" in wanted and (eta := eta_from_updates(grid, table)) is not None:
+        params["η"] = eta
+    for (row, col), value in sorted(grid.items()):
+        if row in in_table and col in table_columns:
+            continue
+        name = normalise(value)
+        if name in wanted and name not in params and (cell := value_beside(grid, row, col)):
+            params[name] = cell
+            if name == "η":
+                table.notes.append(f"η: cell {cell}, beside the label {value!r}")
+    return params
+
+
+def eta_from_updates(grid: Cells, table: Table) -> str | None:
+    """The cell that the second row's weight updates multiply the gradients by, if one."""
+    if len(table.rows) < 2:
+        return None
+    row = table.rows[1]
+    table_columns = set(table.columns.values())
+    seen: Counter[str] = Counter()
+    literals: list[float] = []
+    for k in range(1, 9):
+        formula = grid.get((row, table.columns.get(f"w{k}", 0)))
+        if not isinstance(formula, str) or not formula.startswith("="):
+            continue
+        for token in Tokenizer(formula).items:
+            if token.type == Token.OPERAND and token.subtype == Token.RANGE:
+                sheet, ref = split_reference(token.value)
+                if sheet is not None or ":" in ref:
+                    continue
+                col_text, r = coordinate_from_string(ref.replace("$", ""))
+                if column_index(col_text) not in table_columns or r not in table.rows:
+                    seen[f"{col_text}{r}"] += 1
+            elif token.type == Token.OPERAND and token.subtype == Token.NUMBER:
+                literals.append(float(token.value))
+    if seen:
+        cell, count = seen.most_common(1)[0]
+        table.notes.append(f"η: cell {cell}, the cell the weight updates of row {row} multiply "
+                           f"the gradients by ({count} of them)")
+        return cell
+    if literals and len(set(literals)) == 1:
+        table.eta_literal = literals[0]
+        table.notes.append(f"η = {literals[0]:g} is typed into the weight updates themselves: "
+                           "it cannot be varied in the changed-inputs pass")
+    return None
