@@ -414,9 +414,14 @@ def audit(path: Path, workdir: Path,
             raise AuditError(f"sheet {t.sheet!r}: {len(t.rows)} epoch rows; the limit is "
                              f"{MAX_ROWS:,}: check a shorter copy")
     copy = workdir / "book.xlsx"  # a plain name for the engine's cell keys
-    names = engine_copy(wb, copy)
+    names, google = engine_copy(wb, copy)
     for _, t in tables:
         t.engine_sheet = names[t.sheet]
+        if t.sheet in google:
+            cells_ = google[t.sheet]
+            t.notes.append(f"{len(cells_)} cell(s) use POW, a Google Sheets function that Excel "
+                           f"and LibreOffice cannot compute (#NAME? there), e.g. "
+                           f"{cells_[0].removeprefix('cell ')}: judged as POWER")
     guard_other_files(copy)
     n_formulas = sum(1 for grid, t in tables for (r, c), v in grid.items()
                      if r in t.rows and isinstance(v, str) and v.startswith("="))

@@ -117,8 +117,15 @@ def is_external(operand: str) -> bool:
                                   "\\" in sheet)
 
 
-def rewrite(formula: str, names: dict[str, str], where: str) -> str:
-    """The formula with sheet names mapped through ``names`` (upper-cased keys).
+#: Google Sheets functions that Excel and LibreOffice lack (#NAME? there), and the Excel
+#: function that computes the same, so the math can still be judged
+GOOGLE_ONLY = {"POW(": "POWER("}
+
+
+def rewrite(formula: str, names: dict[str, str], where: str,
+            google: list[str] | None = None) -> str:
+    """The formula with sheet names mapped through ``names`` (upper-cased keys), and Google
+    Sheets' own functions by their Excel twins (``where`` is appended to ``google``).
 
     Raises:
         AuditError: the formula refers to another file, which is never opened.
@@ -126,6 +133,13 @@ def rewrite(formula: str, names: dict[str, str], where: str) -> str:
     tokens = Tokenizer(formula).items
     changed = False
     for token in tokens:
+        if token.type == Token.FUNC and token.subtype == Token.OPEN and \
+                token.value.upper() in GOOGLE_ONLY:
+            token.value = GOOGLE_ONLY[token.value.upper()]
+            changed = True
+            if google is not None:
+                google.append(where)
+            continue
         if token.type != Token.OPERAND or token.subtype != Token.RANGE:
             continue
         if is_external(token.value):
@@ -148,19 +162,22 @@ def engine_names(wb: openpyxl.Workbook) -> dict[str, str]:
     return {ws.title: f"S{k}" for k, ws in enumerate(wb.worksheets, start=1)}
 
 
-def engine_copy(wb: openpyxl.Workbook, out: Path) -> dict[str, str]:
+def engine_copy(wb: openpyxl.Workbook, out: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Save the copy the engine reads: plain sheet names, no external links.
 
     Every formula (cells and defined names) is rewritten for the new names and refused if it
-    needs another file, before the engine sees it. Returns original title -> engine name.
+    needs another file, before the engine sees it. Returns original title -> engine name, and
+    per sheet the cells that use a Google-Sheets-only function (judged as its Excel twin).
     """
     names = engine_names(wb)
     upper = {title.upper(): new for title, new in names.items()}
+    google: dict[str, list[str]] = {}
     for ws in wb.worksheets:
         for (row, col), value in cells(ws).items():
             if isinstance(value, str) and value.startswith("="):
-                ws._cells[row, col].value = rewrite(value, upper, f"cell {ws.title}!"
-                                                    f"{ws._cells[row, col].coordinate}")
+                coordinate = ws._cells[row, col].coordinate
+                ws._cells[row, col].value = rewrite(value, upper, f"cell {ws.title}!{coordinate}",
+                                                    google.setdefault(ws.title, []))
         for name, dn in list(ws.defined_names.items()):
             if dn.attr_text:
                 dn.attr_text = rewrite("=" + dn.attr_text, upper, f"the name {name}")[1:]
@@ -171,7 +188,7 @@ def engine_copy(wb: openpyxl.Workbook, out: Path) -> dict[str, str]:
         ws.title = names[ws.title]
     wb._external_links = []  # no formula uses them (checked above); the engine must not either
     wb.save(out)
-    return names
+    return names, {sheet: where for sheet, where in google.items() if where}
 
 
 # --- reading labels as a person does ---------------------------------------------------------
