@@ -4,6 +4,8 @@ made by tests/messy.py, with the verdict a careful grader gives (exit status and
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +205,29 @@ def test_quantities_not_in_the_sheet_make_it_incomplete(tmp_path: Path) -> None:
     assert r.missing == ["E1", "E2"]
     assert [c.name for c in r.columns if c.ok is None] == ["E_total"]
     assert all(c.ok for c in r.columns if c.name in WEIGHTS)
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(shutil.which("soffice") is None and os.environ.get("CI") != "true",
+                    reason="LibreOffice (soffice) not installed; CI=true makes this a failure")
+@pytest.mark.parametrize(("layout", "expected"), [
+    (Layout(helpers=True, text_rows=1, headers=grads("dE/dw{k}")), ALL_RIGHT),
+    (Layout(power="POW", edit=lambda r, first, f: f.update(
+        {g: f[g].replace(f"P{r}*(1-P{r})", f"N{r}*(1-N{r})") for g in ("∂E/∂w3", "∂E/∂w4")})),
+     WRONG),
+], ids=["right", "template bug"])
+def test_saved_through_libreoffice(layout: Layout, expected: int, tmp_path: Path) -> None:
+    """The same workbooks after a round trip through LibreOffice (its XML: shared strings,
+    its own formula and style parts): the same verdicts."""
+    from workbook_builder import render
+
+    original = make(tmp_path / "student.xlsx", layout)
+    (tmp_path / "lo").mkdir()
+    saved = render.recalculated_copy(original, tmp_path / "lo")
+    assert saved.read_bytes() != original.read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    reports = audit.audit(saved, work)
+    assert status(reports) == expected
+    if expected == WRONG:
+        assert set(wrong(reports)) == {"∂E/∂w3", "∂E/∂w4"}
