@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from openpyxl.utils.cell import (
 )
 
 from workbook_builder import isolation
+from workbook_builder.files import atomic_path
 from workbook_builder.foreign import (
     AuditError,
     Cells,
@@ -228,6 +230,7 @@ class ColumnResult:
     rel_error: float | None = None
     when: str | None = None  # "given inputs" or "changed inputs"
     diagnosis: str | None = None
+    wrong_rows: list[int] = field(default_factory=list)  # 1-based rows that disagree
 
 
 @dataclass
@@ -268,7 +271,8 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
             i = int(bad[0])
             got, exp = float(data[name][i]), float(expected[i])
             result = ColumnResult(name, letter, False, table.rows[i], exp, got,
-                                  abs(got - exp) / abs(exp) if exp else float("inf"), label)
+                                  abs(got - exp) / abs(exp) if exp else float("inf"), label,
+                                  wrong_rows=[table.rows[int(j)] for j in bad])
             break
     if result.ok:
         return result
@@ -463,32 +467,47 @@ def audit(path: Path, workdir: Path,
     return reports
 
 
-def audit_json(path: str, workdir: str, progress: bool) -> list[dict[str, Any]]:
-    """The child process's entry: ``audit`` with JSON in and out."""
+def audit_json(path: str, workdir: str, progress: bool,
+               annotated: str | None = None) -> list[dict[str, Any]]:
+    """The child process's entry: ``audit`` with JSON in and out; with ``annotated``, also
+    write the annotated copy there (inside the child, since it parses the file again)."""
     def say(text: str) -> None:
         print(f"python -m workbook_builder check: {text}", file=sys.stderr, flush=True)
 
-    return [asdict(r) for r in audit(Path(path), Path(workdir), say if progress else None)]
+    reports = audit(Path(path), Path(workdir), say if progress else None)
+    if annotated is not None:
+        from workbook_builder.annotate import annotate
+
+        annotate(Path(path), reports, Path(annotated))
+    return [asdict(r) for r in reports]
 
 
 def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
-                   max_memory_mb: int = DEFAULT_MEMORY_MB,
-                   progress: bool = False) -> list[SheetReport]:
+                   max_memory_mb: int = DEFAULT_MEMORY_MB, progress: bool = False,
+                   annotate_to: Path | None = None,
+                   started: Callable[[Any], None] | None = None) -> list[SheetReport]:
     """``audit`` in a child process that is killed at ``timeout`` seconds and cannot use more
     than ``max_memory_mb``; nothing it writes outlives the call.
+
+    Args:
+        annotate_to: also write an annotated copy there (atomically).
+        started: told the child process as it starts (the class mode stops them all on Ctrl-C).
 
     Raises:
         AuditError: the file cannot be checked, or a limit was reached (the message says which).
     """
     with isolation.workspace("workbook-builder-check-") as folder:
+        annotated = folder / "annotated.xlsx"
         try:
             answer = isolation.run_limited(
                 "workbook_builder.audit:audit_json",
-                {"path": str(path.resolve()), "workdir": str(folder), "progress": progress},
-                timeout=timeout, max_memory_mb=max_memory_mb, folder=folder)
+                {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
+                 "annotated": str(annotated) if annotate_to is not None else None},
+                timeout=timeout, max_memory_mb=max_memory_mb, folder=folder, started=started)
         except (isolation.LimitError, isolation.RefusedError) as exc:
             raise AuditError(str(exc)) from None
+        if annotate_to is not None:
+            with atomic_path(annotate_to) as part:
+                shutil.copyfile(annotated, part)
     return [SheetReport(**{**r, "columns": [ColumnResult(**c) for c in r["columns"]]})
             for r in answer]
-
-

@@ -113,28 +113,88 @@ def build_check_parser() -> Parser:
         "some quantities were not found or not checked; 130 interrupted.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("file", type=Path, help="the workbook (.xlsx) to check")
+    parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
+                        help="a workbook (.xlsx), or several, or folders of them (a class)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--csv", type=Path, metavar="FILE",
+                        help="also write the class table as CSV (several files)")
+    parser.add_argument("--annotate", type=Path, metavar="OUT",
+                        help="write a copy with the wrong cells red and noted, and a Check "
+                        "sheet: OUT.xlsx for one file, a folder for several")
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
+                        help="workbooks checked at once (several files)")
     parser.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT,
-                        help="seconds the whole check may take; the checker, a separate "
+                        help="seconds a workbook's check may take; the checker, a separate "
                         "process, is stopped then")
     parser.add_argument("--max-memory", type=positive_int, metavar="MB",
                         default=DEFAULT_MEMORY_MB,
-                        help="memory the checker process may use (MB)")
+                        help="memory a workbook's checker process may use (MB)")
     return parser
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from workbook_builder import batch
+
+    files = batch.collect(args.paths)
+    if not files:
+        raise UsageError("no workbooks (.xlsx) in " + ", ".join(map(str, args.paths)))
+    single = len(args.paths) == 1 and not args.paths[0].is_dir()
+    if args.annotate is not None:
+        if single and not args.annotate.is_dir():
+            check_output(args.annotate, create_folder=False, flag="--annotate")
+        else:
+            args.annotate.mkdir(parents=True, exist_ok=True)
+    if single:
+        return check_one(files[0], args)
+    return check_class(files, args)
+
+
+def check_one(path: Path, args: argparse.Namespace) -> int:
+    from workbook_builder import batch
     from workbook_builder.audit import check_isolated
     from workbook_builder.audit_report import status, to_json, to_lines
 
-    reports = check_isolated(args.file, args.timeout, args.max_memory, progress=True)
+    target = args.annotate
+    if target is not None and target.is_dir():
+        target = batch.annotated_name(target, path)
+    reports = check_isolated(path, args.timeout, args.max_memory, progress=True,
+                             annotate_to=target)
     if args.json:
-        print(json.dumps(to_json(args.file, reports), indent=2, ensure_ascii=False,
+        print(json.dumps(to_json(path, reports), indent=2, ensure_ascii=False,
                          allow_nan=False, default=str))
     else:
         print("\n".join(to_lines(reports)))
+    if target is not None:
+        print(f"{PROG} check: annotated copy: {target}", file=sys.stderr)
     return status(reports)
+
+
+def check_class(files: list[Path], args: argparse.Namespace) -> int:
+    import csv
+
+    from tqdm import tqdm
+
+    from workbook_builder import batch
+    from workbook_builder.audit_report import to_json
+    from workbook_builder.files import atomic_path
+
+    with tqdm(total=len(files), unit="file", file=sys.stderr, desc="checking",
+              disable=None) as bar:
+        rows = batch.check_all(files, args.jobs, args.timeout, args.max_memory, args.annotate,
+                               done=lambda row: bar.update(1))
+    if args.json:
+        out = [{**to_json(Path(r.file), r.reports), "verdict": r.verdict, "exit_status": r.status,
+                "error": r.error, "seconds": round(r.seconds, 2)} for r in rows]
+        print(json.dumps(out, indent=2, ensure_ascii=False, allow_nan=False, default=str))
+    else:
+        print("\n".join(batch.markdown(rows)))
+    if args.csv is not None:
+        check_output(args.csv, create_folder=False, flag="--csv", suffix=".csv")
+        with atomic_path(args.csv) as part, part.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=batch.CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(batch.csv_rows(rows))
+    return batch.worst(rows)
 
 
 def run_from_args(args: argparse.Namespace) -> Run:
@@ -147,20 +207,22 @@ def run_from_args(args: argparse.Namespace) -> Run:
     return Run(network=network, learning_rates=tuple(args.lr), epochs=args.epochs)
 
 
-def check_output(out: Path, create_folder: bool) -> None:
+def check_output(out: Path, create_folder: bool, flag: str = "--out",
+                 suffix: str = ".xlsx") -> None:
     """Fail early, in one line, when ``out`` cannot be written."""
     folder = out.parent
     if create_folder:
         folder.mkdir(parents=True, exist_ok=True)
     if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'x.xlsx'}")
+        raise UsageError(f"{flag} {out} is a folder; give a file name such as "
+                         f"{out / ('x' + suffix)}")
     if not folder.is_dir():
         raise UsageError(f"output folder {folder} does not exist; create it or choose another "
-                         "--out")
+                         f"{flag}")
     if not os.access(folder, os.W_OK):
-        raise UsageError(f"output folder {folder} is not writable; choose another --out")
-    if out.suffix.lower() != ".xlsx":
-        raise UsageError(f"--out {out} must end in .xlsx")
+        raise UsageError(f"output folder {folder} is not writable; choose another {flag}")
+    if out.suffix.lower() != suffix:
+        raise UsageError(f"{flag} {out} must end in {suffix}")
 
 
 def cmd_build(args: argparse.Namespace) -> int:

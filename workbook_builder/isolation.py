@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ def workspace(prefix: str) -> Iterator[Path]:
 
 
 def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_memory_mb: int,
-                folder: Path) -> Any:
+                folder: Path, started: Callable[[subprocess.Popen[bytes]], None] | None = None
+                ) -> Any:
     """Call ``module:function(**kwargs)`` in a child process and return its JSON result.
 
     Args:
@@ -53,6 +54,7 @@ def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_me
         timeout: wall-clock seconds before the child is killed.
         max_memory_mb: the child's address-space cap.
         folder: the child's working and temporary folder (the caller removes it).
+        started: told the child process as soon as it runs (to stop it from elsewhere).
 
     Raises:
         LimitError: the deadline or the memory cap was reached, or the child crashed.
@@ -67,6 +69,8 @@ def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_me
     proc = subprocess.Popen([sys.executable, "-m", "workbook_builder.isolation", str(request)],
                             cwd=folder, env=env, stdin=subprocess.DEVNULL,
                             start_new_session=True)  # own group: killed as one, no Ctrl-C
+    if started is not None:
+        started(proc)
     try:
         status = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
