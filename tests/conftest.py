@@ -27,3 +27,18 @@ def default_traces(default_run: Run) -> list[Trace]:
 def default_workbook(tmp_path_factory: pytest.TempPathFactory, default_run: Run) -> Path:
     """The default workbook, built fresh (named like the committed one)."""
     return build(default_run, tmp_path_factory.mktemp("book") / "backprop.xlsx")
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes whose environment holds WB_TEST_MARKER=marker: a test's own children, not
+    another run's (children inherit the environment, so a checker outliving its parent shows)."""
+    found = []
+    needle = f"WB_TEST_MARKER={marker}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:  # gone, or not ours to read
+                continue
+    return found

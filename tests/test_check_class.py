@@ -16,7 +16,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, processes_with
 from tests.messy import Layout, make
 from workbook_builder.cli import main
 from workbook_builder.spec import Run
@@ -89,15 +89,16 @@ def test_ctrl_c_stops_the_whole_class(tmp_path: Path) -> None:
     folder.mkdir()
     for k in range(4):
         build(Run(epochs=40), folder / f"s{k}.xlsx")  # ~40 s each to check
+    marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen([sys.executable, "-m", "workbook_builder", "check", str(folder)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "WB_TEST_MARKER": marker})
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-f", "workbook_builder.isolation"],
-                              capture_output=True, text=True).stdout.split()
+    children = processes_with(marker)
     assert children == []
 
 

@@ -4,6 +4,7 @@ reading, Ctrl-C; each case built here, each asserting status, one line and nothi
 from __future__ import annotations
 
 import http.server
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, processes_with
 from tests.student import FIRST, col, make
 from workbook_builder.cli import main
 from workbook_builder.spec import Run
@@ -205,14 +206,15 @@ def test_memory_cap_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.parametrize("attempt", range(3))
 def test_ctrl_c_exits_130_and_stops_the_checker(attempt: int, tmp_path: Path) -> None:
     path = build(Run(epochs=40), tmp_path / "big.xlsx")
+    marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen([sys.executable, "-m", "workbook_builder", "check", str(path)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "WB_TEST_MARKER": marker})
     time.sleep(3 + attempt)  # the child is importing, loading or recomputing by now
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "all right" not in out
     time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-f", "workbook_builder.isolation"],
-                              capture_output=True, text=True).stdout.split()
+    children = processes_with(marker)
     assert children == [], "the checker process outlived Ctrl-C"
