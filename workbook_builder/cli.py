@@ -262,6 +262,9 @@ class Terminated(Exception):
 
 
 def _terminate(signum: int, frame: object) -> NoReturn:
+    # Raised into whatever runs: should it land in a finalizer and be swallowed, the build
+    # simply completes (its file is whole, renamed into place) and a check's limited child
+    # is still killed by its parent's finally; nothing is left half-done either way.
     raise Terminated
 
 
@@ -269,7 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 check found mistakes, 2 bad
     input or a limit reached, 130 interrupted, 143 terminated)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:  # only the main thread may set handlers (main() called from a thread: leave it)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:
+        previous = None
     try:
         if argv[:1] == ["check"]:
             return cmd_check(build_check_parser().parse_args(argv[1:]))
@@ -287,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: terminated", file=sys.stderr)
         return 143
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def fail(message: str) -> int:
