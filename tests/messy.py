@@ -32,7 +32,7 @@ class Layout:
     header_row: int = 3
     text_rows: int = 0  # rows of formula descriptions under the header
     helpers: bool = False  # δ terms in helper columns "A".."D" that the gradients use
-    eta: float = 0.5
+    eta: float | None = 0.5  # None: no η cell (the updates then carry η themselves)
     eta_label: str | None = "learning rate"
     eta_label_cell: str = "A1"
     eta_cell: str = "B1"
@@ -40,6 +40,7 @@ class Layout:
     power: str = "^2"  # how squares are written: "^2" or the Google export's POW(...)
     rows: int = 8
     title: str = "Backprop"
+    weights: tuple[float, ...] = tuple(START[f"w{k}"] for k in range(1, 9))
     drop: tuple[str, ...] = ()  # columns left out (the edit rewrites what used them)
     edit: Edit | None = None
 
@@ -117,9 +118,10 @@ def make(path: Path, layout: Layout | None = None) -> Path:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = layout.title
-    if layout.eta_label is not None:
-        ws[layout.eta_label_cell] = layout.eta_label
-    ws[layout.eta_cell] = layout.eta
+    if layout.eta is not None:
+        if layout.eta_label is not None:
+            ws[layout.eta_label_cell] = layout.eta_label
+        ws[layout.eta_cell] = layout.eta
     if layout.mirror_eta is not None:
         ws[layout.mirror_eta] = "η"
         letters, row = _split(layout.mirror_eta)
@@ -137,6 +139,7 @@ def make(path: Path, layout: Layout | None = None) -> Path:
         f: dict[str, object] = dict(formulas(layout, r, first))
         if r == first:
             f.update(START)
+            f.update({f"w{k}": w for k, w in enumerate(layout.weights, start=1)})
         if layout.edit is not None:
             layout.edit(r, first, f)  # type: ignore[arg-type]
         for name, value in f.items():
