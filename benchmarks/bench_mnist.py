@@ -226,7 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--no-race", action="store_true", help="the epoch table only")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="ours")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[1, 2, 3],
+        help="ours (none: race the seed recipe alone)",
+    )
     parser.add_argument("--seed-recipe-seed", type=int, default=1)
     parser.add_argument("--max-epochs", type=int, default=20, help="the seed recipe's at most")
     args = parser.parse_args(argv)

@@ -122,6 +122,7 @@ def restore(
     state: dict[str, Any],
     *,
     model: nn.Module,
+    average: nn.Module | None,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
@@ -131,12 +132,15 @@ def restore(
     """Check each saved part against the live object it belongs to, then load it.
 
     Args:
-        state: from ``read_checkpoint``, with the keys ``model``, ``optimizer``, ``scheduler``,
-            ``torch_rng`` and ``data_rng``.
+        state: from ``read_checkpoint``, with the keys ``model``, ``average`` (the averaged
+            weights, or an empty dict without), ``optimizer``, ``scheduler``, ``torch_rng`` and
+            ``data_rng``.
+        average: the network that holds the weight average, if the run keeps one.
         steps_done: optimizer steps the saved metrics account for; the schedule must agree.
         device: where the run's dropout masks are drawn (``torch_rng`` is that generator's).
     """
     check_like(state["model"], dict(model.state_dict()), "model")
+    check_like(state["average"], {} if average is None else dict(average.state_dict()), "average")
     check_optimizer(state["optimizer"], optimizer)
     fresh = scheduler.state_dict()
     check_like(state["scheduler"], fresh, "scheduler")
@@ -155,6 +159,8 @@ def restore(
     check_like(state["data_rng"], generator.get_state(), "data_rng")
     try:
         model.load_state_dict(state["model"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(device, state["torch_rng"])

@@ -23,6 +23,7 @@ class RunConfig:
     label_smoothing: float = 0.05
     warmup: float = 0.2  # fraction of the steps spent rising to the peak lr
     anneal: str = "cos"  # the shape of the fall from the peak: "cos" or "linear"
+    ema: float = 0.0  # weight average evaluated and saved: the old average's share per step
 
 
 PRESETS: Mapping[str, RunConfig] = MappingProxyType(

@@ -4,6 +4,7 @@ one finished epoch at a time; it neither prints nor decides an exit status."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,30 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
+class WeightAverage:
+    """An exponential moving average of a network's weights and BatchNorm statistics, updated
+    after every step. It is what gets evaluated: the live weights at a high learning rate jump
+    about, and their average sits nearer the middle of where they have been."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay  # the weight of the old average at each step
+        self.model = copy.deepcopy(model).requires_grad_(False)
+        live = model.state_dict()  # the model's own tensors, updated in place by every step
+        self._pairs = [(t, live[name]) for name, t in self.model.state_dict().items()]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Fold in the weights after optimizer step ``step`` (1, 2, ...). Early on the old
+        average counts for less, (1 + step) / (10 + step), so the random starting weights fade
+        within tens of steps rather than hundreds."""
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for average, live in self._pairs:
+            if average.is_floating_point():
+                average.lerp_(live, 1 - decay)
+            else:  # BatchNorm's count of batches
+                average.copy_(live)
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -45,9 +70,11 @@ def train_epoch(
     generator: torch.Generator,
     augment: Augment,
     label_smoothing: float = 0.0,
+    average: WeightAverage | None = None,
     on_step: Callable[[], object] | None = None,
 ) -> tuple[float, float]:
-    """One pass over (x, y) in a shuffled order, stepping the optimizer and the schedule.
+    """One pass over (x, y) in a shuffled order, stepping the optimizer, the schedule and the
+    weight average.
 
     Everything stays on x's device: the generator must live there too. The loss is checked once,
     at the end (a check per step would make a GPU wait for every step).
@@ -67,6 +94,8 @@ def train_epoch(
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update(scheduler.last_epoch)  # the schedule counts steps, from 1
         loss_sum += loss.detach() * len(index)
         correct += (logits.argmax(1) == y[index]).sum()
         if on_step is not None:
@@ -132,7 +161,8 @@ def make_trainer(config: RunConfig, data: Mnist, device: torch.device) -> Traine
     model = build_model(config.arch).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = make_optimizer(model, config)
     scheduler = make_schedule(optimizer, config, steps_per_epoch(data, config))
-    return Trainer(model, optimizer, scheduler, generator, data, config)
+    average = WeightAverage(model, config.ema) if config.ema else None
+    return Trainer(model, optimizer, scheduler, generator, data, config, average)
 
 
 def steps_per_epoch(data: Mnist, config: RunConfig) -> int:
@@ -157,6 +187,12 @@ class Trainer:
     generator: torch.Generator  # on the data's device
     data: Mnist
     config: RunConfig
+    average: WeightAverage | None = None
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The network whose accuracy is reported: the weight average, if the run keeps one."""
+        return self.model if self.average is None else self.average.model
 
     def epochs(
         self, done: int = 0, elapsed: float = 0.0, on_step: Callable[[], object] | None = None
@@ -183,6 +219,7 @@ class Trainer:
                     generator=self.generator,
                     augment=augment,
                     label_smoothing=config.label_smoothing,
+                    average=self.average,
                     on_step=on_step,
                 )
             except Diverged as e:
@@ -190,9 +227,11 @@ class Trainer:
             row: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
             row["train_acc"] = train_acc
             if config.val:
-                row["val_loss"], row["val_acc"], _ = evaluate(self.model, data.val_x, data.val_y)
+                row["val_loss"], row["val_acc"], _ = evaluate(
+                    self.evaluated, data.val_x, data.val_y
+                )
             row["test_loss"], row["test_acc"], predicted = evaluate(
-                self.model, data.test_x, data.test_y
+                self.evaluated, data.test_x, data.test_y
             )
             seconds = time.perf_counter() - tic
             elapsed += seconds
@@ -207,6 +246,7 @@ class Trainer:
         return {
             "config": asdict(self.config),
             "model": dict(self.model.state_dict()),  # a plain dict: no OrderedDict to unpickle
+            "average": {} if self.average is None else dict(self.average.model.state_dict()),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": rng_state(device),

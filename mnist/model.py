@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 
 import torch
@@ -55,17 +56,47 @@ def cnn(spec: CnnSpec) -> nn.Sequential:
     )
 
 
-ARCHS: Mapping[str, CnnSpec] = MappingProxyType(
+@dataclass(frozen=True)
+class FullResSpec:
+    """Channel widths of five unpadded 3x3 conv blocks, the first two at full resolution."""
+
+    widths: tuple[int, int, int, int, int]
+    dropout: float  # after blocks 3 to 5 (0: none)
+
+
+def full_res(spec: FullResSpec) -> nn.Sequential:
+    """28 -> 26 -> 24 -> max-pool 12 -> 10 -> 8 -> 6, GAP and a linear layer: for the smallest
+    networks, whose few channels cannot afford the stride-2 stem's early loss of detail."""
+    w1, w2, w3, w4, w5 = spec.widths
+
+    def late(c_in: int, c_out: int) -> nn.Sequential:
+        block = conv_block(c_in, c_out)
+        return nn.Sequential(*block, nn.Dropout(spec.dropout)) if spec.dropout else block
+
+    return nn.Sequential(
+        OrderedDict(
+            conv1=conv_block(1, w1),
+            conv2=conv_block(w1, w2),
+            pool=nn.MaxPool2d(2),
+            conv3=late(w2, w3),
+            conv4=late(w3, w4),
+            conv5=late(w4, w5),
+            head=head(w5),
+        )
+    )
+
+
+ARCHS: Mapping[str, Callable[[], nn.Sequential]] = MappingProxyType(
     {
-        "default": CnnSpec((16, 24, 28, 32), dropout=0.1),
-        "tiny": CnnSpec((8, 16, 16, 24), dropout=0.05),
+        "default": partial(cnn, CnnSpec((16, 24, 28, 32), dropout=0.1)),
+        "tiny": partial(cnn, CnnSpec((8, 16, 16, 24), dropout=0.05)),
     }
 )
 
 
 def build_model(arch: str = "default") -> nn.Sequential:
     """A fresh network of the named preset (see ARCHS)."""
-    return cnn(ARCHS[arch])
+    return ARCHS[arch]()
 
 
 def count_params(model: nn.Module) -> int:

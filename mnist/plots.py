@@ -26,16 +26,18 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def plot_curves(rows: Sequence[Mapping[str, float]], path: Path, title: str) -> None:
-    """Loss (left) and accuracy (right) per epoch, train and test, with the 99.4 % line."""
+    """Loss (left) and accuracy (right) per epoch: train, validation (if held out) and test,
+    with the 99.4 % line."""
     epochs = [r["epoch"] for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train (augmented)")
-    ax_loss.plot(epochs, [r["test_loss"] for r in rows], "o-", label="test")
+    sets = [("train", "train (augmented)"), ("val", "validation"), ("test", "test")]
+    shown = [(key, label) for key, label in sets if f"{key}_acc" in rows[0]]
+    for key, label in shown:
+        ax_loss.plot(epochs, [r[f"{key}_loss"] for r in rows], "o-", label=label)
+        ax_acc.plot(epochs, [100 * r[f"{key}_acc"] for r in rows], "o-", label=label)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    ax_acc.plot(epochs, [100 * r["train_acc"] for r in rows], "o-", label="train (augmented)")
-    ax_acc.plot(epochs, [100 * r["test_acc"] for r in rows], "o-", label="test")
     ax_acc.axhline(99.4, color="grey", linestyle="--", linewidth=1, label="99.4 %")
-    low = min(98.0, min(100 * r["test_acc"] for r in rows))
+    low = min(98.0, *(100 * r[f"{key}_acc"] for r in rows for key, _ in shown[1:]))
     ax_acc.set(xlabel="epoch", ylabel="accuracy, %", title="accuracy", ylim=(low, 100))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

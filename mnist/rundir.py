@@ -27,7 +27,16 @@ METRIC_KEYS = (
     "elapsed",  # seconds since the start of epoch 1
 )
 VAL_KEYS = ("val_loss", "val_acc")  # only in runs with --val
-CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "torch_rng", "data_rng", "metrics")
+CHECKPOINT_KEYS = (
+    "config",
+    "model",
+    "average",
+    "optimizer",
+    "scheduler",
+    "torch_rng",
+    "data_rng",
+    "metrics",
+)
 
 
 class RunFolderError(Exception):

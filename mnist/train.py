@@ -239,6 +239,7 @@ def train(
             restore(
                 checkpoint,
                 model=trainer.model,
+                average=None if trainer.average is None else trainer.average.model,
                 optimizer=trainer.optimizer,
                 scheduler=trainer.scheduler,
                 generator=trainer.generator,
@@ -276,13 +277,13 @@ def train(
             folder.write_metrics(config, params, rows)
     except KeyboardInterrupt:
         bar.close()
-        pictures(folder.path, config, params, rows, data, trainer.model, None)
+        pictures(folder.path, config, params, rows, data, trainer.evaluated, None)
         raise Interrupted(
             f"interrupted in epoch {len(rows) + 1}; {folder.last} holds epoch {len(rows)}: "
             "rerun the same command with --resume to continue"
         ) from None
     bar.close()
-    pictures(folder.path, config, params, rows, data, trainer.model, predicted)
+    pictures(folder.path, config, params, rows, data, trainer.evaluated, predicted)
     if rows:
         last = rows[-1]
         print(

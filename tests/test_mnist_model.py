@@ -68,3 +68,10 @@ def test_one_training_step_lowers_the_loss() -> None:
     with torch.no_grad():
         after = loss()
     assert after.item() < before.item() - 0.01
+
+
+def test_every_preset_names_a_network() -> None:
+    from mnist.config import PRESETS
+
+    assert set(PRESETS) <= set(ARCHS) and all(c.arch in ARCHS for c in PRESETS.values())
+    assert all(c.arch == name for name, c in PRESETS.items())

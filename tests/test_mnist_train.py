@@ -619,3 +619,30 @@ def test_cuda_epoch_copies_nothing_from_the_host(data_dir: Path) -> None:
     copies = [e.name for e in prof.events() if "Memcpy" in e.name]
     assert not [name for name in copies if "HtoD" in name], copies
     assert len(copies) <= 2, copies  # the epoch's loss and accuracy, read back at its end
+
+
+def test_weight_average_follows_the_weights_and_batchnorm_statistics() -> None:
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    average = mnist.loop.WeightAverage(model, decay=0.9)
+    before = {k: v.clone() for k, v in average.model.state_dict().items()}
+    model(torch.randn(8, 1, 28, 28)).sum().backward()  # train mode: BatchNorm statistics move
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.5 * p.grad  # type: ignore[operator]
+    average.update(step=1000)  # late enough for the full decay
+    live = model.state_dict()
+    for name, value in average.model.state_dict().items():
+        if value.is_floating_point():
+            expected = 0.9 * before[name] + 0.1 * live[name]
+            torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
+            assert not torch.equal(value, live[name]) or torch.equal(before[name], live[name])
+        else:
+            assert torch.equal(value, live[name])  # num_batches_tracked: copied
+    assert not any(p.requires_grad for p in average.model.parameters())
+    first = mnist.loop.WeightAverage(model, decay=0.9)
+    weight = first.model.state_dict()["head.2.bias"].clone()
+    with torch.no_grad():
+        model.head[2].bias += 1.0  # type: ignore[index, operator]
+    first.update(step=1)  # the starting weights count for 2/11, not 0.9
+    torch.testing.assert_close(first.model.state_dict()["head.2.bias"], weight + 9 / 11)
