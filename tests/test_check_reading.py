@@ -231,3 +231,39 @@ def test_saved_through_libreoffice(layout: Layout, expected: int, tmp_path: Path
     assert status(reports) == expected
     if expected == WRONG:
         assert set(wrong(reports)) == {"∂E/∂w3", "∂E/∂w4"}
+
+
+def test_rows_repeating_a_formula_are_proved_by_their_text(tmp_path: Path) -> None:
+    code, reports = verdict(tmp_path, Layout(rows=40))
+    assert code == ALL_RIGHT and reports[0].epochs == 40
+    (note,) = [n for n in reports[0].notes if "checked by their text" in n]
+    assert note.startswith("rows 16–43 repeat row 5's formulas")
+
+
+LATE = 4 + 30  # a row far below the rows recomputed by default
+
+
+def late_typed_number(r: int, first: int, f: dict[str, object]) -> None:
+    if r == LATE:  # the right value at the given inputs, typed: only recomputing can tell
+        f["a_o2"] = float(trace(Network(), 0.5, 31)["a_o2"][30])
+
+
+def late_other_formula(r: int, first: int, f: dict[str, str]) -> None:
+    if r >= LATE:
+        for g in ("∂E/∂w3", "∂E/∂w4"):
+            f[g] = f[g].replace(f"P{r}*(1-P{r})", f"N{r}*(1-N{r})")
+
+
+@pytest.mark.parametrize("every_row", [False, True])
+@pytest.mark.parametrize(("edit", "guilty"), [(late_typed_number, {"a_o2"}),
+                                              (late_other_formula, {"∂E/∂w3", "∂E/∂w4"})],
+                         ids=["typed number", "other formula"])
+def test_a_row_that_breaks_its_column_pattern_is_recomputed(
+        edit: object, guilty: set[str], every_row: bool, tmp_path: Path) -> None:
+    path = make(tmp_path / "student.xlsx", Layout(rows=40, edit=edit))  # type: ignore[arg-type]
+    (tmp_path / "work").mkdir()
+    reports = audit.audit(path, tmp_path / "work", every_row=every_row)
+    assert status(reports) == WRONG
+    found = {c.name: c for r in reports for c in r.columns if c.ok is False}
+    assert set(found) == guilty
+    assert all(c.first_wrong_row == LATE for c in found.values())

@@ -39,6 +39,7 @@ from workbook_builder.foreign import (
     engine_copy,
     find_table,
     open_workbook,
+    rows_to_recompute,
 )
 from workbook_builder.reference import (
     DELTAS,
@@ -351,8 +352,11 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     # δ columns are optional (the course template has none: its gradients are written out)
     missing = [n for n in (*CHECKED, *EXAMPLE) if n not in table.columns and
                n not in table.params and n not in DELTAS]
-    return SheetReport(table.sheet, table.header_row, len(table.rows), eta, eta_source,
-                       results, missing, list(table.notes))
+    for c in results:
+        if c.ok is False and c.wrong_rows:  # the repeated rows below hold the same formula
+            c.wrong_rows += table.repeated
+    return SheetReport(table.sheet, table.header_row, len(table.rows) + len(table.repeated),
+                       eta, eta_source, results, missing, list(table.notes))
 
 
 def table_ranges(book: str, table: Table) -> list[str]:
@@ -385,14 +389,15 @@ def guard_other_files(allowed: Path) -> None:
     xlreader.load_workbook = load_only_the_copy
 
 
-def audit(path: Path, workdir: Path,
-          progress: Callable[[str], None] | None = None) -> list[SheetReport]:
+def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = None,
+          every_row: bool = False) -> list[SheetReport]:
     """Check every table in the workbook (in the limited child process: see check_isolated).
 
     Args:
         path: the workbook.
         workdir: a private folder for the engine's copy.
         progress: told, in words, about the slow step before it starts.
+        every_row: recompute every row, not only those that do not repeat a formula above.
 
     Returns:
         One report per sheet that holds a table.
@@ -417,6 +422,19 @@ def audit(path: Path, workdir: Path,
         if len(t.rows) > MAX_ROWS:
             raise AuditError(f"sheet {t.sheet!r}: {len(t.rows)} epoch rows; the limit is "
                              f"{MAX_ROWS:,}: check a shorter copy")
+    if not every_row:
+        for grid, t in tables:
+            keep = rows_to_recompute(grid, t)
+            if keep < len(t.rows):
+                t.rows, t.repeated = t.rows[:keep], t.rows[keep:]
+                t.notes.append(f"rows {t.repeated[0]}–{t.repeated[-1]} repeat row "
+                               f"{t.rows[1]}'s formulas (the same in R1C1 form): checked by "
+                               f"their text; rows {t.rows[0]}–{t.rows[-1]} recomputed")
+    for _, t in tables:  # the engine need not even read the rows proved by their text
+        repeated = set(t.repeated)
+        ws_cells = wb[t.sheet]._cells
+        for key in [k for k in ws_cells if k[0] in repeated]:
+            del ws_cells[key]
     copy = workdir / "book.xlsx"  # a plain name for the engine's cell keys
     names, google = engine_copy(wb, copy)
     for _, t in tables:
@@ -447,8 +465,8 @@ def audit(path: Path, workdir: Path,
                 raise
             raise AuditError(f"{path}: the formulas engine cannot load it: "
                              f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
-        reports = []
-        for grid, t in tables:
+        etas = []
+        for _, t in tables:
             given = column_values(solution, copy.name, t)
             identify_by_values(t, given, unknown_values(solution, copy.name, t))
             if "η" in t.params:
@@ -462,19 +480,26 @@ def audit(path: Path, workdir: Path,
                                      "'η', 'lr' or 'learning rate') and η cannot be "
                                      "inferred from the weight rows")
                 eta, source = inferred, "inferred from consecutive weight rows"
-            changed = model.calculate(inputs=changed_inputs(copy.name, t, eta))
-            reports.append(check_sheet(grid, t, solution, changed, copy.name, eta, source))
+            etas.append((eta, source))
+        # one changed run for all tables: each table's inputs, weights and η are set
+        # explicitly, so a link between sheets cannot carry one table's change into another
+        inputs: dict[str, float] = {}
+        for (_, t), (eta, _) in zip(tables, etas, strict=True):
+            inputs.update(changed_inputs(copy.name, t, eta))
+        changed = model.calculate(inputs=inputs)
+        reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source)
+                   for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     return reports
 
 
-def audit_json(path: str, workdir: str, progress: bool,
-               annotated: str | None = None) -> list[dict[str, Any]]:
+def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = None,
+               every_row: bool = False) -> list[dict[str, Any]]:
     """The child process's entry: ``audit`` with JSON in and out; with ``annotated``, also
     write the annotated copy there (inside the child, since it parses the file again)."""
     def say(text: str) -> None:
         print(f"python -m workbook_builder check: {text}", file=sys.stderr, flush=True)
 
-    reports = audit(Path(path), Path(workdir), say if progress else None)
+    reports = audit(Path(path), Path(workdir), say if progress else None, every_row)
     if annotated is not None:
         from workbook_builder.annotate import annotate
 
@@ -485,7 +510,8 @@ def audit_json(path: str, workdir: str, progress: bool,
 def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
                    max_memory_mb: int = DEFAULT_MEMORY_MB, progress: bool = False,
                    annotate_to: Path | None = None,
-                   started: Callable[[Any], None] | None = None) -> list[SheetReport]:
+                   started: Callable[[Any], None] | None = None,
+                   every_row: bool = False) -> list[SheetReport]:
     """``audit`` in a child process that is killed at ``timeout`` seconds and cannot use more
     than ``max_memory_mb``; nothing it writes outlives the call.
 
@@ -502,7 +528,8 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
             answer = isolation.run_limited(
                 "workbook_builder.audit:audit_json",
                 {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
-                 "annotated": str(annotated) if annotate_to is not None else None},
+                 "annotated": str(annotated) if annotate_to is not None else None,
+                 "every_row": every_row},
                 timeout=timeout, max_memory_mb=max_memory_mb, folder=folder, started=started)
         except (isolation.LimitError, isolation.RefusedError) as exc:
             raise AuditError(str(exc)) from None

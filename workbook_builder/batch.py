@@ -64,12 +64,13 @@ def annotated_name(folder: Path, source: Path) -> Path:
 
 
 def row_for(path: Path, timeout: float, max_memory_mb: int, annotate_dir: Path | None,
-            started: Callable[[subprocess.Popen[bytes]], None] | None) -> Row:
+            started: Callable[[subprocess.Popen[bytes]], None] | None,
+            every_row: bool = False) -> Row:
     began = time.perf_counter()
     try:
         reports = check_isolated(path, timeout, max_memory_mb, annotate_to=None if
                                  annotate_dir is None else annotated_name(annotate_dir, path),
-                                 started=started)
+                                 started=started, every_row=every_row)
     except AuditError as exc:
         return Row(str(path), CANNOT_CHECK, time.perf_counter() - began,
                    error=str(exc).replace("\n", " "))
@@ -85,7 +86,7 @@ def row_for(path: Path, timeout: float, max_memory_mb: int, annotate_dir: Path |
 
 def check_all(files: list[Path], jobs: int, timeout: float, max_memory_mb: int,
               annotate_dir: Path | None = None,
-              done: Callable[[Row], None] | None = None) -> list[Row]:
+              done: Callable[[Row], None] | None = None, every_row: bool = False) -> list[Row]:
     """Every file checked, ``jobs`` at a time, rows in the order of ``files``.
 
     On Ctrl-C every running checker is killed before KeyboardInterrupt goes on.
@@ -100,8 +101,8 @@ def check_all(files: list[Path], jobs: int, timeout: float, max_memory_mb: int,
     rows: dict[Path, Row] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = {pool.submit(row_for, f, timeout, max_memory_mb, annotate_dir, started): f
-                   for f in files}
+        futures = {pool.submit(row_for, f, timeout, max_memory_mb, annotate_dir, started,
+                               every_row): f for f in files}
         for future in as_completed(futures):
             row = future.result()
             rows[futures[future]] = row

@@ -121,6 +121,10 @@ def build_check_parser() -> Parser:
     parser.add_argument("--annotate", type=Path, metavar="OUT",
                         help="write a copy with the wrong cells red and noted, and a Check "
                         "sheet: OUT.xlsx for one file, a folder for several")
+    parser.add_argument("--every-row", action="store_true",
+                        help="recompute every epoch row; by default rows that repeat the "
+                        "formulas of the first ones (the same in R1C1 form) are checked by "
+                        "their formula text, which proves them as well and is much faster")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                         help="workbooks checked at once (several files)")
     parser.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT,
@@ -158,7 +162,7 @@ def check_one(path: Path, args: argparse.Namespace) -> int:
     if target is not None and target.is_dir():
         target = batch.annotated_name(target, path)
     reports = check_isolated(path, args.timeout, args.max_memory, progress=True,
-                             annotate_to=target)
+                             annotate_to=target, every_row=args.every_row)
     if args.json:
         print(json.dumps(to_json(path, reports), indent=2, ensure_ascii=False,
                          allow_nan=False, default=str))
@@ -181,7 +185,7 @@ def check_class(files: list[Path], args: argparse.Namespace) -> int:
     with tqdm(total=len(files), unit="file", file=sys.stderr, desc="checking",
               disable=None) as bar:
         rows = batch.check_all(files, args.jobs, args.timeout, args.max_memory, args.annotate,
-                               done=lambda row: bar.update(1))
+                               done=lambda row: bar.update(1), every_row=args.every_row)
     if args.json:
         out = [{**to_json(Path(r.file), r.reports), "verdict": r.verdict, "exit_status": r.status,
                 "error": r.error, "seconds": round(r.seconds, 2)} for r in rows]

@@ -246,6 +246,7 @@ class Table:
     unknown: dict[int, str] = field(default_factory=dict)  # column -> header no rule matched
     notes: list[str] = field(default_factory=list)  # how columns and η were found
     eta_literal: float | None = None  # η typed into the update formulas themselves
+    repeated: list[int] = field(default_factory=list)  # rows proved by formula text (below)
 
 
 #: families whose members stand side by side in a table, for placing a mistyped header
@@ -398,3 +399,58 @@ def eta_from_updates(grid: Cells, table: Table) -> str | None:
         table.notes.append(f"η = {literals[0]:g} is typed into the weight updates themselves: "
                            "it cannot be varied in the changed-inputs pass")
     return None
+
+
+# --- rows that repeat a formula ----------------------------------------------------------
+#: Epoch rows the engine recomputes at least. Below them, a row whose every cell holds the same
+#: formula in R1C1 form as the row above computes the same function of its own row's (and the
+#: row above's) cells: where the recomputed rows are right at two sets of inputs, so is it.
+RECOMPUTED_ROWS = 12
+_CELL = re.compile(r"(\$?)([A-Za-z]{1,3})(\$?)(\d+)")
+#: the same, standing alone in formula text (not inside LOG10( or a longer name)
+_CELL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.$])(\$?)([A-Za-z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(.])")
+
+
+def r1c1(content: object, row: int, col: int) -> object:
+    """A cell's content with its relative references written as offsets (``B5`` in D6 is
+    ``C[-2]R[-1]``): equal down a column that repeats one formula. Non-formulas as they are."""
+    if not (isinstance(content, str) and content.startswith("=")):
+        return content
+    if '"' not in content and "'" not in content and "!" not in content:
+        # no text and no sheet names: what stands alone as letters-then-digits is a cell
+        # reference (a function such as LOG10 is followed by "("), so a regex does it fast
+        return _CELL_IN_TEXT.sub(lambda m: _offset(m, row, col), content)
+    parts = []
+    for token in Tokenizer(content).items:
+        if token.type == Token.OPERAND and token.subtype == Token.RANGE:
+            sheet, rest = split_reference(token.value)
+            refs = []
+            for part in rest.split(":"):
+                m = _CELL.fullmatch(part)
+                refs.append(part if m is None else _offset(m, row, col))
+            parts.append((f"{sheet}!" if sheet is not None else "") + ":".join(refs))
+        else:
+            parts.append(token.value)
+    return "=" + "".join(parts)
+
+
+def _offset(m: re.Match[str], row: int, col: int) -> str:
+    c, r = column_index(m[2].upper()), int(m[4])
+    return (f"C{c}" if m[1] else f"C[{c - col}]") + (f"R{r}" if m[3] else f"R[{r - row}]")
+
+
+def rows_to_recompute(grid: Cells, table: Table) -> int:
+    """How many of the table's first rows the engine must recompute: RECOMPUTED_ROWS, or more
+    when a lower row breaks its column's pattern (a typed number, another formula)."""
+    rows = table.rows
+    if len(rows) <= RECOMPUTED_ROWS:
+        return len(rows)
+    last_odd = 0
+    columns = [c for name, c in table.columns.items() if name != "epoch"]  # typed 0, 1, 2, ...
+    for col in (*columns, *table.unknown):
+        pattern = r1c1(grid.get((rows[1], col)), rows[1], col)
+        for k in range(len(rows) - 1, last_odd, -1):  # from the bottom: stop at the first odd
+            if r1c1(grid.get((rows[k], col)), rows[k], col) != pattern:
+                last_odd = k
+                break
+    return max(RECOMPUTED_ROWS, last_odd + 1)
