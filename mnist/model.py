@@ -89,7 +89,8 @@ def full_res(spec: FullResSpec) -> nn.Sequential:
 ARCHS: Mapping[str, Callable[[], nn.Sequential]] = MappingProxyType(
     {
         "default": partial(cnn, CnnSpec((16, 24, 28, 32), dropout=0.1)),
-        "tiny": partial(cnn, CnnSpec((8, 16, 16, 24), dropout=0.05)),
+        # the stride-2 family at 7,490 parameters (8, 16, 16, 24) validated 0.2 points lower
+        "tiny": partial(full_res, FullResSpec((8, 16, 16, 16, 12), dropout=0.0)),
     }
 )
 

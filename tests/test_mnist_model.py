@@ -10,6 +10,7 @@ from torch import nn
 from mnist.model import ARCHS, build_model, count_params, format_summary, summarize
 
 BUDGET = {"default": 20_000, "tiny": 8_000}  # parameters, strictly fewer
+DROPOUT = {"default": True, "tiny": False}  # the tiny network validated better without it
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
@@ -25,7 +26,7 @@ def test_layer_kinds(arch: str) -> None:
     modules = list(build_model(arch).modules())
     kinds = {type(m) for m in modules}
     assert {nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.Conv2d} <= kinds
-    assert kinds & {nn.Dropout, nn.Dropout2d}
+    assert bool(kinds & {nn.Dropout, nn.Dropout2d}) == DROPOUT[arch]
     leaves = [m for m in modules if not list(m.children())]
     assert isinstance(leaves[-1], nn.Linear) and leaves[-1].out_features == 10
     gap = next(i for i, m in enumerate(leaves) if isinstance(m, nn.AdaptiveAvgPool2d))
@@ -45,6 +46,11 @@ def test_summary_shapes_params_and_receptive_fields() -> None:
     assert [r.receptive_field for r in rows] == [5, 9, 13, 15, 23, 35]
     assert [r.out_shape[1:] for r in rows[:-1]] == [(12, 12), (10, 10), (8, 8), (4, 4), (4, 4)]
     assert rows[-1].out_shape == (10,)
+    tiny = summarize(build_model("tiny"))
+    assert [r.name for r in tiny] == ["conv1", "conv2", "pool", "conv3", "conv4", "conv5", "head"]
+    # 3x3 -> 3, 5; pool 2 -> 6; 3x3 at jump 2 -> +4 three times; GAP over 6 at jump 2 -> +10
+    assert [r.receptive_field for r in tiny] == [3, 5, 6, 10, 14, 18, 28]
+    assert [r.out_shape[-1] for r in tiny[:-1]] == [26, 24, 12, 10, 8, 6]  # square maps
     assert sum(r.params for r in rows) == count_params(model)
     text = format_summary(rows)
     assert f"**{count_params(model):,}**" in text and "Conv2d 5x5/2" in text

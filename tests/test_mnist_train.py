@@ -236,7 +236,7 @@ MALFORMED: list[tuple[str, tuple[str | int, ...], object, str]] = [
     ("unknown part", ("extra",), 1, "unknown part 'extra'"),
     ("metrics a dict", ("metrics",), {"epoch": 1}, "metrics are not a list"),
     ("metrics row lacks test_acc", ("metrics", 0, "test_acc"), DROP, "metrics row 1"),
-    ("weights of another arch", ("model",), OTHER_ARCH, "shape (16, 1, 5, 5), expected"),
+    ("weights of another arch", ("model",), OTHER_ARCH, "model lacks 'conv1.0.weight'"),
     ("weight missing", ("model", "head.2.weight"), DROP, "lacks 'head.2.weight'"),
     ("no weight average", ("average",), {}, "average lacks"),  # the tiny preset keeps one
     ("average of another arch", ("average",), OTHER_ARCH, "average"),
