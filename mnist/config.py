@@ -29,7 +29,7 @@ class RunConfig:
 PRESETS: Mapping[str, RunConfig] = MappingProxyType(
     {
         # chosen on 5,000 held-out training images (README: "How the recipes were chosen")
-        "default": RunConfig(epochs=8, batch_size=256, lr=0.2, ema=0.99),
+        "default": RunConfig(epochs=10, batch_size=256, lr=0.2, ema=0.99),
         "tiny": RunConfig(arch="tiny", ema=0.99),
     }
 )
