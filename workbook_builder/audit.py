@@ -1,4 +1,4 @@
-"""Audit a hand-made backprop workbook: find its table, recompute it, check every cell locally.
+"""Judge a hand-made backprop workbook: recompute its table, check every cell locally, diagnose.
 
 Each cell is checked against what its quantity should be, computed from the sheet's own upstream
 cells (a_h1 from the sheet's h1, next-row w6 from this row's w6, ∂E/∂w6 and η, ...), so one wrong

@@ -105,9 +105,11 @@ def build_parser() -> Parser:
 def build_check_parser() -> Parser:
     parser = Parser(
         prog=f"{PROG} check",
-        description="Audit a hand-made backpropagation workbook laid out like the course "
-        "template: recompute its formulas, check every cell of the table against its own "
-        "upstream cells, at the given and at changed inputs, and name the wrong columns. "
+        description="Audit hand-made backpropagation workbooks (one, several, or folders of "
+        "a class): find each table as a grader reads it, recompute its formulas, check every "
+        "cell against its own upstream cells at the given and at changed inputs, and name the "
+        "wrong columns with a diagnosis; each workbook is checked in a separate process with "
+        "time and memory limits. "
         "Exit status: 0 every quantity found, checked and right; 1 some column wrong; 2 the "
         "file could not be checked (or a limit was reached); 3 what was found is right but "
         "some quantities were not found or not checked; 130 interrupted.",
