@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         last3 = ", ".join(f"{100 * a:.2f}" for a in race.accuracy[-3:])
         print(
             f"| {race.name} | {len(race.accuracy)} | {race.at(race.first())} | "
-            f"{race.at(held) if race is not seed else '(not trained on)'} | {last3} | "
+            f"{race.at(held) if race is not seed else '(stops at its first)'} | {last3} | "
             f"{race.elapsed[-1] / len(race.elapsed):.1f} s | "
             f"{race.cpu / race.elapsed[-1]:.2f} | {ratio} |"
         )
