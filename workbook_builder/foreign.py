@@ -337,13 +337,12 @@ def is_number(value: object) -> bool:
 
 
 def value_beside(grid: Cells, row: int, col: int) -> str | None:
-    """The value cell of a label: right of it, two right, or below (A1), or None."""
+    """The value cell of a label: right of it, two right (past a unit or a note), or below
+    (A1), or None."""
     for r, c in ((row, col + 1), (row, col + 2), (row + 1, col)):
         v = grid.get((r, c))
         if is_number(v) or (isinstance(v, str) and v.startswith("=")):
             return f"{get_column_letter(c)}{r}"
-        if v is not None and (r, c) == (row, col + 1):
-            continue  # a unit or note right of the label: look further
     return None
 
 
