@@ -18,6 +18,7 @@ from workbook_builder.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status
 from workbook_builder.foreign import Table
 from workbook_builder.reference import QUANTITIES, WEIGHTS, trace
 from workbook_builder.spec import Network
+from workbook_builder.verdict import SheetReport
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def engine_opener_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def verdict(tmp_path: Path, layout: Layout) -> tuple[int, list[audit.SheetReport]]:
+def verdict(tmp_path: Path, layout: Layout) -> tuple[int, list[SheetReport]]:
     path = make(tmp_path / "student.xlsx", layout)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
@@ -37,11 +38,11 @@ def verdict(tmp_path: Path, layout: Layout) -> tuple[int, list[audit.SheetReport
     return status(reports), reports
 
 
-def wrong(reports: list[audit.SheetReport]) -> dict[str, str | None]:
+def wrong(reports: list[SheetReport]) -> dict[str, str | None]:
     return {c.name: c.diagnosis for r in reports for c in r.columns if c.ok is False}
 
 
-def every_quantity_checked(reports: list[audit.SheetReport]) -> None:
+def every_quantity_checked(reports: list[SheetReport]) -> None:
     (r,) = reports
     found = {c.name for c in r.columns if c.ok}
     assert found == set(QUANTITIES) - {"δ_o1", "δ_o2", "δ_h1", "δ_h2"}, sorted(found)

@@ -13,10 +13,7 @@ import contextlib
 import io
 import os
 import re
-import shutil
-import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,6 @@ from openpyxl.utils.cell import (
 )
 
 from workbook_builder import isolation
-from workbook_builder.files import atomic_path
 from workbook_builder.foreign import (
     AuditError,
     Cells,
@@ -52,12 +48,11 @@ from workbook_builder.reference import (
     Values,
     update,
 )
+from workbook_builder.verdict import ColumnResult, SheetReport
 
 MAX_ROWS = 5_000  # epoch rows checked per table
 DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
 DEFAULT_MEMORY_MB = 2048  # the child process's address-space cap
-#: what the child reports as a refusal (one line for the user) rather than a crash
-REFUSED = (AuditError,)
 RTOL, ATOL = 1e-9, 1e-15
 #: the changed inputs: different enough that a_h1 ≠ a_h2, i1 ≠ i2, t1 ≠ t2 and no weight repeats
 CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
@@ -219,42 +214,6 @@ def infer_eta(data: dict[str, Array]) -> float | None:
     return float(np.median(ratios)) if ratios else None
 
 
-# --- the report ------------------------------------------------------------------------------
-@dataclass
-class ColumnResult:
-    name: str
-    column: str  # letter
-    ok: bool | None  # None: found but not checked (an input it needs is missing)
-    first_wrong_row: int | None = None
-    expected: float | None = None
-    got: float | None = None
-    rel_error: float | None = None
-    when: str | None = None  # "given inputs" or "changed inputs"
-    diagnosis: str | None = None
-    wrong_rows: list[int] = field(default_factory=list)  # 1-based rows that disagree
-
-
-@dataclass
-class SheetReport:
-    sheet: str
-    header_row: int
-    epochs: int
-    eta: float | None
-    eta_source: str
-    columns: list[ColumnResult]
-    missing: list[str]  # quantities of the network the sheet does not show
-    notes: list[str] = field(default_factory=list)  # how columns and η were found
-
-    @property
-    def ok(self) -> bool:
-        """Every quantity found, checked and right."""
-        return not self.missing and all(c.ok is True for c in self.columns)
-
-    @property
-    def wrong(self) -> bool:
-        return any(c.ok is False for c in self.columns)
-
-
 def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
                  eta_cell: str | None) -> ColumnResult:
     col = table.columns[name]
@@ -391,7 +350,7 @@ def guard_other_files(allowed: Path) -> None:
 
 def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = None,
           every_row: bool = False) -> list[SheetReport]:
-    """Check every table in the workbook (in the limited child process: see check_isolated).
+    """Check every table in the workbook (in the limited child process: see checker.check_isolated).
 
     Args:
         path: the workbook.
@@ -490,51 +449,3 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source)
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     return reports
-
-
-def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = None,
-               every_row: bool = False) -> list[dict[str, Any]]:
-    """The child process's entry: ``audit`` with JSON in and out; with ``annotated``, also
-    write the annotated copy there (inside the child, since it parses the file again)."""
-    def say(text: str) -> None:
-        print(f"python -m workbook_builder check: {text}", file=sys.stderr, flush=True)
-
-    reports = audit(Path(path), Path(workdir), say if progress else None, every_row)
-    if annotated is not None:
-        from workbook_builder.annotate import annotate
-
-        annotate(Path(path), reports, Path(annotated))
-    return [asdict(r) for r in reports]
-
-
-def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
-                   max_memory_mb: int = DEFAULT_MEMORY_MB, progress: bool = False,
-                   annotate_to: Path | None = None,
-                   started: Callable[[Any], None] | None = None,
-                   every_row: bool = False) -> list[SheetReport]:
-    """``audit`` in a child process that is killed at ``timeout`` seconds and cannot use more
-    than ``max_memory_mb``; nothing it writes outlives the call.
-
-    Args:
-        annotate_to: also write an annotated copy there (atomically).
-        started: told the child process as it starts (the class mode stops them all on Ctrl-C).
-
-    Raises:
-        AuditError: the file cannot be checked, or a limit was reached (the message says which).
-    """
-    with isolation.workspace("workbook-builder-check-") as folder:
-        annotated = folder / "annotated.xlsx"
-        try:
-            answer = isolation.run_limited(
-                "workbook_builder.audit:audit_json",
-                {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
-                 "annotated": str(annotated) if annotate_to is not None else None,
-                 "every_row": every_row},
-                timeout=timeout, max_memory_mb=max_memory_mb, folder=folder, started=started)
-        except (isolation.LimitError, isolation.RefusedError) as exc:
-            raise AuditError(str(exc)) from None
-        if annotate_to is not None:
-            with atomic_path(annotate_to) as part:
-                shutil.copyfile(annotated, part)
-    return [SheetReport(**{**r, "columns": [ColumnResult(**c) for c in r["columns"]]})
-            for r in answer]

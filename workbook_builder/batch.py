@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbook_builder.audit import SheetReport, check_isolated
 from workbook_builder.audit_report import ALL_RIGHT, CANNOT_CHECK, INCOMPLETE, WRONG, status
+from workbook_builder.checker import check_isolated
 from workbook_builder.foreign import AuditError
+from workbook_builder.verdict import SheetReport
 
 #: what `check` picks up in a folder (refused ones get their row with the reason)
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")

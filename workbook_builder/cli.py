@@ -157,8 +157,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def check_one(path: Path, args: argparse.Namespace) -> int:
     from workbook_builder import batch
-    from workbook_builder.audit import check_isolated
     from workbook_builder.audit_report import status, to_json, to_lines
+    from workbook_builder.checker import check_isolated
 
     target = args.annotate
     if target is not None and target.is_dir():
