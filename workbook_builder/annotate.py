@@ -37,8 +37,10 @@ def annotate(source: Path, reports: list[SheetReport], out: Path) -> None:
                 cell = ws[f"{c.column}{row}"]
                 cell.fill = WRONG_FILL
                 if k == 0:
-                    text = (f"WRONG ({c.name}) under the {c.when}: expected {c.expected:.10g}, "
-                            f"got {c.got if c.got is None else f'{c.got:.10g}'}"
+                    text = (f"WRONG ({c.name})" + (
+                        f" under the {c.when}: expected {c.expected:.10g}, got "
+                        f"{c.got if c.got is None else f'{c.got:.10g}'}"
+                        if c.expected is not None else "")
                             + (f". {c.diagnosis}" if c.diagnosis else "")
                             + (f". Rows {c.wrong_rows[0]}-{c.wrong_rows[-1]} of this column "
                                "are marked." if len(c.wrong_rows) > 1 else ""))

@@ -35,7 +35,10 @@ from workbook_builder.foreign import (
     engine_copy,
     find_table,
     open_workbook,
+    r1c1,
+    resolve_names,
     rows_to_recompute,
+    volatile_calls,
 )
 from workbook_builder.reference import (
     DELTAS,
@@ -59,6 +62,7 @@ CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
            "w1": 0.31, "w2": -0.42, "w3": 0.57, "w4": 0.12,
            "w5": -0.23, "w6": 0.66, "w7": 0.48, "w8": -0.35}  # fmt: skip
 ETA_FACTOR = 1.5  # the changed run also scales η, where the sheet has an η cell
+CHANGED_ETA = 0.75  # ... and sets it to this where η is not a number (or 0)
 
 CHECKED = QUANTITIES
 #: names a substitution may confuse with each other: one group each
@@ -68,10 +72,12 @@ GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1",
 
 # --- the checks ------------------------------------------------------------------------------
 def mismatches(got: Array, expected: Array) -> npt.NDArray[np.bool_]:
-    """Rows where the sheet disagrees (rows with no expectation, NaN, are skipped)."""
+    """Rows where the sheet disagrees with a finite expectation (a value that is not a finite
+    number disagrees with every one). Rows whose expectation is not finite are not judged
+    here: check_column reports them as not checked, never as right."""
     with np.errstate(invalid="ignore"):
-        bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
-    return bad & ~np.isnan(expected) | (np.isnan(got) & ~np.isnan(expected))
+        bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL) | ~np.isfinite(got)
+    return bad & np.isfinite(expected)
 
 
 def explains(rule: Rule, data: list[dict[str, Array]], n: int, rename: dict[str, str],
@@ -196,8 +202,9 @@ def changed_inputs(book: str, table: Table, eta: float) -> dict[str, float]:
     for name in WEIGHTS:
         address = f"{get_column_letter(table.columns[name])}{table.rows[0]}"
         inputs[engine_key(book, table, address)] = CHANGED[name]
-    if "η" in table.params:
-        inputs[engine_key(book, table, table.params["η"])] = eta * ETA_FACTOR
+    if "η" in table.params:  # η that is not a number (=1/0) gets one, so the rest is checked
+        changed = eta * ETA_FACTOR if np.isfinite(eta) and eta != 0 else CHANGED_ETA
+        inputs[engine_key(book, table, table.params["η"])] = changed
     return inputs
 
 
@@ -215,14 +222,34 @@ def infer_eta(data: dict[str, Array]) -> float | None:
 
 
 def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
-                 eta_cell: str | None) -> ColumnResult:
+                 eta_cell: str | None, invalid: dict[tuple[int, int], str] | None = None
+                 ) -> ColumnResult:
+    """One column's verdict: right only if every row that must hold a value held a finite
+    number equal to the rule's finite expectation, at the given and at the changed inputs."""
     col = table.columns[name]
     letter = get_column_letter(col)
     n = len(table.rows)
+    invalid = invalid or {}
+    all_rows = [*table.rows, *table.repeated]
+    for r in all_rows:  # a volatile function decides nothing by chance: it is the finding
+        if calls := volatile_calls(grid.get((r, col))):
+            return ColumnResult(
+                name, letter, False, r, diagnosis=f"row {r} calls {calls[0]}(), whose value "
+                "changes at every recalculation: the column cannot hold the network's numbers "
+                f"(judged with {calls[0]}() fixed, so this verdict is the same on every run)",
+                wrong_rows=[q for q in all_rows if volatile_calls(grid.get((q, col)))])
+    if name in WEIGHTS and not np.isfinite(runs[0][name][0]):
+        r = table.rows[0]
+        return ColumnResult(name, letter, False, r, got=float(runs[0][name][0]),
+                            when="given inputs", wrong_rows=[r],
+                            diagnosis=f"the initial weight in row {r} is not a number "
+                            f"({grid.get((r, col))!r})")
     result = ColumnResult(name, letter, True)
+    unjudged: tuple[str, int, list[str]] | None = None  # run, first row, what is not a number
     for label, data in zip(("given inputs", "changed inputs"), runs, strict=False):
         try:
-            expected = RULES[name](Values(data, n))
+            probe = Values(data, n)
+            expected = RULES[name](probe)
         except KeyError as missing:
             return ColumnResult(name, letter, None,
                                 diagnosis=f"not checked: the sheet has no {missing.args[0]}")
@@ -234,28 +261,77 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
                                   abs(got - exp) / abs(exp) if exp else float("inf"), label,
                                   wrong_rows=[table.rows[int(j)] for j in bad])
             break
-    if result.ok:
+        required = np.ones(n, dtype=bool)
+        if name in WEIGHTS:
+            required[0] = False  # the initial weights are inputs (checked above)
+        if unjudged is None and (holes := np.flatnonzero(required & ~np.isfinite(expected))
+                                 ).size:
+            i = int(holes[0])
+            culprits = [q for q in dict.fromkeys(probe.read) if q in data and not
+                        np.isfinite(data[q][i] if name not in WEIGHTS else
+                                    data[q][max(i - 1, 0)])]
+            unjudged = (label, table.rows[i], culprits)
+    if result.ok is False:
+        result.diagnosis = explain_wrong(name, table, runs, grid, eta_cell, result, invalid)
         return result
+    if unjudged is not None:  # right where judged; check_sheet decides what the rest means
+        label, row, culprits = unjudged
+        what = (", ".join(culprits) + (" are" if len(culprits) > 1 else " is")) if culprits \
+            else "a value it needs is"
+        result.when = label
+        result.diagnosis = UNJUDGED.format(row=row, label=label, what=what)
+    return result
+
+
+#: a column right wherever it could be judged, with rows whose upstream is not a number
+UNJUDGED = "right where checked; from row {row} at the {label} {what} not a number"
+
+
+def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
+                  eta_cell: str | None, result: ColumnResult,
+                  invalid: dict[tuple[int, int], str]) -> str | None:
+    """The diagnosis of a wrong column: what it seems to compute instead, or why not."""
+    col = table.columns[name]
+    n = len(table.rows)
+    row = result.first_wrong_row or 0
     typed = [r for r in table.rows[1 if name in WEIGHTS else 0:]
              if not str(grid.get((r, col), "")).startswith("=")]
     if typed:
-        result.diagnosis = (f"holds a typed number, not a formula, in row {typed[0]}"
-                            + (f" and {len(typed) - 1} more" if len(typed) > 1 else ""))
-    elif shifted := wrong_row(grid, table, name, result.first_wrong_row or 0):
-        result.diagnosis = shifted
-    elif np.isnan(result.got or np.nan):
-        value = grid.get((result.first_wrong_row or 0, col))
-        result.diagnosis = f"row {result.first_wrong_row} does not evaluate to a number " \
-                           f"(formula {value!r}: an error, a circular reference or an " \
-                           "unsupported function)"
-    elif name in WEIGHTS and eta_cell and (drift := eta_drift(grid, table, col, eta_cell)):
-        result.diagnosis = drift
-    else:
-        result.diagnosis = diagnose(name, runs, n)
-        if result.diagnosis is None and result.when == "changed inputs":
-            result.diagnosis = "right at the given inputs only: it disagrees when the inputs " \
-                               "and initial weights change"
-    return result
+        return (f"holds a typed number, not a formula, in row {typed[0]}"
+                + (f" and {len(typed) - 1} more" if len(typed) > 1 else ""))
+    if (row, col) in invalid:
+        return f"row {row}'s formula {invalid[row, col]!r} is not a valid formula"
+    if shifted := wrong_row(grid, table, name, row):
+        return shifted
+    if name in WEIGHTS and eta_cell and (drift := eta_drift(grid, table, col, eta_cell)):
+        return drift
+    if not np.isfinite(result.got if result.got is not None else np.nan):
+        formula = grid.get((row, col))
+        if unknown := unsupported_functions(formula):
+            return (f"row {row} calls {unknown[0]}, which this checker cannot compute "
+                    f"(formula {formula!r})")
+        return (f"row {row} does not evaluate to a number (formula {formula!r}: an error, a "
+                "circular reference or an unsupported function)")
+    diagnosis = diagnose(name, runs, n)
+    if diagnosis is None and result.when == "changed inputs":
+        return ("right at the given inputs only: it disagrees when the inputs and initial "
+                "weights change")
+    return diagnosis
+
+
+def unsupported_functions(formula: object) -> list[str]:
+    """The functions a formula calls that the formulas engine does not compute."""
+    if not (isinstance(formula, str) and formula.startswith("=")):
+        return []
+    import formulas
+
+    known = formulas.get_functions()
+    try:
+        tokens = Tokenizer(formula).items
+    except Exception:
+        return []
+    return [t.value[:-1].upper() for t in tokens if t.type == Token.FUNC and
+            t.subtype == Token.OPEN and t.value[:-1].upper() not in known]
 
 
 def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
@@ -284,38 +360,121 @@ def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
 
 
 def eta_drift(grid: Cells, table: Table, col: int, eta_cell: str) -> str | None:
-    """A weight update whose η reference has no $ and so moves as the formula is copied down."""
-    eta_col, eta_row = coordinate_from_string(eta_cell)
-    pattern = re.compile(rf"(?<![A-Z$])\$?{eta_col}(\d+)\b")
+    """A weight update whose η reference has no $ and so moves as the formula is copied down:
+    a reference in η's column, relative in its row, that is not η's row. The update's own
+    previous weight (the row above, in the same column) is not taken for η, even when the
+    weight's column is η's."""
+    eta_letters, eta_row = coordinate_from_string(eta_cell.replace("$", ""))
+    eta_col = column_index_from_string(eta_letters)
     for r in table.rows[1:]:
         formula = grid.get((r, col))
-        if not isinstance(formula, str):
+        if not isinstance(formula, str) or not formula.startswith("="):
             continue
-        refs = [int(m.group(1)) for m in pattern.finditer(formula) if "$" + str(m.group(1))
-                not in formula]
-        if refs and refs[0] != eta_row:
-            return (f"row {r} refers to {eta_col}{refs[0]} where the η cell {eta_cell} belongs: "
-                    f"η is referenced without $ and drifts as the formula is copied down")
+        for token in Tokenizer(formula).items:
+            if token.type != Token.OPERAND or token.subtype != Token.RANGE or \
+                    "!" in token.value or ":" in token.value:
+                continue
+            m = re.fullmatch(r"(\$?)([A-Za-z]{1,3})(\$?)(\d+)", token.value)
+            if m is None or m[3] or column_index_from_string(m[2].upper()) != eta_col:
+                continue
+            ref_row = int(m[4])
+            if ref_row == eta_row or (col == eta_col and ref_row == r - 1):
+                continue
+            return (f"row {r} refers to {eta_letters}{ref_row} where the η cell {eta_cell} "
+                    "belongs: η is referenced without $ and drifts as the formula is copied "
+                    "down")
     return None
 
 
+def check_inputs(table: Table, runs: list[dict[str, Array]], grid: Cells) -> list[ColumnResult]:
+    """The example and η, as the sheet holds them at the given inputs: each must be a finite
+    number (η = 1/0, =NA(), "0,5" typed as text, a circular reference: wrong, and named)."""
+    results = []
+    for name in (*EXAMPLE, "b1", "b2", "η"):
+        if name in table.params:
+            letters, row = coordinate_from_string(table.params[name].replace("$", ""))
+            cells_ = [(row, column_index_from_string(letters))]
+            values = runs[0][name][:1]
+        elif name in table.columns and name in EXAMPLE:
+            letters = get_column_letter(table.columns[name])
+            cells_ = [(r, table.columns[name]) for r in table.rows]
+            values = runs[0][name]
+        else:
+            continue
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            r, c = cells_[int(bad[0])]
+            results.append(ColumnResult(
+                name, letters, False, r, got=float(values[int(bad[0])]), when="given inputs",
+                wrong_rows=[cells_[int(i)][0] for i in bad],
+                diagnosis=f"{name} (cell {get_column_letter(c)}{r}) is not a number "
+                f"({grid.get((r, c))!r}): nothing that uses it can be right; the columns "
+                "that use it are checked at the changed inputs, where the check sets it"))
+    return results
+
+
+def volatile_elsewhere(grid: Cells, table: Table) -> list[str]:
+    """Volatile calls in the cells a check reads but judges as no column: helper columns and
+    the η/example cells."""
+    found = []
+    for col, header in table.unknown.items():
+        for r in (*table.rows, *table.repeated):
+            if calls := volatile_calls(grid.get((r, col))):
+                found.append(f"column {get_column_letter(col)} (headed {header!r}) calls "
+                             f"{calls[0]}() in row {r}: its value changes at every "
+                             "recalculation")
+                break
+    for name, address in table.params.items():
+        letters, row = coordinate_from_string(address.replace("$", ""))
+        if calls := volatile_calls(grid.get((row, column_index_from_string(letters)))):
+            found.append(f"{name} (cell {address}) calls {calls[0]}(): its value changes at "
+                         "every recalculation")
+    return found
+
+
+def found_numbers(table: Table, runs: list[dict[str, Array]]) -> dict[str, float | None]:
+    """The numbers the sheet was checked against: its example, initial weights and η."""
+    given = runs[0]
+    out: dict[str, float | None] = {}
+    for name in (*EXAMPLE, *WEIGHTS, "b1", "b2", "η"):
+        if name in given:
+            value = float(given[name][0])
+            out[name] = value if np.isfinite(value) else None
+    return out
+
+
 def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, book: str,
-                eta: float, eta_source: str) -> SheetReport:
+                eta: float, eta_source: str,
+                invalid: dict[tuple[int, int], str] | None = None) -> SheetReport:
     runs = [column_values(solution, book, table)]
     if changed is not None:
         runs.append(column_values(changed, book, table))
     for run in runs:
         run.setdefault("η", np.full(len(table.rows), eta))
-    results = [check_column(name, table, runs, grid, table.params.get("η"))
-               for name in CHECKED if name in table.columns]
+    results = check_inputs(table, runs, grid)
+    results += [check_column(name, table, runs, grid, table.params.get("η"), invalid)
+                for name in CHECKED if name in table.columns]
     # δ columns are optional (the course template has none: its gradients are written out)
     missing = [n for n in (*CHECKED, *EXAMPLE) if n not in table.columns and
                n not in table.params and n not in DELTAS]
     for c in results:
-        if c.ok is False and c.wrong_rows:  # the repeated rows below hold the same formula
-            c.wrong_rows += table.repeated
+        if c.ok is False and c.wrong_rows and c.name in table.columns:
+            c.wrong_rows += table.repeated  # the repeated rows below hold the same formula
+    # Rows that could not be judged (an upstream value is not a number) follow a cell that is
+    # itself reported wrong (every chain of non-numbers starts at a wrong cell or input, and
+    # both are judged): the root cause is named once and the verdict is WRONG. Should none be
+    # wrong, those columns are not checked, never right.
+    unjudged = [c for c in results if c.ok and c.diagnosis]
+    if unjudged and not any(c.ok is False for c in results):
+        for c in unjudged:
+            c.ok = None
+    for c in unjudged:
+        if c.ok:
+            c.diagnosis = f"{c.diagnosis} (after a wrong cell upstream)"
     return SheetReport(table.sheet, table.header_row, len(table.rows) + len(table.repeated),
-                       eta, eta_source, results, missing, list(table.notes))
+                       eta, eta_source, results, missing, list(table.notes),
+                       findings=volatile_elsewhere(grid, table),
+                       against=found_numbers(table, runs))
 
 
 def table_ranges(book: str, table: Table) -> list[str]:
@@ -367,9 +526,12 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     import formulas
 
     wb = open_workbook(path)
+    name_notes = resolve_names(wb)
     grids = {ws.title: cells(ws) for ws in wb.worksheets}
     tables = [(grids[ws.title], t) for ws in wb.worksheets
               if (t := find_table(ws, grids[ws.title])) is not None]
+    for _, t in tables:
+        t.notes[:0] = name_notes.get(t.sheet, [])
     if not tables:
         raise AuditError(f"{path}: no sheet has a header row naming w1..w8 and E_total "
                          "(looked for the course template's headers: i1 i2 t1 t2 w1..w8 "
@@ -394,8 +556,9 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         ws_cells = wb[t.sheet]._cells
         for key in [k for k in ws_cells if k[0] in repeated]:
             del ws_cells[key]
+    invalid = {t.sheet: replace_invalid(wb[t.sheet], grid, t) for grid, t in tables}
     copy = workdir / "book.xlsx"  # a plain name for the engine's cell keys
-    names, google = engine_copy(wb, copy)
+    names, google, _ = engine_copy(wb, copy)
     for _, t in tables:
         t.engine_sheet = names[t.sheet]
         if t.sheet in google:
@@ -446,6 +609,58 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
             inputs.update(changed_inputs(copy.name, t, eta))
         changed = model.calculate(inputs=inputs)
-        reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source)
+        reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
+                               invalid[t.sheet])
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
+    caveats, signals = workbook_remarks(wb)
+    for report in reports:
+        report.caveats += caveats
+        report.signals += signals
     return reports
+
+
+def replace_invalid(ws: Any, grid: Cells, table: Table) -> dict[tuple[int, int], str]:
+    """Formulas of the table that the engine cannot parse (``=U5+``, cut off), replaced by
+    ``=NA()`` in the engine's copy so that the rest is still checked; returns them by cell.
+
+    Each column repeats a formula down its rows, so each distinct R1C1 form is parsed once."""
+    from formulas import Parser
+
+    bad: dict[tuple[int, int], str] = {}
+    verdicts: dict[object, bool] = {}
+    for col in (*table.columns.values(), *table.unknown):
+        for r in (*table.rows, *table.repeated):
+            formula = grid.get((r, col))
+            if not (isinstance(formula, str) and formula.startswith("=")):
+                continue
+            form = r1c1(formula, r, col)
+            if form not in verdicts:
+                try:
+                    Parser().ast(formula)
+                    verdicts[form] = True
+                except Exception:
+                    verdicts[form] = False
+            if not verdicts[form]:
+                bad[r, col] = formula
+                ws._cells[r, col].value = "=NA()"
+    return bad
+
+
+#: what the builder writes as the file's author (writer.py): its own output is not hand-made
+BUILDER_AUTHOR = "workbook_builder"
+
+
+def workbook_remarks(wb: Any) -> tuple[list[str], list[str]]:
+    """Caveats (the numbers checked may not be what Excel shows) and signals for the grader,
+    from the workbook's settings and metadata."""
+    caveats, signals = [], []
+    calc = getattr(wb, "calculation", None)
+    if calc is not None and calc.fullPrecision is False:
+        caveats.append("the workbook is set to 'precision as displayed' (Excel: File > Options "
+                       "> Advanced): Excel rounds every value to the digits it shows, so its "
+                       "numbers are not the ones checked here; turn the setting off and check "
+                       "again")
+    creator = (wb.properties.creator or "").strip()
+    if creator == BUILDER_AUTHOR:
+        signals.append("made by workbook_builder itself (its metadata says so), not by hand")
+    return caveats, signals

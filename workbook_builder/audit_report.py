@@ -56,11 +56,21 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
         lines.append(f"sheet {r.sheet!r}: header in row {r.header_row}, {r.epochs} epochs, "
                      f"η = {eta} ({r.eta_source})")
         lines.extend(f"  note: {note}" for note in r.notes)
+        lines.extend(f"  SIGNAL: {signal}" for signal in r.signals)
+        if r.against:
+            lines.append("  checked against the numbers it holds: " + ", ".join(
+                f"{name} = {_number(value, 6)}" for name, value in r.against.items()))
+        lines.extend(f"  WRONG: {finding}" for finding in r.findings)
+        lines.extend(f"  NOT CHECKED: {caveat}" for caveat in r.caveats)
         for c in r.columns:
             if c.ok is None:
                 lines.append(f"  {c.name:<8} {c.column:>3}  {c.diagnosis}")
             elif c.ok:
-                lines.append(f"  {c.name:<8} {c.column:>3}  ok")
+                lines.append(f"  {c.name:<8} {c.column:>3}  ok"
+                             + (f": {c.diagnosis}" if c.diagnosis else ""))
+            elif c.expected is None:  # no number to compare: the diagnosis says why
+                lines.append(f"  {c.name:<8} {c.column:>3}  WRONG in row {c.first_wrong_row}: "
+                             f"{c.diagnosis}")
             else:
                 lines.append(f"  {c.name:<8} {c.column:>3}  WRONG from row {c.first_wrong_row} "
                              f"under the {c.when}: expected {_number(c.expected)}, got "
@@ -69,6 +79,7 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
         if r.missing:
             lines.append(f"  not in the sheet (not checked): {', '.join(r.missing)}")
     wrong = [f"{r.sheet}!{c.name}" for r in reports for c in r.columns if c.ok is False]
+    wrong += [f"{r.sheet}: {finding}" for r in reports for finding in r.findings]
     unchecked = [f"{r.sheet}!{c.name}" for r in reports for c in r.columns if c.ok is None]
     missing = [f"{r.sheet}!{n}" for r in reports for n in r.missing]
     right = sum(c.ok is True for r in reports for c in r.columns)
@@ -79,5 +90,7 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
         line += "; wrong: " + ", ".join(wrong)
     if unchecked or missing:
         line += "; not checked: " + ", ".join(unchecked + missing)
+    if any(r.caveats for r in reports):
+        line += "; not checked as Excel computes it (see above)"
     lines.append(line + "; checked at the given and at changed inputs")
     return lines

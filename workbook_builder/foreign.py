@@ -21,6 +21,7 @@ import openpyxl
 from openpyxl.formula.tokenizer import Token, Tokenizer
 from openpyxl.utils.cell import column_index_from_string as column_index
 from openpyxl.utils.cell import coordinate_from_string, get_column_letter
+from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
 from workbook_builder.isolation import out_of_memory
@@ -88,7 +89,15 @@ def cells(ws: Worksheet) -> Cells:
     openpyxl's public iterators (iter_rows, ws.cell) create every cell of the used rectangle,
     which one stray far cell makes 17 billion; its ``_cells`` map holds just the stored ones.
     """
-    return {key: c.value for key, c in ws._cells.items() if c.value is not None}
+    return {key: formula_text(c.value) for key, c in ws._cells.items() if c.value is not None}
+
+
+def formula_text(value: object) -> object:
+    """A cell's content with an array (Ctrl+Shift+Enter) formula as its formula text."""
+    if isinstance(value, ArrayFormula):
+        text = value.text or ""
+        return text if text.startswith("=") else "=" + text
+    return value
 
 
 def split_reference(operand: str) -> tuple[str | None, str]:
@@ -120,25 +129,70 @@ def is_external(operand: str) -> bool:
 #: Google Sheets functions that Excel and LibreOffice lack (#NAME? there), and the Excel
 #: function that computes the same, so the math can still be judged
 GOOGLE_ONLY = {"POW(": "POWER("}
+#: functions whose value changes at every recalculation: a finding in itself. The engine's copy
+#: gets a fixed value instead (RAND() as 0.5, NOW() as a fixed day), so the verdict is the same
+#: on every run; the column that uses one is reported wrong whatever its numbers.
+VOLATILE = {"RAND(": "(0.5", "RANDARRAY(": "(0.5", "NOW(": "(46357", "TODAY(": "(46357",
+            "RANDBETWEEN(": "MIN("}
+
+
+def volatile_calls(formula: object) -> list[str]:
+    """The volatile functions a formula calls (``["RAND"]``), in order; [] for other content."""
+    if not (isinstance(formula, str) and formula.startswith("=")):
+        return []
+    try:
+        tokens = Tokenizer(formula).items
+    except Exception:  # an unparseable formula calls nothing we can name
+        return []
+    return [t.value[:-1].upper() for t in tokens if t.type == Token.FUNC and
+            t.subtype == Token.OPEN and t.value.upper() in VOLATILE]
+
+
+def _text_reference(token: Token, names: dict[str, str]) -> bool:
+    """A text constant such as ``"Backprop!B1"`` (INDIRECT's argument) renamed like a
+    reference, so that it still names the sheet in the engine's copy. True if changed."""
+    text = token.value[1:-1].replace('""', '"')
+    if "!" not in text:
+        return False
+    try:
+        sheet, rest = split_reference(text)
+    except ValueError:
+        return False
+    if sheet is None or sheet.upper() not in names or not _CELL_OR_RANGE.fullmatch(rest):
+        return False
+    token.value = f'"{names[sheet.upper()]}!{rest}"'
+    return True
 
 
 def rewrite(formula: str, names: dict[str, str], where: str,
-            google: list[str] | None = None) -> str:
-    """The formula with sheet names mapped through ``names`` (upper-cased keys), and Google
-    Sheets' own functions by their Excel twins (``where`` is appended to ``google``).
+            google: list[str] | None = None, volatile: list[str] | None = None) -> str:
+    """The formula with sheet names mapped through ``names`` (upper-cased keys; in references
+    and in text that INDIRECT may read), Google Sheets' own functions by their Excel twins and
+    volatile functions by fixed values (``where`` is appended to ``google`` / ``volatile``).
 
     Raises:
         AuditError: the formula refers to another file, which is never opened.
     """
     tokens = Tokenizer(formula).items
     changed = False
-    for token in tokens:
-        if token.type == Token.FUNC and token.subtype == Token.OPEN and \
-                token.value.upper() in GOOGLE_ONLY:
-            token.value = GOOGLE_ONLY[token.value.upper()]
-            changed = True
-            if google is not None:
-                google.append(where)
+    for k, token in enumerate(tokens):
+        if token.type == Token.FUNC and token.subtype == Token.OPEN:
+            function = token.value.upper()
+            if function in GOOGLE_ONLY:
+                token.value = GOOGLE_ONLY[function]
+                changed = True
+                if google is not None:
+                    google.append(where)
+            elif function in VOLATILE:
+                closes = k + 1 < len(tokens) and tokens[k + 1].type == Token.FUNC
+                token.value = VOLATILE[function] if closes or function == "RANDBETWEEN(" \
+                    else "MIN" + VOLATILE[function] + ","
+                changed = True
+                if volatile is not None:
+                    volatile.append(where)
+            continue
+        if token.type == Token.OPERAND and token.subtype == Token.TEXT:
+            changed |= _text_reference(token, names)
             continue
         if token.type != Token.OPERAND or token.subtype != Token.RANGE:
             continue
@@ -153,6 +207,65 @@ def rewrite(formula: str, names: dict[str, str], where: str,
     return "=" + "".join(t.value for t in tokens) if changed else formula
 
 
+_CELL_OR_RANGE = re.compile(r"\$?[A-Za-z]{1,3}\$?\d+(?::\$?[A-Za-z]{1,3}\$?\d+)?")
+
+
+def resolve_names(wb: openpyxl.Workbook) -> dict[str, list[str]]:
+    """Write every defined name used in a cell's formula as what it stands for (``eta`` ->
+    ``$B$1``), so that the reader sees the η cell the updates multiply and the engine needs
+    no names. A name for a single reference on the formula's own sheet loses its sheet part;
+    one for an expression is put in parentheses. Returns per sheet the notes saying which."""
+    def targets(scope: Any) -> dict[str, str]:
+        return {name.upper(): dn.attr_text for name, dn in scope.items()
+                if dn.attr_text and not dn.attr_text.startswith("#")}
+
+    book = targets(wb.defined_names)
+    notes: dict[str, list[str]] = {}
+    for ws in wb.worksheets:
+        local = {**book, **targets(ws.defined_names)}
+        if not local:
+            continue
+        used: dict[str, str] = {}
+        for cell in ws._cells.values():
+            value = cell.value
+            text = value.text if isinstance(value, ArrayFormula) else value
+            if not (isinstance(text, str) and text.startswith("=")):
+                continue
+            try:
+                tokens = Tokenizer(text).items
+            except Exception:
+                continue
+            changed = False
+            for token in tokens:
+                if token.type != Token.OPERAND or token.subtype != Token.RANGE or \
+                        _CELL_OR_RANGE.fullmatch(token.value):
+                    continue
+                try:
+                    _, rest = split_reference(token.value)
+                except ValueError:
+                    continue
+                target = local.get(rest.upper())
+                if target is None:
+                    continue
+                sheet, ref = split_reference(target)
+                if _CELL_OR_RANGE.fullmatch(ref):
+                    token.value = ref if sheet is None or sheet == ws.title else target
+                else:
+                    token.value = f"({target})"
+                used[rest] = target
+                changed = True
+            if changed:
+                new = "=" + "".join(t.value for t in tokens)
+                if isinstance(value, ArrayFormula):
+                    value.text = new
+                else:
+                    cell.value = new
+        if used:
+            notes[ws.title] = [f"the defined name {name!r} read as {target}"
+                               for name, target in sorted(used.items())]
+    return notes
+
+
 def engine_names(wb: openpyxl.Workbook) -> dict[str, str]:
     """Original sheet title -> the plain name the engine gets (S1, S2, ...).
 
@@ -162,22 +275,30 @@ def engine_names(wb: openpyxl.Workbook) -> dict[str, str]:
     return {ws.title: f"S{k}" for k, ws in enumerate(wb.worksheets, start=1)}
 
 
-def engine_copy(wb: openpyxl.Workbook, out: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+def engine_copy(wb: openpyxl.Workbook, out: Path
+                ) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]]]:
     """Save the copy the engine reads: plain sheet names, no external links.
 
     Every formula (cells and defined names) is rewritten for the new names and refused if it
     needs another file, before the engine sees it. Returns original title -> engine name, and
-    per sheet the cells that use a Google-Sheets-only function (judged as its Excel twin).
+    per sheet the cells that use a Google-Sheets-only function (judged as its Excel twin) and
+    those that call a volatile function (given a fixed value).
     """
     names = engine_names(wb)
     upper = {title.upper(): new for title, new in names.items()}
     google: dict[str, list[str]] = {}
+    volatile: dict[str, list[str]] = {}
     for ws in wb.worksheets:
         for (row, col), value in cells(ws).items():
             if isinstance(value, str) and value.startswith("="):
-                coordinate = ws._cells[row, col].coordinate
-                ws._cells[row, col].value = rewrite(value, upper, f"cell {ws.title}!{coordinate}",
-                                                    google.setdefault(ws.title, []))
+                cell = ws._cells[row, col]
+                new = rewrite(value, upper, f"cell {ws.title}!{cell.coordinate}",
+                              google.setdefault(ws.title, []),
+                              volatile.setdefault(ws.title, []))
+                if isinstance(cell.value, ArrayFormula):
+                    cell.value.text = new
+                else:
+                    cell.value = new
         for name, dn in list(ws.defined_names.items()):
             if dn.attr_text:
                 dn.attr_text = rewrite("=" + dn.attr_text, upper, f"the name {name}")[1:]
@@ -188,7 +309,8 @@ def engine_copy(wb: openpyxl.Workbook, out: Path) -> tuple[dict[str, str], dict[
         ws.title = names[ws.title]
     wb._external_links = []  # no formula uses them (checked above); the engine must not either
     wb.save(out)
-    return names, {sheet: where for sheet, where in google.items() if where}
+    return (names, {sheet: where for sheet, where in google.items() if where},
+            {sheet: where for sheet, where in volatile.items() if where})
 
 
 # --- reading labels as a person does ---------------------------------------------------------
@@ -306,7 +428,7 @@ def find_table(ws: Worksheet, grid: Cells) -> Table | None:
     if best is None or "w1" not in best[1]:
         return None
     header, columns, unknown, notes = best
-    rows, skipped = epoch_rows(grid, header, columns["w1"])
+    rows, skipped = epoch_rows(grid, header, columns)
     if skipped:
         notes.append(f"{skipped} row(s) of text under the header skipped")
     table = Table(ws.title, header, columns, rows, unknown=unknown, notes=notes)
@@ -315,21 +437,30 @@ def find_table(ws: Worksheet, grid: Cells) -> Table | None:
     return table
 
 
-def epoch_rows(grid: Cells, header: int, w1_col: int) -> tuple[list[int], int]:
-    """Rows of the table: from the header down while w1 holds a number or a formula; up to
-    MAX_TEXT_ROWS rows of text right under the header are skipped."""
+def epoch_rows(grid: Cells, header: int, columns: dict[str, int]) -> tuple[list[int], int]:
+    """Rows of the table: from the header down while w1 holds a number or a formula. Up to
+    MAX_TEXT_ROWS rows right under the header that hold only text in the table's columns
+    (formula descriptions, units; w1's cell may be blank there) are skipped."""
+    w1 = columns["w1"]
+    table_columns = set(columns.values())
     rows: list[int] = []
     skipped = 0
     r = header + 1
     while True:
-        value = grid.get((r, w1_col))
+        value = grid.get((r, w1))
         if is_number(value) or (isinstance(value, str) and value.startswith("=")):
             rows.append(r)
-        elif not rows and isinstance(value, str) and skipped < MAX_TEXT_ROWS:
+        elif not rows and skipped < MAX_TEXT_ROWS and _text_only(grid, r, table_columns):
             skipped += 1
         else:
             return rows, skipped
         r += 1
+
+
+def _text_only(grid: Cells, row: int, columns: set[int]) -> bool:
+    """Does the row hold text, and nothing but text, in the given columns?"""
+    values = [v for c in columns if (v := grid.get((row, c))) is not None]
+    return bool(values) and all(isinstance(v, str) and not v.startswith("=") for v in values)
 
 
 def is_number(value: object) -> bool:
@@ -355,6 +486,8 @@ def find_params(grid: Cells, table: Table) -> dict[str, str]:
     params: dict[str, str] = {}
     if "η" in wanted and (eta := eta_from_updates(grid, table)) is not None:
         params["η"] = eta
+    if table.eta_literal is not None:  # the updates carry η themselves: a labelled cell that
+        wanted.discard("η")  # they do not use is not η, and must not be varied as η
     for (row, col), value in sorted(grid.items()):
         if row in in_table and col in table_columns:
             continue
@@ -438,16 +571,97 @@ def _offset(m: re.Match[str], row: int, col: int) -> str:
     return (f"C{c}" if m[1] else f"C[{c - col}]") + (f"R{r}" if m[3] else f"R[{r - row}]")
 
 
+#: Functions that are the same smooth function of their arguments wherever the formula
+#: stands: a formula built from these and + − × ÷ ^ alone, right at the recomputed rows under
+#: two sets of inputs, is right on every row that repeats it. Anything else — a branch (IF,
+#: CHOOSE, a comparison, ROUND, ABS, a lookup), a value that depends on where the formula
+#: stands (ROW, COLUMN, OFFSET, INDIRECT, INDEX, CELL), text, a name — may take another arm
+#: lower down, so a column that uses one is recomputed on every row.
+SMOOTH = frozenset({"EXP(", "LN(", "LOG(", "LOG10(", "SQRT(", "POWER(", "POW(", "SUM(",
+                    "PRODUCT(", "SUMSQ(", "SUMPRODUCT(", "TANH(", "SINH(", "COSH("})
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "^", "%"})
+GUARD = 100.0  # MIN(709, −x): a constant this large only stops EXP overflowing
+
+
+def not_provable_by_text(formula: object, table_rows: range | None = None) -> str | None:
+    """Why a row that repeats this formula (in R1C1 form) is not proved by the rows above it:
+    the first construct that may behave differently lower down, or None when the formula is
+    plain arithmetic of smooth functions (see SMOOTH) of cells at fixed offsets, or of fixed
+    cells outside ``table_rows`` (η above the table, $B$1)."""
+    if not (isinstance(formula, str) and formula.startswith("=")):
+        return None
+    try:
+        tokens = Tokenizer(formula).items
+    except Exception:
+        return "it cannot be parsed"
+    for k, token in enumerate(tokens):
+        kind, value = token.type, token.value
+        if kind == Token.FUNC and token.subtype == Token.OPEN:
+            name = value.upper()
+            if name in SMOOTH:
+                continue
+            if name in ("MIN(", "MAX(") and _is_guard(tokens, k):
+                continue
+            return f"it calls {name[:-1]}"
+        if kind == Token.OP_IN and value not in _ARITHMETIC:
+            return f"it compares or joins values ({value})"
+        if kind == Token.OPERAND and token.subtype == Token.RANGE:
+            _, rest = split_reference(value)
+            if not all(_CELL.fullmatch(part) for part in rest.split(":")):
+                return f"it uses the name {value}"
+            for part in rest.split(":"):
+                m = _CELL.fullmatch(part)
+                if m is not None and m[3] and (table_rows is None or int(m[4]) in table_rows):
+                    return f"it refers to a fixed row of the table ({value})"
+        if kind == Token.OPERAND and token.subtype in (Token.TEXT, Token.LOGICAL, Token.ERROR):
+            return f"it holds {value}"
+    return None
+
+
+def _is_guard(tokens: list[Token], k: int) -> bool:
+    """Is the MIN/MAX call opening at ``tokens[k]`` an overflow guard: two arguments, one of
+    them a constant of magnitude ≥ GUARD?"""
+    depth, args, current = 0, [], []  # type: ignore[var-annotated]
+    for token in tokens[k + 1:]:
+        if token.type == Token.FUNC and token.subtype == Token.CLOSE and depth == 0:
+            args.append(current)
+            break
+        if token.type == Token.SEP and token.subtype == Token.ARG and depth == 0:
+            args.append(current)
+            current = []
+            continue
+        if token.subtype == Token.OPEN:
+            depth += 1
+        elif token.subtype == Token.CLOSE:
+            depth -= 1
+        current.append(token)
+    if len(args) != 2:
+        return False
+    for arg in args:
+        values = [t.value for t in arg]
+        if values and values[-1].replace(".", "", 1).isdigit() and all(
+                v in ("-", "+") for v in values[:-1]) and float(values[-1]) >= GUARD:
+            return True
+    return False
+
+
 def rows_to_recompute(grid: Cells, table: Table) -> int:
     """How many of the table's first rows the engine must recompute: RECOMPUTED_ROWS, or more
-    when a lower row breaks its column's pattern (a typed number, another formula)."""
+    when a lower row breaks its column's pattern (a typed number, another formula), or all of
+    them when a column's formula is not proved by its text (see not_provable_by_text; a note
+    says which)."""
     rows = table.rows
     if len(rows) <= RECOMPUTED_ROWS:
         return len(rows)
     last_odd = 0
     columns = [c for name, c in table.columns.items() if name != "epoch"]  # typed 0, 1, 2, ...
     for col in (*columns, *table.unknown):
-        pattern = r1c1(grid.get((rows[1], col)), rows[1], col)
+        formula = grid.get((rows[1], col))
+        if (why := not_provable_by_text(formula, range(rows[0], rows[-1] + 1))) is not None:
+            table.notes.append(f"every row recomputed: column {get_column_letter(col)}'s "
+                               f"formula ({formula}) is not proved by its text, since {why}")
+            return len(rows)
+        pattern = r1c1(formula, rows[1], col)
         for k in range(len(rows) - 1, last_odd, -1):  # from the bottom: stop at the first odd
             if r1c1(grid.get((rows[k], col)), rows[k], col) != pattern:
                 last_odd = k

@@ -33,12 +33,24 @@ class SheetReport:
     columns: list[ColumnResult]
     missing: list[str]  # quantities of the network the sheet does not show
     notes: list[str] = field(default_factory=list)  # how columns and η were found
+    #: mistakes that belong to no checked column (a helper column that calls RAND): WRONG
+    findings: list[str] = field(default_factory=list)
+    #: why the numbers checked may not be what Excel shows (precision as displayed): the
+    #: sheet cannot be "all right"
+    caveats: list[str] = field(default_factory=list)
+    #: what a grader should know and the numbers cannot say (the file was made by the
+    #: builder itself); they do not change the verdict
+    signals: list[str] = field(default_factory=list)
+    #: the numbers the sheet was checked against, as found in it (inputs, targets, initial
+    #: weights, η); None where a value is not a number
+    against: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """Every quantity found, checked and right."""
-        return not self.missing and all(c.ok is True for c in self.columns)
+        """Every quantity found, checked and right, and nothing else found wrong."""
+        return not self.missing and not self.findings and not self.caveats and \
+            all(c.ok is True for c in self.columns)
 
     @property
     def wrong(self) -> bool:
-        return any(c.ok is False for c in self.columns)
+        return bool(self.findings) or any(c.ok is False for c in self.columns)
