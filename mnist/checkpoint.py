@@ -193,11 +193,15 @@ def rng_state(device: torch.device) -> torch.Tensor:
     """The state of the global generator that draws dropout masks on ``device``."""
     if device.type == "cuda":
         return torch.cuda.get_rng_state(device)
+    if device.type == "mps":
+        return torch.mps.get_rng_state()
     return torch.get_rng_state()
 
 
 def set_rng_state(device: torch.device, state: torch.Tensor) -> None:
     if device.type == "cuda":
         torch.cuda.set_rng_state(state, device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(state)
     else:
         torch.set_rng_state(state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -33,3 +34,15 @@ PRESETS: Mapping[str, RunConfig] = MappingProxyType(
         "tiny": RunConfig(arch="tiny", ema=0.99),
     }
 )
+
+MIN_STEPS = 200  # optimizer steps a run needs for a meaningful figure (a full epoch has 235)
+MIN_BATCH = 32  # images per step, at least; smaller batches only add per-step overhead
+
+
+def fitted_batch_size(batch_size: int, images: int, epochs: int) -> int:
+    """A preset's batch size, halved (not below MIN_BATCH) while the run would take fewer than
+    MIN_STEPS optimizer steps: a quick run (--limit-train 5000, one epoch) at the preset's 256
+    takes 20 steps and scored 25 % on the test set, at 32 it takes 157 and scored 97 %."""
+    while batch_size // 2 >= MIN_BATCH and epochs * math.ceil(images / batch_size) < MIN_STEPS:
+        batch_size //= 2
+    return batch_size

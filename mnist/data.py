@@ -96,6 +96,34 @@ def raw_dir(data_dir: Path) -> Path:
     return data_dir / "MNIST" / "raw"
 
 
+def find_raw(data_dir: Path) -> tuple[Path, str | None]:
+    """The folder that holds the files, and a note when ``data_dir`` is not the usual root.
+
+    ``data_dir`` is meant to be the root above ``MNIST/raw``; where that does not exist and
+    ``data_dir`` is clearly the ``raw`` folder itself or the ``MNIST`` folder (it holds the
+    files, or carries that name), that folder is used and the note says so.
+    """
+    usual = raw_dir(data_dir)
+    if usual.is_dir():
+        return usual, None
+    if holds_mnist(data_dir) or (data_dir.name == "raw" and data_dir.parent.name == "MNIST"):
+        return data_dir, (
+            f"--data-dir {data_dir} is the raw folder itself: reading the files there (the "
+            f"usual form is --data-dir {data_dir.parent.parent}, the folder above MNIST/raw)"
+        )
+    if holds_mnist(data_dir / "raw") or data_dir.name == "MNIST":
+        return data_dir / "raw", (
+            f"--data-dir {data_dir} is the MNIST folder: reading {data_dir / 'raw'} (the usual "
+            f"form is --data-dir {data_dir.parent}, the folder above MNIST/raw)"
+        )
+    return usual, None
+
+
+def holds_mnist(folder: Path) -> bool:
+    """Whether any of the four files (zipped or not) is in ``folder``."""
+    return folder.is_dir() and any(locate(folder, spec) is not None for spec in OFFICIAL)
+
+
 def md5sum(path: Path) -> str:
     digest = hashlib.md5()
     with path.open("rb") as f:
@@ -239,7 +267,8 @@ def load_mnist(
     """Read (and with ``fetch``, first download) the four files into normalised tensors.
 
     Args:
-        data_dir: the folder that holds ``MNIST/raw/``.
+        data_dir: the folder that holds ``MNIST/raw/`` (or, see ``find_raw``, that folder or
+            ``MNIST/`` itself).
         fetch: download the files that are missing.
         limit_train: keep only the first N training images.
         val: then move this many of them, drawn with VAL_SEED, into the validation set.
@@ -247,17 +276,21 @@ def load_mnist(
     Returns:
         The data set; raises DataError with a one-line message when something is wrong.
     """
-    folder = raw_dir(data_dir)
+    folder, _ = find_raw(data_dir)
     missing = [spec for spec in OFFICIAL if locate(folder, spec) is None]
     if missing and fetch:
         download(folder, missing)
     found = [(spec, locate(folder, spec)) for spec in OFFICIAL]
     if any(path is None for _, path in found):
         names = ", ".join(f"{spec.stem}.gz" for spec, path in found if path is None)
-        where = "folder not found" if not folder.is_dir() else f"missing {names}"
+        if not folder.is_dir():
+            raise DataError(
+                f"MNIST data: {folder}: folder not found; the files belong in "
+                "<root>/MNIST/raw/ (the layout torchvision uses): pass --data-dir <root>, or "
+                "add --download to fetch them there"
+            )
         raise DataError(
-            f"MNIST data: {folder}: {where}; pass --data-dir DIR (the folder holding "
-            "MNIST/raw/) or add --download"
+            f"MNIST data: {folder}: missing {names}; copy them there, or add --download"
         )
     arrays = [load_checked(path, spec) for spec, path in found if path is not None]
     train_images, train_labels, test_images, test_labels = arrays

@@ -24,7 +24,8 @@ EVAL_BATCH = 2000  # images per forward pass when evaluating; no gradients, so m
 
 
 class Diverged(Exception):
-    """The training loss stopped being a finite number."""
+    """The training loss, or the loss of the evaluated weights, stopped being a finite
+    number."""
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -233,6 +234,10 @@ class Trainer:
             row["test_loss"], row["test_acc"], predicted = evaluate(
                 self.evaluated, data.test_x, data.test_y
             )
+            for key in ("val_loss", "test_loss"):  # the weights after the last step
+                if key in row and not math.isfinite(row[key]):
+                    split = key.split("_")[0]
+                    raise Diverged(f"in epoch {epoch}, the {split} loss is {row[key]}")
             seconds = time.perf_counter() - tic
             elapsed += seconds
             row["lr"] = self.optimizer.param_groups[0]["lr"]

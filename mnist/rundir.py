@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -39,19 +40,41 @@ CHECKPOINT_KEYS = (
 )
 
 
+RUN_FILES = (  # what a run writes into its folder; --overwrite removes these and nothing else
+    "last.pt",
+    "best.pt",
+    "metrics.csv",
+    "metrics.json",
+    "curves.png",
+    "misclassified.png",
+)
+
+
 class RunFolderError(Exception):
     """The folder cannot be used, or its checkpoint is not a run of this config; one line."""
 
 
+class WriteError(Exception):
+    """A file could not be written (a full disk, no permission, ...); one line naming it."""
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary name in the same folder, then os.replace it into place."""
+    """Write to a temporary name in the same folder, then os.replace it into place.
+
+    Raises:
+        WriteError: naming ``path`` (not the temporary name) and the cause; nothing is left
+            behind, and a previous file at ``path`` is intact.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with tmp.open("xb") as f:  # "x": never clobber; the mode follows the umask
             f.write(payload)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise WriteError(f"cannot write {path}: {e.strerror or e}") from e
         raise
 
 
@@ -72,6 +95,30 @@ class RunFolder:
     def last(self) -> Path:
         return self.path / "last.pt"
 
+    def run_files(self) -> list[str]:
+        """The names of RUN_FILES present in the folder: a run, finished or not, if any."""
+        return [name for name in RUN_FILES if (self.path / name).exists()]
+
+    def describe(self) -> str:
+        """'a finished run (10 of 10 epochs, last test accuracy 99.44 %)', from metrics.json;
+        'a run (last.pt, ...)' when that cannot be read."""
+        try:
+            report = json.loads((self.path / "metrics.json").read_text())
+            epochs, rows = int(report["config"]["epochs"]), report["epochs"]
+            accuracy = f", last test accuracy {rows[-1]['test_acc']:.2%}" if rows else ""
+            state = "a finished" if len(rows) >= epochs else "an unfinished"
+            return f"{state} run ({len(rows)} of {epochs} epochs{accuracy})"
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return f"a run ({', '.join(self.run_files())})"
+
+    def clear(self) -> None:
+        """Remove the RUN_FILES of an earlier run (--overwrite); other files stay."""
+        for name in self.run_files():
+            try:
+                (self.path / name).unlink()
+            except OSError as e:
+                raise WriteError(f"cannot remove {self.path / name}: {e.strerror or e}") from e
+
     def create(self) -> None:
         """Make the folder and prove it writable; RunFolderError if not."""
         try:
@@ -80,6 +127,10 @@ class RunFolder:
             (self.path / ".write-test").unlink()
         except OSError as e:
             raise RunFolderError(f"{self.path}: cannot write there ({e.strerror or e})") from e
+        except WriteError as e:
+            cause = e.__cause__
+            reason = getattr(cause, "strerror", None) or cause or e
+            raise RunFolderError(f"{self.path}: cannot write there ({reason})") from e
 
     def save(self, name: str, state: dict[str, Any]) -> None:
         """Write a checkpoint after checking that it holds nothing but plain values."""
@@ -107,6 +158,11 @@ class RunFolder:
             CheckpointError: a file this program did not write, or a damaged one.
         """
         if not self.last.is_file():
+            if self.run_files():
+                raise RunFolderError(
+                    f"no checkpoint at {self.last} to continue from; pass a new --out, or "
+                    "--overwrite instead of --resume to replace the run there"
+                )
             raise RunFolderError(f"no checkpoint at {self.last}; drop --resume to start a new run")
         checkpoint = read_checkpoint(self.last)
         check_parts(checkpoint)

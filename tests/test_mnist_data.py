@@ -25,6 +25,7 @@ from mnist.data import (
     DataError,
     IdxSpec,
     download,
+    find_raw,
     load_mnist,
     parse_idx,
     read_idx,
@@ -117,6 +118,44 @@ def test_load_mnist_reads_unzipped_files(tmp_path: Path) -> None:
 def test_missing_folder_says_how_to_get_the_data(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"--data-dir.*--download"):
         load_mnist(tmp_path / "nowhere")
+
+
+def test_missing_folder_names_the_layout_and_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as caught:
+        load_mnist(tmp_path / "nowhere")
+    message = str(caught.value)
+    assert "<root>/MNIST/raw/" in message and "pass --data-dir <root>" in message
+
+
+@pytest.mark.parametrize("given", ["MNIST/raw", "MNIST"])
+def test_the_raw_or_mnist_folder_is_accepted_and_said_so(tmp_path: Path, given: str) -> None:
+    raw = write_mnist(tmp_path / "root", n_train=20, n_test=10)
+    folder, note = find_raw(tmp_path / "root" / given)
+    assert folder == raw
+    assert note is not None and f"the usual form is --data-dir {tmp_path / 'root'}," in note
+    assert len(load_mnist(tmp_path / "root" / given).train_y) == 20
+
+
+def test_the_usual_root_needs_no_note(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path, n_train=20, n_test=10)
+    assert find_raw(tmp_path) == (raw, None)
+
+
+def test_a_folder_holding_the_files_is_read_whatever_its_name(tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path / "root", n_train=20, n_test=10)
+    raw.rename(tmp_path / "flat")
+    folder, note = find_raw(tmp_path / "flat")
+    assert folder == tmp_path / "flat" and note is not None and "raw folder itself" in note
+    assert len(load_mnist(tmp_path / "flat").train_y) == 20
+
+
+def test_an_empty_raw_folder_is_where_download_writes(tmp_path: Path) -> None:
+    """--data-dir .../MNIST/raw with --download fetches into it, not into raw/MNIST/raw."""
+    empty = tmp_path / "MNIST" / "raw"
+    empty.mkdir(parents=True)
+    assert find_raw(empty)[0] == empty
+    with pytest.raises(DataError, match=f"{empty}: missing train-images"):
+        load_mnist(empty)
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
