@@ -292,3 +292,75 @@ def test_a_description_row_with_blank_weights_and_repeated_example_columns(
     reports = audit.audit(path, tmp_path / "work")
     assert status(reports) == ALL_RIGHT, to_lines(reports)
     assert reports[0].epochs == 8 and reports[0].eta_source == "cell B6"
+
+
+# --- diagnoses a student can act on ---------------------------------------------------------
+# messy.py's columns: t1 A, t2 B, i1 C, i2 D, w1..w8 E..L, h1 M, a_h1 N, h2 O, a_h2 P, o1 Q,
+# a_o1 R, o2 S, a_o2 T, E1 U, E2 V, E_tot W, ∂E/∂w1..∂E/∂w8 X..AE; epoch 0 in row 4, 8 rows
+LAST = 11
+
+
+def d_o(k: int, r: int, flipped: bool = False, t: str | None = None) -> str:
+    a = "R" if k == 1 else "T"
+    t = t or ("A" if k == 1 else "B")
+    diff = f"{t}{r}-{a}{r}" if flipped else f"{a}{r}-{t}{r}"
+    return f"({diff})*{a}{r}*(1-{a}{r})"
+
+
+def edit(**by_name: Callable[[int], str]) -> Callable[[int, int, dict[str, str]], None]:
+    def apply(r: int, first: int, f: dict[str, str]) -> None:
+        for name, formula in by_name.items():
+            if (text := formula(r)) and (r > first or not name.startswith("w")):
+                f[name] = text
+    return apply
+
+
+DIAGNOSES = {
+    "σ with the sign flipped": (
+        edit(a_h1=lambda r: f"=1/(1+EXP(M{r}))"), "a_h1", "sign inside EXP is flipped"),
+    "update with another weight's gradient": (
+        edit(w4=lambda r: f"=H{r - 1}-$B$1*Z{r - 1}"), "w4", "uses ∂E/∂w3 where ∂E/∂w4 belongs"),
+    "last row only, t2 for t1": (
+        edit(E1=lambda r: f"=0.5*(B{r}-R{r})^2" if r == LAST else ""), "E1",
+        "wrong in row 11 only: there uses t2 where t1 belongs; the formula there differs"),
+    "first row only": (
+        edit(h1=lambda r: f"=E{r}*D{r}+F{r}*D{r}" if r == 4 else ""), "h1",
+        "wrong in row 4 only: there uses i2 where i1 belongs"),
+    "hidden gradient without the path through o2": (
+        edit(**{"∂E/∂w1": lambda r: f"=({d_o(1, r)}*I{r})*N{r}*(1-N{r})*C{r}"}), "∂E/∂w1",
+        "leaves out the path through o2"),
+    "one flipped (t − a) in a hidden gradient": (
+        edit(**{"∂E/∂w2": lambda r: f"=({d_o(1, r)}*I{r}+{d_o(2, r, flipped=True)}*K{r})"
+                                    f"*N{r}*(1-N{r})*D{r}"}), "∂E/∂w2",
+        "path through o2 has the wrong sign"),
+    "t1 where t2 belongs, t1 already in the formula": (
+        edit(**{"∂E/∂w3": lambda r: f"=({d_o(1, r)}*J{r}+{d_o(2, r, t='A')}*L{r})"
+                                    f"*P{r}*(1-P{r})*C{r}"}), "∂E/∂w3",
+        "uses t1 where t2 belongs"),
+    "a row shift written with $ columns": (
+        edit(a_h1=lambda r: f"=1/(1+EXP(-$M{r + 1}))"), "a_h1", "uses h1 from row r+1"),
+}
+
+
+@pytest.mark.parametrize(("mistake", "guilty", "diagnosis"), DIAGNOSES.values(),
+                         ids=DIAGNOSES)
+def test_each_mistake_gets_its_explanation(mistake: Callable[[int, int, dict[str, str]], None],
+                                           guilty: str, diagnosis: str,
+                                           tmp_path: Path) -> None:
+    reports = checked(tmp_path, Layout(edit=mistake))
+    assert status(reports) == WRONG
+    found = wrong(reports)
+    assert set(found) == {guilty}, found
+    assert diagnosis in (found[guilty] or ""), found
+
+
+def test_a_sign_error_beside_eta_is_not_taken_for_eta_without_dollar(tmp_path: Path) -> None:
+    """η in F1, above w2's column: the update's own F4, F5, ... are not η references."""
+    def sign_error_w2(r: int, first: int, f: dict[str, str]) -> None:
+        if r > first:
+            f["w2"] = f"=F{r - 1}+$F$1*Y{r - 1}"
+
+    layout = Layout(eta_label_cell="E1", eta_cell="F1", edit=sign_error_w2)
+    reports = checked(tmp_path, layout)
+    found = wrong(reports)
+    assert set(found) == {"w2"} and "sign error" in (found["w2"] or ""), found

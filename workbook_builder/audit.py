@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,15 @@ from workbook_builder.foreign import (
 from workbook_builder.reference import (
     DELTAS,
     EXAMPLE,
+    GRADIENTS,
     QUANTITIES,
     RULES,
     WEIGHTS,
     Array,
     Rule,
     Values,
+    d_o,
+    sigmoid,
     update,
 )
 from workbook_builder.verdict import ColumnResult, SheetReport
@@ -67,7 +71,7 @@ CHANGED_ETA = 0.75  # ... and sets it to this where η is not a number (or 0)
 CHECKED = QUANTITIES
 #: names a substitution may confuse with each other: one group each
 GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1", "i2"),
-          ("t1", "t2"), WEIGHTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
+          ("t1", "t2"), WEIGHTS, GRADIENTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -80,12 +84,20 @@ def mismatches(got: Array, expected: Array) -> npt.NDArray[np.bool_]:
     return bad & np.isfinite(expected)
 
 
+Mask = npt.NDArray[np.bool_]
+
+
 def explains(rule: Rule, data: list[dict[str, Array]], n: int, rename: dict[str, str],
-             got: list[Array]) -> bool:
-    """Does ``rule`` with names substituted reproduce the sheet's column in every run?"""
+             got: list[Array], only: list[Mask] | None = None) -> bool:
+    """Does ``rule`` with names substituted reproduce the sheet's column in every run (in the
+    rows of ``only``, where given: the rows found wrong)?"""
     try:
-        return all(not mismatches(g, rule(Values(d, n, rename))).any()
-                   for d, g in zip(data, got, strict=True))
+        for k, (d, g) in enumerate(zip(data, got, strict=True)):
+            expected = rule(Values(d, n, rename))
+            rows = only[k] if only is not None else np.ones(n, dtype=bool)
+            if not np.isfinite(expected[rows]).all() or mismatches(g, expected)[rows].any():
+                return False
+        return True
     except KeyError:
         return False
 
@@ -94,33 +106,85 @@ def scaled(rule: Rule, factor: float) -> Rule:
     return lambda v: factor * rule(v)
 
 
-def diagnose(name: str, data: list[dict[str, Array]], n: int) -> str | None:
-    """What the wrong column seems to compute instead, when a simple hypothesis explains it."""
-    got = [d[name] for d in data]
+#: ∂E/∂w1..w4 and δ_h: the hidden neuron, the input (None for δ_h), and its two paths, each
+#: (output, weight from the hidden neuron to that output)
+HIDDEN = {"∂E/∂w1": (1, "i1"), "∂E/∂w2": (1, "i2"), "∂E/∂w3": (2, "i1"),
+          "∂E/∂w4": (2, "i2"), "δ_h1": (1, None), "δ_h2": (2, None)}
+PATHS = {1: ((1, "w5"), (2, "w7")), 2: ((1, "w6"), (2, "w8"))}
+
+
+def hidden_gradient(name: str, signs: tuple[float, float]) -> Rule:
+    """``name``'s rule with each output path multiplied by a sign (0 drops the path; −1 is the
+    path's δ_o written with (t − a) for (a − t))."""
+    k, x = HIDDEN[name]
+
+    def rule(v: Values) -> Array:
+        a = v[f"a_h{k}"]
+        total = sum(sign * d_o(v, o) * v[w] for sign, (o, w) in zip(signs, PATHS[k],
+                                                                       strict=True))
+        out = total * a * (1 - a)
+        return out * v[x] if x is not None else out
+    return rule
+
+
+def hypotheses(name: str, data: list[dict[str, Array]], n: int
+               ) -> list[tuple[Rule, dict[str, str], str]]:
+    """What a wrong column may compute instead: (rule, names substituted, the words for it),
+    most specific first."""
     probe = Values(data[0], n)
     RULES[name](probe)
     used = list(dict.fromkeys(probe.read))
-    for x in used:  # one name where another belongs
+    out: list[tuple[Rule, dict[str, str], str]] = []
+    for x in used:  # one name where another belongs (even one the formula uses elsewhere)
         for group in GROUPS:
             if x in group:
-                for y in group:
-                    if y != x and y not in used and explains(RULES[name], data, n, {x: y}, got):
-                        return f"uses {y} where {x} belongs"
+                out += [(RULES[name], {x: y}, f"uses {y} where {x} belongs")
+                        for y in group if y != x]
     for i, x in enumerate(used):  # two names swapped
-        for y in used[i + 1:]:
-            if any(x in g and y in g for g in GROUPS) and explains(
-                    RULES[name], data, n, {x: y, y: x}, got):
-                return f"swaps {x} and {y}"
+        out += [(RULES[name], {x: y, y: x}, f"swaps {x} and {y}") for y in used[i + 1:]
+                if any(x in g and y in g for g in GROUPS)]
     if name in WEIGHTS:
         k = int(name[1])
-        if explains(update(k, +1.0), data, n, {}, got):
-            return f"adds η·∂E/∂{name} instead of subtracting it (sign error)"
-        if explains(lambda v: v.prev(name), data, n, {}, got):
-            return "never changes: the update is missing"
-    for factor, text in ((2.0, "twice the right value (is the ½ missing?)"),
-                         (0.5, "half the right value"),
-                         (-1.0, "the right value with the wrong sign")):
-        if explains(scaled(RULES[name], factor), data, n, {}, got):
+        out.append((update(k, +1.0), {},
+                    f"adds η·∂E/∂{name} instead of subtracting it (sign error)"))
+        out.append((lambda v: v.prev(name), {}, "never changes: the update is missing"))
+    if name.startswith("a_") and len(used) == 1:  # σ written 1/(1+EXP(x))
+        x = used[0]
+        out.append((lambda v: sigmoid(-v[x]), {},
+                    f"computes σ(−{x}) = 1 − σ({x}): the sign inside EXP is flipped "
+                    f"(1/(1+EXP(-{x})) is σ)"))
+    if name in HIDDEN:
+        k, _ = HIDDEN[name]
+        (o1, w1), (o2, w2) = PATHS[k]
+        out += [
+            (hidden_gradient(name, (1.0, 0.0)), {},
+             f"leaves out the path through o{o2} (δ_o{o2}·{w2}): ∂E_total/∂a_h{k} sums over "
+             "both outputs"),
+            (hidden_gradient(name, (0.0, 1.0)), {},
+             f"leaves out the path through o{o1} (δ_o{o1}·{w1}): ∂E_total/∂a_h{k} sums over "
+             "both outputs"),
+            (hidden_gradient(name, (1.0, -1.0)), {},
+             f"the path through o{o2} has the wrong sign: (t{o2} − a_o{o2}) where "
+             f"(a_o{o2} − t{o2}) belongs"),
+            (hidden_gradient(name, (-1.0, 1.0)), {},
+             f"the path through o{o1} has the wrong sign: (t{o1} − a_o{o1}) where "
+             f"(a_o{o1} − t{o1}) belongs"),
+        ]
+    out += [(scaled(RULES[name], factor), {}, text) for factor, text in (
+        (2.0, "twice the right value (is the ½ missing?)"), (0.5, "half the right value"),
+        (-1.0, "the right value with the wrong sign"))]
+    return out
+
+
+def diagnose(name: str, data: list[dict[str, Array]], n: int,
+             only: list[Mask] | None = None) -> str | None:
+    """What the wrong column seems to compute instead, when a simple hypothesis explains it
+    (in the rows of ``only``, where given)."""
+    got = [d[name] for d in data]
+    judged = [np.isfinite(RULES[name](Values(d, n))) for d in data]  # not epoch 0's weights
+    only = judged if only is None else [a & b for a, b in zip(only, judged, strict=True)]
+    for rule, rename, text in hypotheses(name, data, n):
+        if explains(rule, data, n, rename, got, only):
             return text
     return None
 
@@ -313,10 +377,29 @@ def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: C
         return (f"row {row} does not evaluate to a number (formula {formula!r}: an error, a "
                 "circular reference or an unsupported function)")
     diagnosis = diagnose(name, runs, n)
-    if diagnosis is None and result.when == "changed inputs":
+    if diagnosis is not None:
+        return diagnosis
+    # a few rows wrong, the rest right: say which, and what those rows compute
+    only = [mismatches(d[name], RULES[name](Values(d, n))) for d in runs]
+    wrong_at = sorted({table.rows[int(i)] for m in only for i in np.flatnonzero(m)})
+    if len(wrong_at) < n - (1 if name in WEIGHTS else 0):
+        where = f"row {wrong_at[0]}" if len(wrong_at) == 1 else \
+            "rows " + ", ".join(map(str, wrong_at[:5])) + (" …" if len(wrong_at) > 5 else "")
+        odd = [r for r in wrong_at if differs_from_column(grid, table, col, r)]
+        what = diagnose(name, runs, n, only)
+        return (f"wrong in {where} only" + (": there " + what if what else "")
+                + ("; the formula there differs from the rest of the column" if odd else ""))
+    if result.when == "changed inputs":
         return ("right at the given inputs only: it disagrees when the inputs and initial "
                 "weights change")
-    return diagnosis
+    return None
+
+
+def differs_from_column(grid: Cells, table: Table, col: int, row: int) -> bool:
+    """Is the formula at ``row`` another one (in R1C1 form) than most of its column's?"""
+    forms = Counter(r1c1(grid.get((r, col)), r, col) for r in table.rows[1:])
+    common, _ = forms.most_common(1)[0]
+    return r1c1(grid.get((row, col)), row, col) != common
 
 
 def unsupported_functions(formula: object) -> list[str]:
@@ -345,9 +428,12 @@ def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
     expected = -1 if name in WEIGHTS else 0
     for token in Tokenizer(formula).items:
         if token.type != Token.OPERAND or token.subtype != Token.RANGE or "!" in token.value \
-                or ":" in token.value or "$" in token.value:
+                or ":" in token.value:
             continue
-        letters, r = coordinate_from_string(token.value)
+        m = re.fullmatch(r"\$?([A-Za-z]{1,3})(\$?)(\d+)", token.value)
+        if m is None or m[2]:  # a fixed row ($B$1, B$1) does not move with the formula
+            continue
+        letters, r = m[1].upper(), int(m[3])
         quantity = by_column.get(column_index_from_string(letters))
         if quantity is None or r not in table.rows or quantity in ("η", *EXAMPLE):
             continue
