@@ -2,8 +2,10 @@
 network through each pipeline, then a race (the seed recipe trained to its first 99.4 %, our
 default command to a held 99.4 %).
 
-    python -m benchmarks.bench_mnist --data-dir ../shared            # race with seeds 1 2 3
-    python -m benchmarks.bench_mnist --data-dir ../shared --no-race  # the epoch table only
+    python -m benchmarks.bench_mnist --data-dir PATH            # race with seeds 1 2 3
+    python -m benchmarks.bench_mnist --data-dir PATH --no-race  # the epoch table only
+
+PATH holds MNIST/raw/ (as for mnist.train; in this repository's checkout, ../shared).
 
 The seed recipe's code is not in this repository; ``seed_network`` stands in for it with the
 same parameter count (16,858) in the course's usual shape: six unpadded 3x3 convolutions, the
@@ -33,9 +35,9 @@ from mnist.data import (
     OFFICIAL,
     STD,
     Augment,
+    find_raw,
     load_mnist,
     locate,
-    raw_dir,
     read_idx,
     shuffled_batches,
 )
@@ -83,7 +85,7 @@ class PerSampleMnist(Dataset[tuple[torch.Tensor, int]]):
 
 
 def seed_loader(data_dir: Path) -> DataLoader[tuple[torch.Tensor, int]]:
-    folder = raw_dir(data_dir)
+    folder, _ = find_raw(data_dir)
     images, labels = (read_idx(locate(folder, spec) or folder) for spec in OFFICIAL[:2])
     return DataLoader(PerSampleMnist(images, labels), batch_size=SEED_BATCH, shuffle=True)
 
@@ -224,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="the folder that holds MNIST/raw/"
+    )
     parser.add_argument("--no-race", action="store_true", help="the epoch table only")
     parser.add_argument(
         "--seeds",
