@@ -1,0 +1,285 @@
+"""One expression tree per quantity, printed two ways: evaluated (NumPy) and as Excel text.
+
+SymPy's idea of one tree and several printers, at the size this needs: the reference computes a
+quantity by walking its tree, the sheet's formula is the same tree printed, both in the same
+order of operations, so the two cannot drift and the engines round alike. Elementary functions
+(EXP, LN, TANH) come from ``decimal`` at 40 digits rounded once to a double, so a value is the
+same on every CPU (NumPy's SIMD kernels differ in the last bit between CPUs).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Array: TypeAlias = npt.NDArray[np.float64]
+#: (quantity, lag) -> its cell's address as the formula should write it (lag 1: epoch above)
+Resolver = Callable[[str, int], str]
+#: (quantity, lag) -> its values
+Lookup = Callable[[str, int], Array]
+
+_CONTEXT = decimal.Context(prec=40)
+
+
+def _exact(fn: Callable[[decimal.Decimal], decimal.Decimal]) -> Callable[[Array], Array]:
+    """An elementary function on doubles, correctly rounded but for 1e-40-close midpoints."""
+    def one(x: float) -> float:
+        return float(fn(decimal.Decimal(float(x))))
+    vectorised = np.frompyfunc(one, 1, 1)
+    return lambda x: np.asarray(vectorised(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+def _tanh(x: decimal.Decimal) -> decimal.Decimal:
+    if abs(x) > 40:  # tanh is ±1 to 40 digits
+        return decimal.Decimal(1).copy_sign(x)
+    e = _CONTEXT.exp(2 * x)
+    return _CONTEXT.divide(e - 1, e + 1)
+
+
+def _ln(x: decimal.Decimal) -> decimal.Decimal:
+    return _CONTEXT.ln(x) if x > 0 else decimal.Decimal("-Infinity") if x == 0 \
+        else decimal.Decimal("NaN")
+
+
+FUNCTIONS: dict[str, Callable[..., Array]] = {
+    "EXP": _exact(_CONTEXT.exp),
+    "LN": _exact(_ln),
+    "TANH": _exact(_tanh),
+    "MIN": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
+    "MAX": lambda *a: np.maximum.reduce(np.broadcast_arrays(*a)),
+}
+
+# Excel's precedence: + − < × ÷ < ^ < unary minus (−2^2 is 4 in Excel), atoms above all
+_ADD, _MUL, _POW, _NEG, _ATOM = 1, 2, 3, 4, 5
+
+
+class Expr:
+    """A node; build with + − × ÷ and the helpers below, then ``value`` or ``excel``."""
+
+    precedence = _ATOM
+
+    def value(self, look: Lookup) -> Array:
+        raise NotImplementedError
+
+    def excel(self, ref: Resolver) -> str:
+        raise NotImplementedError
+
+    def names(self) -> list[tuple[str, int]]:
+        """The quantities it reads, in reading order (repeats kept)."""
+        return []
+
+    def __add__(self, other: Expr | float) -> Expr:
+        return Bin("+", self, lift(other))
+
+    def __radd__(self, other: float) -> Expr:
+        return Bin("+", lift(other), self)
+
+    def __sub__(self, other: Expr | float) -> Expr:
+        return Bin("-", self, lift(other))
+
+    def __rsub__(self, other: float) -> Expr:
+        return Bin("-", lift(other), self)
+
+    def __mul__(self, other: Expr | float) -> Expr:
+        return Bin("*", self, lift(other))
+
+    def __rmul__(self, other: float) -> Expr:
+        return Bin("*", lift(other), self)
+
+    def __truediv__(self, other: Expr | float) -> Expr:
+        return Bin("/", self, lift(other))
+
+    def __rtruediv__(self, other: float) -> Expr:
+        return Bin("/", lift(other), self)
+
+    def __neg__(self) -> Expr:
+        return Neg(self)
+
+
+def lift(x: Expr | float) -> Expr:
+    return x if isinstance(x, Expr) else Num(float(x))
+
+
+def number_text(v: float) -> str:
+    """The shortest text that reads back as exactly ``v`` (709.0 -> ``709``)."""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v).replace("e", "E")
+
+
+@dataclass(frozen=True, eq=False)
+class Num(Expr):
+    v: float
+
+    def value(self, look: Lookup) -> Array:
+        return np.asarray(self.v, dtype=np.float64)
+
+    def excel(self, ref: Resolver) -> str:
+        return number_text(self.v)
+
+    @property
+    def precedence(self) -> int:  # type: ignore[override]
+        return _NEG if self.v < 0 else _ATOM
+
+
+@dataclass(frozen=True, eq=False)
+class Var(Expr):
+    """A quantity of this epoch (lag 0) or of the epoch above (lag 1)."""
+
+    name: str
+    lag: int = 0
+
+    def value(self, look: Lookup) -> Array:
+        return look(self.name, self.lag)
+
+    def excel(self, ref: Resolver) -> str:
+        return ref(self.name, self.lag)
+
+    def names(self) -> list[tuple[str, int]]:
+        return [(self.name, self.lag)]
+
+
+_NUMPY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+
+
+@dataclass(frozen=True, eq=False)
+class Bin(Expr):
+    op: str  # + - * / ^ >
+    a: Expr
+    b: Expr
+
+    @property
+    def precedence(self) -> int:  # type: ignore[override]
+        return {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "^": _POW, ">": 0}[self.op]
+
+    def value(self, look: Lookup) -> Array:
+        a, b = self.a.value(look), self.b.value(look)
+        if self.op == "^":
+            return np.asarray(a * a if float(self.b.value(look)) == 2 else a ** b)
+        if self.op == ">":
+            return np.asarray(a > b, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.asarray(_NUMPY[self.op](a, b), dtype=np.float64)
+
+    def excel(self, ref: Resolver) -> str:
+        # left-associative: a right operand of the same level keeps its parentheses, so
+        # a-(b-c) and a+(b+c) are computed in the order the tree says
+        left = _wrap(self.a, ref, self.a.precedence < self.precedence)
+        right = _wrap(self.b, ref, self.b.precedence <= self.precedence)
+        return f"{left}{self.op}{right}"
+
+    def names(self) -> list[tuple[str, int]]:
+        return self.a.names() + self.b.names()
+
+
+def _wrap(e: Expr, ref: Resolver, parens: bool) -> str:
+    text = e.excel(ref)
+    return f"({text})" if parens else text
+
+
+@dataclass(frozen=True, eq=False)
+class Neg(Expr):
+    a: Expr
+    precedence = _NEG
+
+    def value(self, look: Lookup) -> Array:
+        return np.asarray(-self.a.value(look))
+
+    def excel(self, ref: Resolver) -> str:
+        return "-" + _wrap(self.a, ref, self.a.precedence < _ATOM)
+
+    def names(self) -> list[tuple[str, int]]:
+        return self.a.names()
+
+
+@dataclass(frozen=True, eq=False)
+class Call(Expr):
+    fn: str  # EXP LN TANH MIN MAX
+    args: tuple[Expr, ...]
+
+    def value(self, look: Lookup) -> Array:
+        return FUNCTIONS[self.fn](*(a.value(look) for a in self.args))
+
+    def excel(self, ref: Resolver) -> str:
+        return f"{self.fn}({','.join(a.excel(ref) for a in self.args)})"
+
+    def names(self) -> list[tuple[str, int]]:
+        return [n for a in self.args for n in a.names()]
+
+
+@dataclass(frozen=True, eq=False)
+class If(Expr):
+    """IF(a>b, yes, no): ReLU's derivative."""
+
+    test: Expr
+    yes: Expr
+    no: Expr
+
+    def value(self, look: Lookup) -> Array:
+        return np.where(self.test.value(look) > 0, self.yes.value(look),
+                        self.no.value(look)).astype(np.float64)
+
+    def excel(self, ref: Resolver) -> str:
+        return f"IF({self.test.excel(ref)},{self.yes.excel(ref)},{self.no.excel(ref)})"
+
+    def names(self) -> list[tuple[str, int]]:
+        return self.test.names() + self.yes.names() + self.no.names()
+
+
+def square(x: Expr) -> Expr:
+    return Bin("^", x, Num(2.0))
+
+
+def exp(x: Expr) -> Expr:
+    return Call("EXP", (x,))
+
+
+def ln(x: Expr) -> Expr:
+    return Call("LN", (x,))
+
+
+def tanh(x: Expr) -> Expr:
+    return Call("TANH", (x,))
+
+
+def maximum(*xs: Expr | float) -> Expr:
+    return Call("MAX", tuple(lift(x) for x in xs))
+
+
+def minimum(*xs: Expr | float) -> Expr:
+    return Call("MIN", tuple(lift(x) for x in xs))
+
+
+def positive(x: Expr, yes: Expr | float, no: Expr | float) -> Expr:
+    return If(Bin(">", x, Num(0.0)), lift(yes), lift(no))
+
+
+def total(terms: Sequence[Expr]) -> Expr:
+    """t1 + t2 + … in that order (left to right, as Excel adds)."""
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def evaluate(equations: Mapping[str, Expr], given: Mapping[str, Array],
+             previous: Mapping[str, Array] | None = None) -> dict[str, Array]:
+    """Every quantity of ``equations`` (in their order) from ``given`` values; lag-1 names are
+    read from ``previous`` (the epoch above)."""
+    values: dict[str, Array] = dict(given)
+
+    def look(name: str, lag: int) -> Array:
+        if lag:
+            if previous is None:
+                raise KeyError(f"{name} of the epoch above")
+            return previous[name]
+        return values[name]
+
+    for name, expr in equations.items():
+        values[name] = np.asarray(expr.value(look), dtype=np.float64)
+    return values
