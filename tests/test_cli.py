@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from workbook_builder import layout
-from workbook_builder.cli import main
+from workbook_builder.cli import invoked_as, main
 
 
 def test_default_writes_generated_backprop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -37,17 +37,78 @@ def test_options_reach_the_workbook(tmp_path: Path) -> None:
     assert main(argv) == 0
     wb = openpyxl.load_workbook(out)
     assert [n for n in wb.sheetnames if n.startswith("LR")] == ["LR 0.3", "LR 5.0"]
-    ws = wb["LR 5.0"]
+    ws = wb["Network"]  # the network is entered once, for every rate sheet
     values = {ws.cell(c.row, c.column + 1).value for row in ws.iter_rows(max_row=8)
               for c in row if isinstance(c.value, str) and len(c.value) == 2}
     assert {1, -1, 0.2, 0.9, 8, 0.1, -0.2} <= values
-    assert ws.max_row == 9 + 7
+    assert wb["LR 5.0"][layout.param_cell("η", absolute=False)].value == 5
+    assert wb["LR 5.0"].max_row == 9 + 7
 
 
 def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
     assert "--epochs" in text and "(default: 100)" in text and "--biases" in text
+    joined = " ".join(text.split())
+    assert "(default: 0.1 0.2 0.5 0.8 1 2)" in joined  # as typed, not a Python list
+    options = joined.split(" --")  # each option's help, lines joined
+    assert all(o.count("(default:") <= 1 for o in options), options
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_usage_shows_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    usage = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert usage[0].startswith("usage: python -m workbook_builder [-h] [--out OUT]")
+    assert usage[-1].split() == ["python", "-m", "workbook_builder", "check", "[-h]",
+                                 "[options]", "PATH", "[PATH", "...]"]
+
+
+UNKNOWN = [
+    (["chek", "stu/me.xlsx"], "unknown command 'chek'; did you mean 'check'?"),
+    (["Check", "x.xlsx"], "unknown command 'Check'; did you mean 'check'?"),
+    (["chekc"], "did you mean 'check'?"),
+    (["stu/me.xlsx"], "to check it: python -m workbook_builder check stu/me.xlsx"),
+    (["build", "--epochs", "3"], "unknown command 'build'; the command is 'check'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), UNKNOWN, ids=[a[0] for a, _ in UNKNOWN])
+def test_unknown_command_is_one_line_with_the_likely_one(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert err.startswith("python -m workbook_builder: error: unknown command ")
+
+
+@pytest.mark.parametrize(("argv0", "prog"), [
+    ("/home/me/.venv/bin/backprop-workbook", "backprop-workbook"),
+    ("C:\\venv\\Scripts\\backprop-workbook.exe", "backprop-workbook"),
+    ("backprop-workbook", "backprop-workbook"),
+    ("/repo/workbook_builder/__main__.py", "python -m workbook_builder"),
+    ("-m", "python -m workbook_builder"),
+    ("", "python -m workbook_builder"),
+])
+def test_program_name_follows_how_it_was_started(argv0: str, prog: str) -> None:
+    assert invoked_as(argv0) == prog
+
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("backprop-workbook")
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the project is not pip-installed here")
+def test_console_script_names_itself(tmp_path: Path) -> None:
+    """The installed script's usage and errors say backprop-workbook, not python -m."""
+    helped = subprocess.run([str(CONSOLE_SCRIPT), "--help"], capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    assert helped.startswith("usage: backprop-workbook [-h]")
+    assert "\n       backprop-workbook check [-h] [options] PATH" in helped
+    typo = subprocess.run([str(CONSOLE_SCRIPT), "chek", "x.xlsx"], capture_output=True,
+                          text=True, timeout=60)
+    assert typo.returncode == 2
+    assert typo.stderr == ("backprop-workbook: error: unknown command 'chek'; "
+                           "did you mean 'check'?\n")
 
 
 BAD = [
@@ -134,6 +195,9 @@ def run_cli(argv: list[str], tmp: Path, limit_bytes: int | None = None,
     tmpdir.mkdir(exist_ok=True)
 
     def limit() -> None:
+        # a background job's children start with SIGINT ignored; Python then never raises
+        # KeyboardInterrupt: give the command the default Ctrl-C a terminal would
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
@@ -177,7 +241,7 @@ def test_negative_numbers_in_exponent_form_are_values(tmp_path: Path) -> None:
     argv = ["--out", str(out), "-q", "--epochs", "2", "--weights", "0.15", "-1e-3", "0.25",
             "0.3", "-4E+1", "0.45", "0.5", "-.55", "--inputs", "-5e-2", "0.1"]
     assert main(argv) == 0
-    ws = openpyxl.load_workbook(out)["LR 0.1"]
+    ws = openpyxl.load_workbook(out)[layout.NETWORK]
     got = {n: ws[layout.param_cell(n, absolute=False)].value for n in ("w2", "w5", "w8", "i1")}
     assert got == {"w2": -0.001, "w5": -40.0, "w8": -0.55, "i1": -0.05}
 

@@ -83,7 +83,7 @@ def test_readme_shows_every_view_of_one_rate_sheet() -> None:
     run = Run()
     views = [p for p in layout.pictures(run) if p.startswith(layout.slug(sheet_name(0.5)))]
     assert set(views) <= set(shown), views
-    assert {layout.slug(layout.GUIDE), layout.slug(layout.SUMMARY)} <= set(shown)
+    assert {layout.slug(x) for x in (layout.GUIDE, layout.NETWORK, layout.SUMMARY)} <= set(shown)
 
 
 @pytest.mark.parametrize("view", list(layout.RATE_VIEWS))
@@ -105,13 +105,16 @@ def test_rate_sheet_view_reads_back_at_readme_width(view: str) -> None:
         assert not bad, f"epoch {epoch}: {bad}"
 
 
-def test_guide_and_summary_read_back_at_readme_width() -> None:
+def test_guide_network_and_summary_read_back_at_readme_width() -> None:
     run = Run()
     guide = {x for line in ocr(REPO / "generated" / f"{layout.slug(layout.GUIDE)}.png")
              for x in line}
     tr = trace(run.network, layout.GUIDE_EXAMPLE_RATE, 2)
     for q in ("h1", "a_h1", "o1", "a_o1", "E_total", "δ_o1", "δ_h1", "∂E/∂w5", "∂E/∂w1"):
         assert any(close(x, float(tr[q][0])) for x in guide), q
+    network = {x for line in ocr(REPO / "generated" / f"{layout.slug(layout.NETWORK)}.png")
+               for x in line}
+    assert set(layout.network_params(run.network).values()) <= network, network
     summary = {x for line in ocr(REPO / "generated" / f"{layout.slug(layout.SUMMARY)}.png")
                for x in line}
     for lr in run.learning_rates:

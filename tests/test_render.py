@@ -4,8 +4,10 @@ hangs."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from workbook_builder.reference import (
     first_epoch_below,
     trace,
 )
-from workbook_builder.spec import Run, sheet_name
+from workbook_builder.spec import Network, Run, sheet_name
 
 HAVE_SOFFICE = shutil.which("soffice") is not None and shutil.which("pdftoppm") is not None
 needs_soffice = pytest.mark.skipif(
@@ -68,23 +70,65 @@ def test_libreoffice_recomputes_every_cell(lo_values: openpyxl.Workbook, default
         assert row[6:9] == [layout.NOT_REACHED if x is None else x for x in expected]
 
 
+def edit_numbers(book: Path, out: Path, edits: dict[str, dict[str, float]]) -> None:
+    """A copy of ``book`` with some number cells changed ({sheet: {A1: value}}), edited in the
+    XML itself: openpyxl would drop the charts, whose legends are checked here."""
+    with zipfile.ZipFile(book) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        targets = dict(re.findall(r'Id="(rId\d+)"[^>]*Target="([^"]+)"', rels))
+        sheets = re.findall(r'<sheet name="([^"]+)" sheetId="\d+" r:id="(rId\d+)"',
+                            z.read("xl/workbook.xml").decode())
+        files = {f"xl/{targets[rid]}": name for name, rid in sheets}
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+            for item in z.infolist():
+                data = z.read(item.filename)
+                for address, number in edits.get(files.get(item.filename, ""), {}).items():
+                    text, n = re.subn(rf'(<c r="{address}"[^>]*><v>)[^<]*(</v>)',
+                                      rf"\g<1>{number!r}\g<2>", data.decode())
+                    assert n == 1, (item.filename, address)
+                    data = text.encode()
+                copy.writestr(item, data)
+
+
+def legends(book: Path) -> dict[str, str]:
+    """Each chart series' name cell and the name LibreOffice wrote for it, from its charts."""
+    with zipfile.ZipFile(book) as z:
+        xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/"))
+    return dict(re.findall(r"<c:tx><c:strRef><c:f>([^<]+)</c:f><c:strCache><c:ptCount "
+                           r'val="1"/><c:pt idx="0"><c:v>([^<]*)</c:v>', xml))
+
+
 @pytest.mark.libreoffice
 @needs_soffice
 def test_libreoffice_really_recalculates(default_workbook: Path, tmp_path: Path,
                                          default_run: Run) -> None:
-    """Change η with openpyxl (which drops every cached value): LibreOffice must compute the
-    rows anew, so they follow the reference at the new rate."""
-    wb = openpyxl.load_workbook(default_workbook)
-    wb[sheet_name(0.5)][layout.param_cell("η", absolute=False)] = 0.3
+    """Change the network once (i1 and w6 on the Network sheet) and η on LR 0.5: LibreOffice
+    must compute every rate sheet anew for that network, LR 0.5 at the new rate, and the
+    title and the legends (on LR 0.5's chart and on the Summary's) must name the new η."""
+    net = default_run.network
+    changed = Network(inputs=(0.2, net.inputs[1]), targets=net.targets,
+                      weights=(*net.weights[:5], 1.2, *net.weights[6:]))
     edited = tmp_path / "edited.xlsx"
-    wb.save(edited)
+    edit_numbers(default_workbook, edited, {
+        layout.NETWORK: {layout.param_cell("i1", absolute=False): 0.2,
+                         layout.param_cell("w6", absolute=False): 1.2},
+        sheet_name(0.5): {layout.param_cell("η", absolute=False): 0.3}})
     (tmp_path / "lo").mkdir()
     out = render.recalculated_copy(edited, tmp_path / "lo")
-    ws = openpyxl.load_workbook(out, data_only=True)[sheet_name(0.5)]
-    expected = trace(default_run.network, 0.3, default_run.epochs)
-    scale = error_scale(expected, default_run.network, 0.3)
-    for q in QUANTITIES:
-        assert_matches(column(ws, q, default_run.epochs), expected[q], scale[q], q)
+    book = openpyxl.load_workbook(out, data_only=True)
+    for sheet, lr in zip(layout.sheet_names(default_run), default_run.learning_rates,
+                         strict=True):
+        rate = 0.3 if lr == 0.5 else lr
+        expected = trace(changed, rate, default_run.epochs)
+        scale = error_scale(expected, changed, rate)
+        for q in QUANTITIES:
+            assert_matches(column(book[sheet], q, default_run.epochs), expected[q], scale[q],
+                           f"{sheet} {q}")
+    assert book[sheet_name(0.5)]["B1"].value == \
+        "Backpropagation of a 2-2-2 sigmoid network, η = 0.3"
+    names = legends(out)
+    assert names["Summary!$A$6"] == "η = 0.3"  # LR 0.5's row: its curve in both charts
+    assert sorted(names.values()) == [f"η = {x}" for x in ("0.1", "0.2", "0.3", "0.8", "1", "2")]
 
 
 @pytest.mark.libreoffice
@@ -95,7 +139,7 @@ def test_render_writes_one_clean_picture_per_sheet(tmp_path: Path) -> None:
     run = Run(epochs=40)
     names = sorted(p.name for p in tmp_path.glob("*.png"))
     assert names == sorted(f"{p}.png" for p in layout.pictures(run))
-    assert len(names) == 2 + len(layout.sheet_names(run)) * (len(layout.RATE_VIEWS) + 1)
+    assert len(names) == 3 + len(layout.sheet_names(run)) * (len(layout.RATE_VIEWS) + 1)
     for png in tmp_path.glob("*.png"):
         with Image.open(png) as img:
             width, height = img.size

@@ -110,10 +110,15 @@ def test_guide_examples_match_reference(solution: Any, default_workbook: Path,
 
 def test_changing_eta_recomputes_every_row(model: Any, default_workbook: Path,
                                            default_run: Run) -> None:
-    """Liveness: feed η = 0.3 into the LR 0.5 sheet; every row follows the reference at 0.3."""
+    """Liveness: feed η = 0.3 into the LR 0.5 sheet; every row follows the reference at 0.3,
+    and so do the sheet's title and the Summary's η cell (which names its curve in both
+    charts)."""
     sheet = sheet_name(0.5)
+    title = (sheet, f"B{layout.TITLE_ROW + 1}")
+    summary_eta = (layout.SUMMARY, f"A{layout.summary_row(2) + 1}")
     outputs = [key(default_workbook, sheet, layout.cell(q, e))
                for q in QUANTITIES for e in range(default_run.epochs)]
+    outputs += [key(default_workbook, *title), key(default_workbook, *summary_eta)]
     eta = key(default_workbook, sheet, layout.param_cell("η", absolute=False))
     solution = model.calculate(inputs={eta: 0.3}, outputs=outputs)
     expected = trace(default_run.network, 0.3, default_run.epochs)
@@ -121,6 +126,39 @@ def test_changing_eta_recomputes_every_row(model: Any, default_workbook: Path,
     assert_sheet_matches(solution, default_workbook, sheet, expected, default_run.epochs,
                          default_run.network, 0.3)
     assert np.all(expected["w1"][1:] != old["w1"][1:])  # so the check above could fail
+    assert value(solution, default_workbook, *title) == \
+        "Backpropagation of a 2-2-2 sigmoid network, η = 0.3"
+    assert value(solution, default_workbook, *summary_eta) == 0.3
+
+
+#: a network unlike the default in its inputs, a target and two weights
+CHANGED = {"i1": 0.2, "t2": 0.9, "w3": -0.4, "w6": 1.2}
+
+
+def test_changing_the_network_moves_every_sheet(model: Any, default_workbook: Path,
+                                                default_run: Run) -> None:
+    """Liveness: feed a new i1, t2, w3 and w6 into the Network sheet only; every rate sheet,
+    the Summary and the Guide follow the reference for that network."""
+    net = default_run.network
+    changed = Network(inputs=(CHANGED["i1"], net.inputs[1]),
+                      targets=(net.targets[0], CHANGED["t2"]),
+                      weights=tuple(CHANGED.get(f"w{k + 1}", w) for k, w in
+                                    enumerate(net.weights)))
+    inputs = {key(default_workbook, layout.NETWORK, layout.param_cell(n, absolute=False)): v
+              for n, v in CHANGED.items()}
+    solution = model.calculate(inputs=inputs)
+    for k, (sheet, lr) in enumerate(zip(layout.sheet_names(default_run),
+                                        default_run.learning_rates, strict=True)):
+        expected = trace(changed, lr, default_run.epochs)
+        assert_sheet_matches(solution, default_workbook, sheet, expected, default_run.epochs,
+                             changed, lr)
+        e10 = value(solution, default_workbook, layout.SUMMARY, f"D{layout.summary_row(k) + 1}")
+        assert_matches([e10], expected["E_total"][10:11],
+                       error_scale(expected, changed, lr)["E_total"][10:11], f"Summary {lr}")
+        old = trace(net, lr, default_run.epochs)
+        assert abs(expected["E_total"][10] - old["E_total"][10]) > 1e-3  # could fail
+    h1 = value(solution, default_workbook, layout.GUIDE, f"C{layout.guide_row(1) + 1}")
+    assert h1 == pytest.approx(trace(changed, 1.0, 1)["h1"][0], rel=RTOL)
 
 
 def test_huge_weights_give_no_overflow_errors(tmp_path: Path) -> None:

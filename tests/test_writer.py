@@ -7,6 +7,7 @@ import platform
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,102 @@ def test_learning_rate_sits_right_of_its_label(formulas_book: openpyxl.Workbook)
     assert copies and all(f == f"={source}" for f in copies), copies
     # the input comes first in reading order, where a grader (and check) looks first
     assert min(labels, key=lambda c: (c.row, c.column)) is inputs[0]
+
+
+def label_cells(ws: openpyxl.worksheet.worksheet.Worksheet,
+                rows: int = 8) -> dict[str, openpyxl.cell.Cell]:
+    """The value cell right of each two-character label (i1, w5, ...) above the table, the
+    first in reading order (the parameter block, not the copies above the other views)."""
+    found: dict[str, openpyxl.cell.Cell] = {}
+    for row in ws.iter_rows(max_row=rows):
+        for c in row:
+            if isinstance(c.value, str) and re.fullmatch(r"[itwb]\d", c.value):
+                found.setdefault(c.value, ws.cell(c.row, c.column + 1))
+    return found
+
+
+@pytest.mark.parametrize("biases", [None, (0.35, 0.6)])
+def test_the_network_is_entered_once(biases: tuple[float, float] | None,
+                                     tmp_path: Path) -> None:
+    """The Network sheet holds the network as numbers; on every rate sheet the only number
+    above the table is η, and each network value is a reference to the Network sheet's."""
+    net = Network(biases=biases)
+    run = Run(epochs=3, network=net)
+    book = openpyxl.load_workbook(build(run, tmp_path / "n.xlsx"))
+    given = dict(zip(("i1", "i2", "t1", "t2", *(f"w{k}" for k in range(1, 9))),
+                     (*net.inputs, *net.targets, *net.weights), strict=True))
+    if biases is not None:
+        given.update(zip(("b1", "b2"), biases, strict=True))
+    network = label_cells(book["Network"])
+    assert {k: c.value for k, c in network.items()} == given
+    for sheet in layout.sheet_names(run):
+        ws = book[sheet]
+        numbers = [c for row in ws.iter_rows(max_row=layout.HEADER_ROW) for c in row
+                   if isinstance(c.value, int | float)]
+        assert [ws.cell(c.row, c.column - 1).value for c in numbers] == [layout.LR_LABEL]
+        refs = label_cells(ws)
+        assert refs.keys() == given.keys()
+        for name, cell in refs.items():
+            target = network[name]
+            assert cell.value == f"='Network'!${target.column_letter}${target.row}", name
+        # epoch 0's weights are this sheet's copies, which are the Network sheet's values
+        w5 = ws.cell(layout.FIRST_EPOCH_ROW + 1, header_map(ws)["w5"]).value
+        assert w5 == f"=${refs['w5'].column_letter}${refs['w5'].row}"
+
+
+def test_titles_and_legends_follow_the_eta_cell(formulas_book: openpyxl.Workbook,
+                                                default_workbook: Path,
+                                                default_run: Run) -> None:
+    """Rate sheet titles are formulas over the η cell; no chart title names a value; every
+    curve is named by a cell that shows its rate sheet's η cell."""
+    summary = formulas_book[layout.SUMMARY]
+    names = {}
+    for k, sheet in enumerate(layout.sheet_names(default_run)):
+        ws = formulas_book[sheet]
+        eta = next(ws.cell(c.row, c.column + 1) for row in ws.iter_rows(max_row=8) for c in row
+                   if c.value == layout.LR_LABEL)
+        eta_ref = f"${eta.column_letter}${eta.row}"
+        title = ws.cell(1, layout.TEXT_COL + 1).value
+        assert title == f'="Backpropagation of a 2-2-2 sigmoid network, η = "&{eta_ref}'
+        row = layout.summary_row(k) + 1
+        assert summary.cell(row, 1).value == f"='{sheet}'!{eta_ref}"
+        assert summary.cell(row, 1).number_format == '"η = "General'
+        names[f"'Summary'!$A${row}"] = sheet
+    with zipfile.ZipFile(default_workbook) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/")]
+    assert len(charts) == 1 + len(names)
+    seen = []
+    for xml in charts:
+        titles = re.findall(r"<c:title>.*?</c:title>", xml)
+        texts = [t for title in titles for t in re.findall(r"<a:t>([^<]*)</a:t>", title)]
+        assert len(titles) == 3 and not any(re.search(r"\d", t) for t in texts), texts
+        series = re.findall(r"<c:ser>.*?</c:ser>", xml)
+        for ser in series:
+            name = re.search(r"<c:tx><c:strRef><c:f>([^<]+)</c:f>", ser)
+            values = re.search(r"<c:val><c:numRef><c:f>'([^']+)'!", ser)
+            assert name and values, ser[:200]
+            assert names[name.group(1)] == values.group(1)
+            seen.append(name.group(1))
+    assert sorted(seen) == sorted([*names, *names])  # each curve on its sheet and the Summary
+
+
+def test_charts_lie_inside_the_printed_pages(formulas_book: openpyxl.Workbook) -> None:
+    """Every chart ends inside its sheet's print area: the printed page (and the picture)
+    shows all of it, the Summary's up to the last epoch."""
+    checked = 0
+    for ws in formulas_book.worksheets:
+        for chart in ws._charts:
+            area = ws.print_area
+            assert area, ws.title
+            _, _, max_col, max_row = range_boundaries(
+                area.rpartition("!")[2].replace("$", ""))
+            # the bottom-right corner: a zero-based cell and an offset into it, so a chart that
+            # ends exactly at the area's right edge ends at the next column, offset 0
+            end = chart.anchor.to
+            assert (end.col, end.colOff > 0) <= (max_col, False), (ws.title, area, end.col)
+            assert (end.row, end.rowOff > 0) <= (max_row, False), (ws.title, area, end.row)
+            checked += 1
+    assert checked == 7
 
 
 def test_weights_update_with_absolute_eta(formulas_book: openpyxl.Workbook) -> None:

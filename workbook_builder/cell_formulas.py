@@ -95,6 +95,19 @@ def formula(name: str, refs: Refs) -> str:
     return "=" + FORMULAS[name](refs)
 
 
+# --- text that names a value ------------------------------------------------------------
+def labelled(prefix: str, value_cell: str) -> str:
+    """Text followed by a cell's number, e.g. ``="…, η = "&$C$3``: a title that follows the
+    cell. ``&`` writes the number as Excel's General format does (``general``)."""
+    return '="' + prefix.replace('"', '""') + '"&' + value_cell
+
+
+def general(value: float) -> str:
+    """A number as ``labelled``'s ``&`` turns it into text: 15 significant digits, no trailing
+    zeros; the cached value of such a title."""
+    return f"{value:.15g}".replace("e", "E")
+
+
 # --- the Summary sheet --------------------------------------------------------------------
 def first_epoch_below(epochs_range: str, e_range: str, start_cell: str, fraction: float) -> str:
     """First epoch whose E_total is below fraction·start, or "not reached".

@@ -7,7 +7,8 @@ from typing import Any
 from xlsxwriter.chart import Chart
 from xlsxwriter.workbook import Workbook
 
-from workbook_builder.layout import EPOCH, column_range
+from workbook_builder.cell_formulas import general
+from workbook_builder.layout import EPOCH, ETA_LABEL, column_range, summary_eta_cell
 
 _AXIS_FONT = {"size": 9}
 
@@ -34,16 +35,27 @@ def _line_chart(workbook: Workbook, title: str, epochs: int) -> Chart:
     return chart
 
 
-def error_chart(workbook: Workbook, sheet: str, learning_rate: float, epochs: int) -> Chart:
-    """E_total against epoch for one rate sheet."""
-    chart = _line_chart(workbook, f"E_total by epoch, η = {learning_rate:g}", epochs)
-    chart.add_series({
-        "name": "E_total",
-        "categories": "=" + column_range(sheet, EPOCH, epochs),
+def _series(sheet: str, index: int, lr: float, epochs_sheet: str, epochs: int,
+             color: str) -> dict[str, Any]:
+    """One rate's E_total curve, named by the Summary's η cell of its row, which shows
+    ``η = 0.5`` and follows the rate sheet's η (Excel and LibreOffice both follow a series
+    name's cell; LibreOffice does not follow a title's, so no title names a value)."""
+    return {
+        "name": "=" + summary_eta_cell(index),
+        "name_data": [ETA_LABEL + general(lr)],  # the legend until a viewer recalculates
+        "categories": "=" + column_range(epochs_sheet, EPOCH, epochs),
         "values": "=" + column_range(sheet, "E_total", epochs),
-        "line": {"color": "#1F77B4", "width": 2},
-    })
-    chart.set_legend({"none": True})
+        "line": {"color": color, "width": 2},
+    }
+
+
+def error_chart(workbook: Workbook, sheets: list[str], index: int, rates: tuple[float, ...],
+                epochs: int) -> Chart:
+    """E_total against epoch for one rate sheet; its legend names η."""
+    chart = _line_chart(workbook, "E_total by epoch", epochs)
+    sheet = sheets[index]
+    chart.add_series(_series(sheet, index, rates[index], sheet, epochs, PALETTE[0]))
+    chart.set_legend({"position": "top"})
     return chart
 
 
@@ -57,12 +69,6 @@ def summary_chart(workbook: Workbook, sheets: list[str], rates: tuple[float, ...
     """All E_total curves in one chart, one series per learning rate."""
     chart = _line_chart(workbook, "E_total by epoch for each learning rate η", epochs)
     for k, (sheet, lr) in enumerate(zip(sheets, rates, strict=True)):
-        series: dict[str, Any] = {
-            "name": f"η = {lr:g}",
-            "categories": "=" + column_range(sheets[0], EPOCH, epochs),
-            "values": "=" + column_range(sheet, "E_total", epochs),
-            "line": {"color": PALETTE[k % len(PALETTE)], "width": 2},
-        }
-        chart.add_series(series)
+        chart.add_series(_series(sheet, k, lr, sheets[0], epochs, PALETTE[k % len(PALETTE)]))
     chart.set_legend({"position": "bottom"})
     return chart

@@ -6,6 +6,8 @@ The only module that prints or exits.
 from __future__ import annotations
 
 import argparse
+import copy
+import difflib
 import json
 import math
 import os
@@ -14,7 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, NoReturn
 
 from workbook_builder import spec
@@ -24,7 +26,19 @@ from workbook_builder.render import RenderError
 from workbook_builder.spec import Network, Run, SpecError
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
-PROG = "python -m workbook_builder"
+SCRIPT = "backprop-workbook"  # the console script (pyproject's [project.scripts])
+COMMANDS = ("check",)  # besides the default, building
+
+
+def invoked_as(argv0: str) -> str:
+    """The command as the user typed it, for usage lines and messages: the console script by
+    its name, anything else (``python -m``, a test) as ``python -m workbook_builder``."""
+    # PureWindowsPath splits at a slash and at a backslash: a path from either system
+    name = PureWindowsPath(argv0).name.lower().removesuffix(".exe").removesuffix("-script.py")
+    return SCRIPT if name == SCRIPT else "python -m workbook_builder"
+
+
+PROG = invoked_as(sys.argv[0] if sys.argv else "")
 
 
 class UsageError(Exception):
@@ -43,6 +57,35 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default once, as it would be typed: none for options without one (None,
+    or a switch that is off), and a list as its values (``0.1 0.2``), not ``[0.1, 0.2]``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if isinstance(action.default, list | tuple):
+            action = copy.copy(action)
+            action.default = " ".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                      for v in action.default)
+        return super()._expand_help(action)
+
+
+def unknown_command(word: str) -> str:
+    """The one-line error for a first word that is no command, with the likely one."""
+    close = difflib.get_close_matches(word.lower(), COMMANDS, n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif word.lower().endswith((".xlsx", ".xlsm")):
+        hint = f"to check it: {PROG} check {word}"
+    else:
+        hint = f"the command is 'check'; to build, give only options (see {PROG} --help)"
+    return f"unknown command {word!r}; {hint}"
 
 
 def finite_float(text: str) -> float:
@@ -71,7 +114,7 @@ def build_parser() -> Parser:
         description="Write an Excel workbook that works backpropagation of a 2-2-2 sigmoid "
         "network epoch by epoch in live formulas: one sheet per learning rate, with charts and "
         "a summary.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="Example: %(prog)s --lr 0.5 5 50 --epochs 200 --out sweep.xlsx. "
         "To audit a hand-made workbook: %(prog)s check FILE.xlsx [--json] (see check --help).",
     )
@@ -99,6 +142,9 @@ def build_parser() -> Parser:
     parser.add_argument("--timeout", type=positive_int, default=180,
                         help="seconds LibreOffice may take before it is stopped (with --render)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    # both forms in the usage line: the build (argparse's own line) and the check
+    build_usage = parser.format_usage().removeprefix("usage: ").rstrip()
+    parser.usage = f"{build_usage}\n       {PROG} check [-h] [options] PATH [PATH ...]"
     return parser
 
 
@@ -285,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["check"]:
             return cmd_check(build_check_parser().parse_args(argv[1:]))
+        if argv and not argv[0].startswith("-"):  # building takes options only
+            raise UsageError(unknown_command(argv[0]))
         return cmd_build(build_parser().parse_args(argv))
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0

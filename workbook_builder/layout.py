@@ -76,6 +76,11 @@ def params(network: Network, learning_rate: float) -> dict[str, float]:
     return values
 
 
+def network_params(network: Network) -> dict[str, float]:
+    """The Network sheet's values: ``params`` without η."""
+    return {k: v for k, v in params(network, 0.0).items() if k != "η"}
+
+
 def param_cell(name: str, absolute: bool = True) -> str:
     """A1 text of a parameter's value cell, e.g. ``$B$3`` for η."""
     row, col = PARAM_CELLS[name]
@@ -127,21 +132,66 @@ class Refs:
         return cell(name, self.epoch - 1)
 
 
+# --- the Network sheet --------------------------------------------------------------------
+#: The network's values are entered once, on this sheet, in the same cells as in a rate sheet's
+#: parameter block (i1 is C4 on both), where every rate sheet shows them as references to here;
+#: η alone is each rate sheet's own input.
+NETWORK = "Network"
+NETWORK_NOTE_ROWS = (1, 2)
+NETWORK_EXPLAIN_ROWS = (7, 8)  # below b1, b2: what the names mean
+NETWORK_WIDTHS = (3, 8, 12)  # characters: column A (notes only), labels, values
+#: the Guide's diagram, below, at 3/4 size: as wide as the value block (~620 px), 20 rows high
+NETWORK_IMAGE_ROW = 9
+NETWORK_IMAGE_SCALE = 0.75
+NETWORK_IMAGE_ROWS = 20
+
+
+def network_ref(name: str) -> str:
+    """The Network sheet's cell of a network value, e.g. ``'Network'!$C$4`` for i1."""
+    return f"{quote(NETWORK)}!{param_cell(name)}"
+
+
 # --- the Summary sheet --------------------------------------------------------------------
 SUMMARY = "Summary"
 SUMMARY_EPOCHS = (0, 10, 50)  # E_total columns besides the last epoch
 SUMMARY_FRACTIONS = (0.5, 0.1, 0.01)  # "first epoch E_total < fraction of its start"
 SUMMARY_HEADER_ROW = 2
 NOT_REACHED = "not reached"
-SUMMARY_WIDTHS = (8, 10, 14)  # characters: η, sheet, then every number column (1.418138E-02)
+SUMMARY_WIDTHS = (10, 10, 14)  # characters: η, sheet, then every number column (1.418138E-02)
 SUMMARY_HEADER_HEIGHT = 60  # points: four lines of wrapped header
-SUMMARY_CHART_SIZE = (960, 480)  # pixels
+#: η, sheet, E_total at SUMMARY_EPOCHS and the last, the first epoch below each fraction
+SUMMARY_COLUMNS = 2 + len(SUMMARY_EPOCHS) + 1 + len(SUMMARY_FRACTIONS)
+SUMMARY_CHART_HEIGHT = 480  # pixels
 SUMMARY_CHART_ROWS = 25  # rows the chart covers below the table
+#: the η column shows "η = 0.5" (a number shown with a prefix): the charts' legends name each
+#: curve by that cell
+ETA_LABEL = "η = "
+SUMMARY_ETA_FORMAT = f'"{ETA_LABEL}"General'
+
+
+def column_px(width: float) -> int:
+    """A column's width in pixels from its width in characters, as Excel and XlsxWriter count
+    (Calibri 11: 7 px a digit plus 5 px padding)."""
+    return int(width * 7 + 0.5) + 5
+
+
+def summary_chart_size() -> tuple[int, int]:
+    """The Summary chart spans the table's columns exactly, so that the printed page (the
+    table's columns) holds all of it."""
+    eta, sheet, number = SUMMARY_WIDTHS
+    width = column_px(eta) + column_px(sheet) + (SUMMARY_COLUMNS - 2) * column_px(number)
+    return width, SUMMARY_CHART_HEIGHT
 
 
 def summary_row(index: int) -> int:
     """Row of the index-th learning rate in the Summary table."""
     return SUMMARY_HEADER_ROW + 1 + index
+
+
+def summary_eta_cell(index: int) -> str:
+    """The index-th rate's η on the Summary, with its sheet: ``'Summary'!$A$4``."""
+    cell_text = xl_rowcol_to_cell(summary_row(index), 0, row_abs=True, col_abs=True)
+    return f"{quote(SUMMARY)}!{cell_text}"
 
 
 def summary_chart_row(rates: int) -> int:
@@ -155,8 +205,8 @@ def sheet_names(run: Run) -> list[str]:
 # --- the Guide sheet ----------------------------------------------------------------------
 GUIDE = "Guide"
 #: the network diagram sits under the title, where the explanation starts; the steps follow
-GUIDE_NOTE_ROWS = (1, 2)
-GUIDE_IMAGE_ROW = 3
+GUIDE_NOTE_ROWS = (1, 2, 3)
+GUIDE_IMAGE_ROW = 4
 GUIDE_IMAGE_ROWS = 27  # rows the diagram covers (its height in pixels / ROW_PX, rounded up)
 GUIDE_HEADER_ROW = GUIDE_IMAGE_ROW + GUIDE_IMAGE_ROWS
 #: equations are right-aligned, so each ends beside its value
@@ -185,7 +235,7 @@ def ref(sheet: str, name: str, epoch: int) -> str:
 
 def workbook_sheets(run: Run) -> list[str]:
     """Every sheet, in workbook order."""
-    return [GUIDE, SUMMARY, *sheet_names(run)]
+    return [GUIDE, NETWORK, SUMMARY, *sheet_names(run)]
 
 
 def view_columns(view: str) -> tuple[int, int]:
@@ -216,7 +266,7 @@ def slug(sheet: str) -> str:
 
 def pictures(run: Run) -> list[str]:
     """The rendered pictures' names, in the printed pages' order (one page each)."""
-    names = [slug(GUIDE), slug(SUMMARY)]
+    names = [slug(GUIDE), slug(NETWORK), slug(SUMMARY)]
     for sheet in sheet_names(run):
         names += [f"{slug(sheet)}-{view}" for view in (*RATE_VIEWS, CHART_VIEW)]
     return names

@@ -92,6 +92,8 @@ class Formats:
     guide_value: Format
     copy: Format
     copy_label: Format
+    linked: Format
+    summary_eta: Format
     small: Format
 
     @classmethod
@@ -121,6 +123,11 @@ class Formats:
             # copies of inputs: grey, unlike the blue inputs they show
             copy=fmt({"font_color": "#595959", "num_format": "0.00####", "align": "left"}),
             copy_label=fmt({"bold": True, "font_color": "#595959", "align": "left"}),
+            # the network in a rate sheet's parameter block: grey, boxed like the inputs (it
+            # is one, entered on the Network sheet)
+            linked=fmt({"font_color": "#595959", "border": 1, "border_color": "#BFBFBF",
+                        "num_format": "0.00####"}),
+            summary_eta=fmt({"align": "center", "num_format": layout.SUMMARY_ETA_FORMAT}),
             small=fmt({"num_format": SMALL}),
         )
 
@@ -139,24 +146,31 @@ def column_widths(all_traces: list[Trace]) -> dict[str, float]:
     return widths
 
 
+RATE_TITLE = "Backpropagation of a 2-2-2 sigmoid network, " + layout.ETA_LABEL
+
+
 def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: float,
                      trace: Trace, widths: dict[str, float]) -> None:
     """One learning rate: title, parameter block, header, one row per epoch, the chart."""
     net = run.network
-    ws.write(layout.TITLE_ROW, layout.TEXT_COL,
-             f"Backpropagation of a 2-2-2 sigmoid network, η = {lr:g}",
-             fm.title)
+    eta = layout.param_cell("η")
+    # the title follows the η cell (a formula); the chart's legend follows it too
+    ws.write_formula(layout.TITLE_ROW, layout.TEXT_COL, cell_formulas.labelled(RATE_TITLE, eta),
+                     fm.title, RATE_TITLE + cell_formulas.general(lr))
     # each note fits above the weights view, so nothing runs onto the other printed pages
     ws.write(layout.NOTE_ROW, layout.TEXT_COL,
-             "Blue cells are inputs: change one and every epoch and the chart recompute.",
-             fm.note)
+             f"Blue η is this sheet's input; the grey network comes from sheet "
+             f"{layout.NETWORK}: edit it there.", fm.note)
     ws.write(layout.NOTE2_ROW, layout.TEXT_COL,
              "Epoch 0 holds the initial weights; each row subtracts η × the gradients of the "
              "row above (see the Guide).", fm.note)
     for name, value in layout.params(net, lr).items():
         row, col = layout.PARAM_CELLS[name]
         ws.write(row, col - 1, layout.PARAM_LABELS[name], fm.label)
-        ws.write_number(row, col, value, fm.value)
+        if name == "η":
+            ws.write_number(row, col, value, fm.value)
+        else:  # one network for every rate sheet: entered once, on the Network sheet
+            ws.write_formula(row, col, f"={layout.network_ref(name)}", fm.linked, value)
 
     for col, name in enumerate(layout.COLUMNS):
         ws.write(layout.HEADER_ROW, col, name, fm.header[group(name)])
@@ -173,7 +187,9 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: flo
                              fm.cells[name], float(trace[name][epoch]))
 
     ws.freeze_panes(layout.FIRST_EPOCH_ROW, 1)
-    chart = charts.error_chart(wb, ws.get_name(), lr, run.epochs)
+    sheets = layout.sheet_names(run)
+    chart = charts.error_chart(wb, sheets, sheets.index(ws.get_name()), run.learning_rates,
+                               run.epochs)
     chart.set_size({"width": layout.CHART_SIZE[0], "height": layout.CHART_SIZE[1]})
     ws.insert_chart(layout.CHART_ROW, layout.CHART_COL, chart, {"x_offset": 10})
     write_input_copies(ws, fm, layout.params(net, lr))
@@ -195,7 +211,7 @@ def write_input_copies(ws: Worksheet, fm: Formats, values: dict[str, float]) -> 
             ws.write_formula(row, col + 1, f"={layout.param_cell(name)}", fm.copy,
                              values[name])
         ws.write(note_row, layout.view_columns(view)[0],
-                 "copies of the blue inputs at the left: edit those", fm.note)
+                 f"copies: edit η at the left, the rest on sheet {layout.NETWORK}", fm.note)
 
 
 def page_setup(ws: Worksheet, scale: int | None = None) -> None:
@@ -210,6 +226,36 @@ def page_setup(ws: Worksheet, scale: int | None = None) -> None:
         ws.set_print_scale(scale)
 
 
+def write_network(ws: Worksheet, fm: Formats, run: Run, diagram: bytes) -> None:
+    """The network every rate sheet trains, entered once: inputs, targets, initial weights,
+    biases (blue input cells, in the same cells as each rate sheet's parameter block), and its
+    diagram."""
+    ws.write(layout.TITLE_ROW, 0, "The network every rate sheet trains", fm.title)
+    notes = ("Blue cells are inputs: every rate sheet, the Summary and the Guide follow.",
+             "Each rate sheet shows them in grey and has its own η (its blue cell).")
+    for row, text in zip(layout.NETWORK_NOTE_ROWS, notes, strict=True):
+        ws.write(row, 0, text, fm.note)
+    for name, value in layout.network_params(run.network).items():
+        row, col = layout.PARAM_CELLS[name]
+        ws.write(row, col - 1, layout.PARAM_LABELS[name], fm.label)
+        ws.write_number(row, col, value, fm.value)
+    explain = ["i1, i2: the inputs; t1, t2: the targets; w1…w8: the weights at epoch 0"]
+    if run.network.biases is not None:
+        explain.append("b1, b2: fixed biases, b1 added in h1 and h2, b2 in o1 and o2")
+    for row, text in zip(layout.NETWORK_EXPLAIN_ROWS, explain, strict=False):
+        ws.write(row, 0, text, fm.note)
+    ws.insert_image(layout.NETWORK_IMAGE_ROW, 0, "network.png", {
+        "image_data": io.BytesIO(diagram), "object_position": 3,
+        "x_scale": layout.NETWORK_IMAGE_SCALE, "y_scale": layout.NETWORK_IMAGE_SCALE})
+    margin, label_width, value_width = layout.NETWORK_WIDTHS
+    ws.set_column(0, 0, margin)
+    last_col = max(col for _, col in layout.PARAM_CELLS.values())
+    for col in range(1, last_col + 1):
+        ws.set_column(col, col, value_width if col % 2 == 0 else label_width)
+    ws.print_area(0, 0, layout.NETWORK_IMAGE_ROW + layout.NETWORK_IMAGE_ROWS, last_col)
+    page_setup(ws)
+
+
 def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                   all_traces: list[Trace]) -> None:
     """Per rate: E_total at chosen epochs and the first epoch below 50/10/1 % of the start."""
@@ -218,12 +264,13 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
     e_columns = [*layout.SUMMARY_EPOCHS, last]
     ws.write(layout.TITLE_ROW, 0, "Summary: how the learning rate η changes the error", fm.title)
     ws.write(layout.NOTE_ROW, 0,
-             "Every number is a formula over the rate sheets; the chart below overlays their "
-             "E_total curves.", fm.note)
-    headers = ["η", "sheet"]
+             f"Every number is a formula over the rate sheets, which all train the network on "
+             f"sheet {layout.NETWORK}. A sheet's tab keeps the η it was built with.", fm.note)
+    headers = ["learning rate", "sheet"]
     headers += [f"E_total at epoch {e}" + (" (last)" if e == last else "") for e in e_columns]
     headers += [f"first epoch with E_total < {f:.0%} of epoch 0" for f in
                 layout.SUMMARY_FRACTIONS]
+    assert len(headers) == layout.SUMMARY_COLUMNS, headers
     for col, text in enumerate(headers):
         ws.write(layout.SUMMARY_HEADER_ROW, col, text, fm.header["loss" if col else "epoch"])
     ws.set_row(layout.SUMMARY_HEADER_ROW, layout.SUMMARY_HEADER_HEIGHT)
@@ -236,7 +283,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                                                strict=True)):
         row = layout.summary_row(k)
         quoted = layout.quote(sheet)
-        ws.write_formula(row, 0, f"={quoted}!{layout.param_cell('η')}", fm.epoch, lr)
+        ws.write_formula(row, 0, f"={quoted}!{layout.param_cell('η')}", fm.summary_eta, lr)
         ws.write_url(row, 1, f"internal:{quoted}!A1", string=sheet)
         for j, epoch in enumerate(e_columns):
             col = 2 + j
@@ -257,7 +304,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                 fm.epoch, layout.NOT_REACHED if hit is None else hit,
             )
     chart = charts.summary_chart(wb, sheets, run.learning_rates, run.epochs)
-    width, height = layout.SUMMARY_CHART_SIZE
+    width, height = layout.summary_chart_size()
     chart.set_size({"width": width, "height": height})
     chart_row = layout.summary_chart_row(len(sheets))
     ws.insert_chart(chart_row, 0, chart)
@@ -265,8 +312,8 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
     page_setup(ws)
 
 
-def write_guide(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
-                all_traces: list[Trace]) -> None:
+def write_guide(ws: Worksheet, fm: Formats, run: Run, all_traces: list[Trace],
+                diagram: bytes) -> None:
     """Each step of backpropagation with its equation and a live value from one rate sheet."""
     source = layout.guide_source(run)
     trace = all_traces[layout.sheet_names(run).index(source)]
@@ -274,12 +321,14 @@ def write_guide(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
     values = layout.params(run.network, lr)
     ws.write(layout.TITLE_ROW, 0, "Guide: backpropagation step by step", fm.title)
     notes = (f"Values are live formulas on sheet {source!r}, epoch 0 (epoch 1 where marked): "
-             "edit its blue inputs and they follow.",
-             "Column names as in the sheets; the sheets' ∂E/∂w columns hold ∂E_total/∂w.")
+             f"edit the network on sheet {layout.NETWORK}, or that sheet's η, and they follow.",
+             "Column names as in the sheets; the sheets' ∂E/∂w columns hold ∂E_total/∂w.",
+             "A rate sheet's title and the charts' legends follow its η cell; its tab name "
+             "(LR 0.5) cannot, and keeps the η it was built with.")
     for row, text in zip(layout.GUIDE_NOTE_ROWS, notes, strict=True):
         ws.write(row, 0, text, fm.note)
     ws.insert_image(layout.GUIDE_IMAGE_ROW, 0, "network.png", {
-        "image_data": io.BytesIO(network_png(run.network.biases is not None)),
+        "image_data": io.BytesIO(diagram),
         "object_position": 3,  # XlsxWriter sizes it by the PNG's 200 dpi: ~810 × 520 px
     })
     for col, (text, width) in enumerate(zip(layout.GUIDE_COLUMNS, layout.GUIDE_WIDTHS,
@@ -338,8 +387,10 @@ def write_workbook(run: Run, all_traces: list[Trace], path: Path,
         if progress is not None:
             progress(sheet)
         write_rate_sheet(wb, sheets[sheet], fm, run, lr, trace, widths)
+    diagram = network_png(run.network.biases is not None)
+    write_network(sheets[layout.NETWORK], fm, run, diagram)
     write_summary(wb, sheets[layout.SUMMARY], fm, run, all_traces)
-    write_guide(wb, sheets[layout.GUIDE], fm, run, all_traces)
+    write_guide(sheets[layout.GUIDE], fm, run, all_traces, diagram)
     try:
         wb.close()
     except FileCreateError as exc:  # XlsxWriter wraps the OSError (disk full, size limit, ...)
