@@ -699,10 +699,28 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                                invalid[t.sheet])
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     caveats, signals = workbook_remarks(wb)
+    sid = next((i for grid in grids.values() if (i := student_id(grid)) is not None), None)
     for report in reports:
         report.caveats += caveats
         report.signals += signals
+        report.student_id = sid
     return reports
+
+
+ID_LABELS = ("studentid", "student", "studentnumber", "id", "matriculationnumber")
+
+
+def student_id(grid: Cells) -> str | None:
+    """The value right of a "student id" label (a starter workbook has one), as text."""
+    for (r, c), value in sorted(grid.items()):
+        if isinstance(value, str) and re.sub(r"[\s_.:#-]", "", value.lower()) in ID_LABELS:
+            found = grid.get((r, c + 1))
+            if isinstance(found, float) and found.is_integer():
+                found = int(found)
+            if isinstance(found, int | str) and not str(found).startswith("=") and \
+                    str(found).strip():
+                return str(found).strip()
+    return None
 
 
 def replace_invalid(ws: Any, grid: Cells, table: Table) -> dict[tuple[int, int], str]:

@@ -44,6 +44,8 @@ class SheetReport:
     #: the numbers the sheet was checked against, as found in it (inputs, targets, initial
     #: weights, η); None where a value is not a number
     against: dict[str, float | None] = field(default_factory=dict)
+    #: the id a starter workbook carries ("student id" label), to match a file to a student
+    student_id: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,81 @@
+"""A class kit: for each student of a roster, a starter workbook with their own numbers and
+the answer workbook, and the teacher's key (``python -m workbook_builder assign``).
+
+Everything is written into a new folder beside the target and renamed into place when
+complete, so a bad roster or an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbook_builder.roster import Numbers, RosterError, Student, key_text, numbers_for
+from workbook_builder.spec import Run
+
+KEY = "key.csv"
+ANSWERS = "answers"
+SECRET = "secret.txt"
+
+
+@dataclass(frozen=True)
+class Kit:
+    folder: Path
+    students: list[Student]
+    numbers: dict[str, Numbers]
+    secret_written: bool  # a new secret was made and saved in the kit
+
+
+@contextlib.contextmanager
+def new_folder(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target``, renamed to it on success, removed on failure."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise RosterError(f"--out {target} already holds files; give a new or empty folder "
+                          "(a kit is never written over another)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield part
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        os.replace(part, target)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+
+
+def assign(students: list[Student], out: Path, secret: bytes | None, epochs: int,
+           eta: float | None, progress: Callable[[str], None] | None = None) -> Kit:
+    """Write each student's starter and answer workbooks and the key into ``out``.
+
+    Args:
+        secret: derives the numbers; None makes a new one, saved as ``out/secret.txt``.
+        eta: one η for everyone; None gives each student their own.
+    """
+    from workbook_builder.starter import build_starter
+    from workbook_builder.writer import build
+
+    written = secret is None
+    secret = secret if secret is not None else secrets.token_hex(16).encode()
+    numbers = {s.id: numbers_for(secret, s.id, eta) for s in students}
+    with new_folder(out) as part:
+        (part / ANSWERS).mkdir()
+        for k, s in enumerate(students, start=1):
+            if progress is not None:
+                progress(f"{k}/{len(students)} {s.id}")
+            n = numbers[s.id]
+            build_starter(s.id, n, epochs, part / f"{s.id}.xlsx")
+            build(Run(network=n.network, learning_rates=(n.eta,), epochs=epochs),
+                  part / ANSWERS / f"{s.id}.xlsx")
+        (part / KEY).write_text(key_text([numbers[s.id].row(s.id) for s in students]),
+                                encoding="utf-8")
+        if written:
+            path = part / SECRET
+            path.write_text(secret.decode() + "\n", encoding="utf-8")
+            path.chmod(0o600)
+    return Kit(out, students, numbers, written)
