@@ -10,6 +10,7 @@ it is right under both.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import re
@@ -700,11 +701,34 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     caveats, signals = workbook_remarks(wb)
     sid = next((i for grid in grids.values() if (i := student_id(grid)) is not None), None)
-    for report in reports:
+    for report, (grid, _) in zip(reports, tables, strict=True):
         report.caveats += caveats
         report.signals += signals
         report.student_id = sid
+        report.fingerprint = fingerprint(path, wb, grids, report, grid)
     return reports
+
+
+def fingerprint(path: Path, wb: Any, grids: dict[str, Cells], report: SheetReport,
+                grid: Cells) -> dict[str, str]:
+    """What two independent submissions do not share (see copies.py)."""
+    props = wb.properties
+    content = hashlib.sha256()
+    for title in sorted(grids):
+        for key, value in sorted(grids[title].items()):
+            content.update(f"{title}\x00{key}\x00{value!r}\x01".encode())
+    out = {"file": hashlib.sha256(path.read_bytes()).hexdigest(),
+           "content": content.hexdigest(),
+           "creator": str(props.creator or ""),
+           "last_modified_by": str(props.lastModifiedBy or ""),
+           "created": props.created.isoformat() if props.created else ""}
+    for c in report.columns:
+        if c.ok is False and c.first_wrong_row is not None:
+            col = column_index_from_string(c.column) if c.column.isalpha() else 0
+            formula = grid.get((c.first_wrong_row, col))
+            if isinstance(formula, str) and formula.startswith("="):
+                out[f"wrong {c.name}"] = str(r1c1(formula, c.first_wrong_row, col))
+    return out
 
 
 ID_LABELS = ("studentid", "student", "studentnumber", "id", "matriculationnumber")

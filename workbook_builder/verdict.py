@@ -46,6 +46,9 @@ class SheetReport:
     against: dict[str, float | None] = field(default_factory=dict)
     #: the id a starter workbook carries ("student id" label), to match a file to a student
     student_id: str | None = None
+    #: what independent work does not share, compared across a class (copies.py): the file's
+    #: hash, its metadata, a hash of every table cell, the wrong columns' formulas in R1C1
+    fingerprint: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
