@@ -122,7 +122,7 @@ BAD = [
     (["--lr", "0"], "positive"),
     (["--lr", "0.5", "0.5"], "given twice"),
     (["--inputs", "0.05"], "--inputs"),
-    (["--targets", "0.1", "0.2", "0.3"], "unrecognized"),
+    (["--targets", "0.1", "0.2", "0.3"], "--targets"),
     (["--weights", *["0.1"] * 7], "--weights"),
     (["--weights", *["0.1"] * 7, "x"], "not a number"),
     (["--biases", "1"], "--biases"),

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any, NoReturn
 
-from workbook_builder import spec
+from workbook_builder import netrun, spec
 from workbook_builder.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from workbook_builder.foreign import AuditError
+from workbook_builder.netrun import NetRun
 from workbook_builder.render import RenderError
-from workbook_builder.spec import Network, Run, SpecError
+from workbook_builder.spec import Run, SpecError
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
 SCRIPT = "backprop-workbook"  # the console script (pyproject's [project.scripts])
@@ -126,16 +127,47 @@ def build_parser() -> Parser:
     parser.add_argument("--lr", type=finite_float, nargs="+", metavar="LR",
                         default=list(spec.DEFAULT_LEARNING_RATES),
                         help="learning rates η, one sheet each")
-    parser.add_argument("--inputs", type=finite_float, nargs=2, metavar=("I1", "I2"),
-                        default=list(spec.DEFAULT_INPUTS), help="the two inputs")
-    parser.add_argument("--targets", type=finite_float, nargs=2, metavar=("T1", "T2"),
-                        default=list(spec.DEFAULT_TARGETS), help="the two targets")
-    parser.add_argument("--weights", type=finite_float, nargs=8,
-                        metavar=tuple(f"W{k}" for k in range(1, 9)),
-                        default=list(spec.DEFAULT_WEIGHTS), help="initial weights w1..w8")
-    parser.add_argument("--biases", type=finite_float, nargs=2, metavar=("B1", "B2"),
-                        default=None, help="fixed biases: b1 for both hidden neurons, b2 for "
-                        "both outputs (default: no biases)")
+    parser.add_argument("--inputs", type=finite_float, nargs="+", metavar="I", default=None,
+                        help="the one example's inputs (default: 0.05 0.10)")
+    parser.add_argument("--targets", type=finite_float, nargs="+", metavar="T", default=None,
+                        help="the one example's targets (default: 0.5 0.5)")
+    parser.add_argument("--weights", type=finite_float, nargs="+", metavar="W", default=None,
+                        help="every initial weight in the course's order: layer by layer, "
+                        "within a layer by destination neuron, then source neuron (2-2-2: w1..w8, "
+                        "default 0.15 0.20 0.25 0.30 0.40 0.45 0.50 0.55); without it another "
+                        "network gets seeded weights (--init-seed)")
+    parser.add_argument("--biases", type=finite_float, nargs="+", metavar="B", default=None,
+                        help="one initial bias per non-input layer, shared by its neurons "
+                        "(2-2-2: b1 for both hidden neurons, b2 for both outputs); fixed unless "
+                        "--train-biases (default: no biases)")
+    net = parser.add_argument_group(
+        "other networks", "any of these builds the workbook of that network (see the README, "
+        "'Other networks'); without them, the 2-2-2 sigmoid network")
+    net.add_argument("--layers", type=positive_int, nargs="+", metavar="N", default=None,
+                     help="neurons per layer, input first, output last: 1 to 3 hidden layers, "
+                     "1 to 8 neurons each (default: 2 2 2)")
+    net.add_argument("--activation", metavar="{sigmoid,tanh,relu,leaky-relu,linear}",
+                     default=None, help="the hidden layers' activation (default: sigmoid)")
+    net.add_argument("--output-activation", metavar="{sigmoid,linear,softmax}", default=None,
+                     help="the output layer's activation (default: sigmoid)")
+    net.add_argument("--loss", metavar="{half-se,mse,ce}", default=None,
+                     help="half-se: ½·Σ(a − t)²; mse: nn.MSELoss; ce: cross-entropy "
+                     "(nn.CrossEntropyLoss with softmax, nn.BCELoss with sigmoid) "
+                     "(default: half-se)")
+    net.add_argument("--example", type=finite_float, nargs="+", action="append",
+                     metavar="X_OR_T", default=None,
+                     help="one training example, its inputs then its targets; repeat it for "
+                     "each example (up to 16)")
+    net.add_argument("--train-biases", action="store_true",
+                     help="every hidden and output neuron gets its own bias that learns, "
+                     "starting from its layer's --biases value (0 without)")
+    net.add_argument("--init-seed", type=int, metavar="SEED", default=None,
+                     help="seed of the documented initial weights when --weights is not given "
+                     "(uniform in ±1/√fan-in, 2 decimals; default: 0)")
+    net.add_argument("--spec", type=Path, metavar="FILE.toml", default=None,
+                     help="the network's fields from a TOML file (layers, activation, "
+                     "output-activation, loss, examples, inputs, targets, biases, train-biases, "
+                     "weights, init-seed); options given here override it")
     parser.add_argument("--render", action="store_true",
                         help="also recalculate the workbook in LibreOffice (soffice) and save "
                         "a PNG of each sheet beside it")
@@ -249,13 +281,24 @@ def check_class(files: list[Path], args: argparse.Namespace) -> int:
     return batch.worst(rows)
 
 
-def run_from_args(args: argparse.Namespace) -> Run:
-    network = Network(
-        inputs=tuple(args.inputs),
-        targets=tuple(args.targets),
-        weights=tuple(args.weights),
-        biases=None if args.biases is None else tuple(args.biases),
-    )
+def run_from_args(args: argparse.Namespace) -> Run | NetRun:
+    """Today's 2-2-2 run when the request is that network, else a NetRun (netrun.py)."""
+    fields = netrun.read_toml(args.spec) if args.spec is not None else {}
+    given = {"layers": args.layers, "activation": args.activation,
+             "output_activation": args.output_activation, "loss": args.loss,
+             "examples": args.example, "inputs": args.inputs, "targets": args.targets,
+             "biases": args.biases, "weights": args.weights, "init_seed": args.init_seed,
+             "train_biases": args.train_biases or None}
+    if args.example is not None:  # the command line's training set replaces the file's
+        fields.pop("inputs", None)
+        fields.pop("targets", None)
+    elif args.inputs is not None or args.targets is not None:
+        fields.pop("examples", None)
+    fields.update({k: v for k, v in given.items() if v is not None})
+    net = netrun.net_spec(fields)
+    network = netrun.todays_network(net)
+    if network is None:
+        return NetRun(net, tuple(args.lr), args.epochs)
     return Run(network=network, learning_rates=tuple(args.lr), epochs=args.epochs)
 
 
@@ -292,15 +335,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         def progress(sheet: str) -> None:
             print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
-    build(run, args.out, progress)
+    if isinstance(run, NetRun):  # another network: its own writer
+        from workbook_builder import netwriter
+
+        netwriter.build(run, args.out, progress)
+    else:
+        build(run, args.out, progress)
     if not args.quiet:
         print(f"wrote {args.out}: {len(run.learning_rates)} learning rates × {run.epochs} "
               f"epochs in {time.perf_counter() - started:.2f} s")
     if args.render:
-        from workbook_builder import layout, render
+        from workbook_builder import layout, netlayout, render
 
         started = time.perf_counter()
-        pictures = render.render(args.out, layout.pictures(run), args.out.parent,
+        names = netlayout.pictures(run) if isinstance(run, NetRun) else layout.pictures(run)
+        pictures = render.render(args.out, names, args.out.parent,
                                  timeout=args.timeout)
         if not args.quiet:
             print(f"rendered {len(pictures)} pictures with LibreOffice into {args.out.parent} "

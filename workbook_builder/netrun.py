@@ -1,0 +1,149 @@
+"""A network request (command-line options or a TOML file) as a topology.NetSpec and its run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbook_builder import spec, topology
+from workbook_builder.spec import Network, Run, SpecError
+from workbook_builder.topology import NetSpec
+
+#: the fields a request may give (TOML keys; ``-`` and ``_`` alike, ``example`` = ``examples``)
+FIELDS = ("layers", "activation", "output_activation", "loss", "examples", "inputs", "targets",
+          "biases", "train_biases", "weights", "init_seed")
+#: formula cells over all rate sheets: the default workbook's bound (spec.MAX_TOTAL_ROWS rows
+#: of 31 cells), so a wide network gets fewer rows, not more memory
+MAX_CELLS = spec.MAX_TOTAL_ROWS * 31
+
+
+@dataclass(frozen=True)
+class NetRun:
+    """What to build for a network other than the default: the network, the rates, the rows."""
+
+    net: NetSpec
+    learning_rates: tuple[float, ...] = spec.DEFAULT_LEARNING_RATES
+    epochs: int = spec.DEFAULT_EPOCHS
+
+    def __post_init__(self) -> None:
+        Run(learning_rates=self.learning_rates, epochs=self.epochs)  # the same bounds
+        cells = self.epochs * len(self.learning_rates) * columns(self.net)
+        if cells > MAX_CELLS:
+            raise SpecError(f"{self.epochs} epochs × {len(self.learning_rates)} rate(s) × "
+                            f"{columns(self.net)} columns is {cells:,} formula cells; the most "
+                            f"is {MAX_CELLS:,}: give fewer epochs or rates")
+
+
+def columns(net: NetSpec) -> int:
+    """Formula columns of a rate sheet: the parameters and every quantity."""
+    return len(topology.parameters(net)) + len(topology.equations(net))
+
+
+def _numbers(key: str, value: object) -> tuple[float, ...]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise SpecError(f"{key}: give a list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def read_toml(path: Path) -> dict[str, object]:
+    """A TOML file's network fields, checked for unknown keys; raises SpecError or OSError."""
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        raise SpecError("--spec needs Python 3.11 or later (tomllib); give the options on "
+                        "the command line instead") from None
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"--spec {path}: not valid TOML ({exc})") from None
+    fields: dict[str, object] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        name = "examples" if name == "example" else name
+        if name not in FIELDS:
+            raise SpecError(f"--spec {path}: unknown field {key!r}; the fields are "
+                            + ", ".join(f.replace("_", "-") for f in FIELDS))
+        fields[name] = value
+    return fields
+
+
+def net_spec(fields: Mapping[str, object]) -> NetSpec:
+    """The NetSpec a request describes (absent fields: the course's defaults).
+
+    ``examples`` is a list of flat lists, inputs then targets; ``inputs``/``targets`` give
+    one example. Without ``weights`` the 2-2-2 network keeps the course's weights unless an
+    ``init_seed`` is given; any other shape gets seeded weights.
+    """
+    sizes = _numbers("layers", fields.get("layers", list(topology.DEFAULT_LAYERS)))
+    if any(v != int(v) for v in sizes):
+        raise SpecError("--layers: give whole numbers of neurons")
+    layers = tuple(int(v) for v in sizes)
+    if not 3 <= len(layers) <= topology.MAX_HIDDEN_LAYERS + 2:
+        raise SpecError(f"--layers: give the input, 1 to {topology.MAX_HIDDEN_LAYERS} hidden "
+                        f"layers and the output (e.g. 2 2 2), got {len(layers)} number(s)")
+    for n in layers:
+        if not 1 <= n <= topology.MAX_NEURONS:
+            raise SpecError(f"--layers: each layer has 1 to {topology.MAX_NEURONS} neurons, "
+                            f"got {n}")
+    n_in, n_out = layers[0], layers[-1]
+    if "examples" in fields:
+        if "inputs" in fields or "targets" in fields:
+            raise SpecError("give the training set either as --example or as --inputs/--targets, "
+                            "not both")
+        raw = fields["examples"]
+        if not isinstance(raw, list) or not raw:
+            raise SpecError("examples: give a list of examples, each inputs then targets")
+        examples = []
+        for k, item in enumerate(raw, start=1):
+            flat = _numbers(f"example {k}", item)
+            if len(flat) != n_in + n_out:
+                raise SpecError(f"--example {k}: give {n_in} input(s) and {n_out} target(s) "
+                                f"({n_in + n_out} numbers), got {len(flat)}")
+            examples.append((flat[:n_in], flat[n_in:]))
+    elif "inputs" in fields or "targets" in fields or layers == topology.DEFAULT_LAYERS:
+        x = _numbers("inputs", fields.get("inputs", list(topology.DEFAULT_EXAMPLE[0])))
+        t = _numbers("targets", fields.get("targets", list(topology.DEFAULT_EXAMPLE[1])))
+        if len(x) != n_in or len(t) != n_out:
+            raise SpecError(f"--inputs/--targets: the network takes {n_in} input(s) and "
+                            f"{n_out} target(s), got {len(x)} and {len(t)}")
+        examples = [(x, t)]
+    else:
+        raise SpecError(f"give the training set: --example with {n_in} input(s) then {n_out} "
+                        "target(s), once per example")
+    weights: tuple[float, ...] | None = None
+    if "weights" in fields:
+        weights = _numbers("weights", fields["weights"])
+    elif layers == topology.DEFAULT_LAYERS and "init_seed" not in fields:
+        weights = topology.DEFAULT_WEIGHTS
+    seed = fields.get("init_seed", 0)
+    train = fields.get("train_biases", False)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SpecError(f"init-seed: give a whole number ≥ 0, got {seed!r}")
+    if not isinstance(train, bool):
+        raise SpecError(f"train-biases: give true or false, got {train!r}")
+    texts = {}
+    for key, default in (("activation", "sigmoid"), ("output_activation", "sigmoid"),
+                         ("loss", "half-se")):
+        value = fields.get(key, default)
+        if not isinstance(value, str):
+            raise SpecError(f"{key.replace('_', '-')}: give a name, got {value!r}")
+        texts[key] = value
+    return NetSpec(layers=layers, examples=tuple(examples),
+                   biases=_numbers("biases", fields["biases"]) if "biases" in fields else None,
+                   train_biases=train, weights=weights, init_seed=seed, **texts)
+
+
+def todays_network(net: NetSpec) -> Network | None:
+    """The default builder's Network when ``net`` is one it writes (2-2-2, sigmoid, ½-squared
+    error, one example, fixed or no biases), else None."""
+    if (net.layers != topology.DEFAULT_LAYERS or net.activation != "sigmoid"
+            or net.output_activation != "sigmoid" or net.loss != "half-se"
+            or len(net.examples) != 1 or net.train_biases):
+        return None
+    (x, t), = net.examples
+    biases = None if net.biases is None else (net.biases[0], net.biases[1])
+    return Network(inputs=(x[0], x[1]), targets=(t[0], t[1]), weights=net.initial_weights,
+                   biases=biases)
