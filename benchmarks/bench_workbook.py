@@ -1,7 +1,8 @@
 """Build time for 100 / 1,000 / 10,000 epochs × 6 rates, and the `formulas` recompute time.
 
 Run: python benchmarks/bench_workbook.py [--repeat N] [--skip-formulas]
-Goals (issue 2): default build < 1 s; full formulas recompute of the default workbook < 60 s.
+Goals (issue 2): default build < 1 s; full formulas recompute of the default workbook < 60 s;
+(issue 20) a 3-4-4-2 network, 2 examples, 6 rates × 100 epochs < 3 s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import formulas
 
+from workbook_builder import netrun, netwriter
+from workbook_builder.netrun import NetRun
 from workbook_builder.spec import Run
 from workbook_builder.writer import build
 
@@ -46,6 +49,16 @@ def main() -> None:
             cells = epochs * 31 * len(run.learning_rates)
             print(f"{f'{epochs:,} × 6':>16} | {cells:>13,} | {seconds:>9.2f} | "
                   f"{os.path.getsize(out) / 1e6:>9.1f} | {seconds / cells * 1e6:>9.1f}")
+        # issue 20: a network other than the default (netwriter.py), goal < 3 s on 2 cores
+        net = NetRun(netrun.net_spec({
+            "layers": [3, 4, 4, 2], "activation": "tanh",
+            "examples": [[0.1, 0.2, 0.3, 0.9, 0.1], [0.5, -0.2, 0.1, 0.2, 0.8]]}))
+        out = Path(tmp) / "net.xlsx"
+        seconds = timed(lambda: netwriter.build(net, out), args.repeat)
+        cells = net.epochs * netrun.columns(net.net) * len(net.learning_rates)
+        print(f"{'3-4-4-2, 2 ex.':>16} | {cells:>13,} | {seconds:>9.2f} | "
+              f"{os.path.getsize(out) / 1e6:>9.1f} | {seconds / cells * 1e6:>9.1f}"
+              "   (100 epochs × 6 rates; goal < 3 s)")
         if args.skip_formulas:
             return
         out = Path(tmp) / "backprop.xlsx"
