@@ -31,7 +31,8 @@ PRESETS: Mapping[str, RunConfig] = MappingProxyType(
     {
         # chosen on 5,000 held-out training images (README: "How the recipes were chosen")
         "default": RunConfig(epochs=10, batch_size=256, lr=0.2, ema=0.99),
-        "tiny": RunConfig(arch="tiny", ema=0.99),
+        # batch 64, not 128: validation 0.1 point higher on seeds 1 and 2 (issue 19)
+        "tiny": RunConfig(arch="tiny", batch_size=64, ema=0.99),
     }
 )
 

@@ -766,7 +766,8 @@ def test_the_default_out_is_one_folder_per_preset_and_seed(
         (256, 60_000, 1, 256),  # a full epoch: 235 steps, enough
         (256, 60_000, 10, 256),  # the default run: untouched
         (256, 5_000, 1, 32),  # 20, 40, 79, 157 steps: 32 is the floor
-        (128, 5_000, 1, 32),  # the tiny preset
+        (64, 5_000, 1, 32),  # the tiny preset: 79, 157 steps
+        (128, 5_000, 1, 32),  # the tiny preset before issue 19
         (256, 10_000, 1, 32),  # 40, 79, 157, 313
         (256, 20_000, 1, 64),  # 79, 157, 313
         (256, 5_000, 3, 64),  # 60, 120, 237
@@ -785,9 +786,9 @@ def test_a_quick_run_with_the_presets_batch_says_it_uses_a_smaller_one(
     argv = ["--data-dir", str(data_dir), "--arch", "tiny", "--device", "cpu", "--epochs", "1"]
     assert main([*argv, "--out", str(tmp_path / "fit")]) == 0
     printed = capsys.readouterr().out
-    assert "quick run: batch size 32, not the preset's 128, so that the lr schedule has 8 " in (
-        printed
-    )
+    preset = mnist.config.PRESETS["tiny"].batch_size
+    said = f"quick run: batch size 32, not the preset's {preset}, so that the lr schedule has 8 "
+    assert said in printed
     config = json.loads((tmp_path / "fit" / "metrics.json").read_text())["config"]
     assert config["batch_size"] == 32
     assert main([*argv, "--out", str(tmp_path / "fit"), "--resume"]) == 0  # the same batch
