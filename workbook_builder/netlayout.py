@@ -20,7 +20,7 @@ from workbook_builder.topology import NetSpec
 EPOCH = "epoch"
 # --- a rate sheet: title, note, η, note, the chart, then the table -------------------------
 TITLE_ROW, NOTE_ROW, ETA_ROW, NOTE2_ROW = 0, 1, 2, 3
-ETA_CELL = (ETA_ROW, 2)  # its label left of it
+ETA_CELL = (ETA_ROW, 3)  # its label, left-aligned, from column B: no spill into column A
 CHART_ROW = 4
 CHART_ROWS = 12  # the chart's height in default (20 px) rows
 CHART_SIZE = (640, 20 * CHART_ROWS)  # pixels
@@ -202,12 +202,31 @@ def describe(spec: NetSpec) -> str:
             f"output, {spec.loss} loss, {n} example{'s' if n > 1 else ''}, {biases}")
 
 
-#: a rate sheet prints (and renders) its first epochs on one page
+#: a rate sheet prints (and renders) its first epochs, one page per view of its columns
 PRINT_EPOCHS = 20
+VIEW_COLUMNS = 10  # columns a printed view holds besides the epoch (~150 characters)
+PRINT_SCALE = 55  # percent, as the default workbook's views
+
+
+def views(lay: NetLayout) -> list[tuple[int, int]]:
+    """A rate sheet's printed views, left to right: (first, last) column, whole groups of
+    columns together where they fit, a larger group split."""
+    out: list[tuple[int, int]] = []
+    for first, last, _ in lay.groups():
+        while first <= last:
+            end = min(last, first + VIEW_COLUMNS - 1)
+            if out and end - out[-1][0] < VIEW_COLUMNS and out[-1][1] == first - 1:
+                out[-1] = (out[-1][0], end)
+            else:
+                out.append((first, end))
+            first = end + 1
+    return out
 
 
 def pictures(run: NetRun) -> list[str]:
-    """The rendered pictures' names, one per printed page: Guide, Network, Summary, then one
-    per rate sheet (its table's first PRINT_EPOCHS epochs and its chart)."""
+    """The rendered pictures' names, one per printed page: Guide, Network, Summary, then each
+    rate sheet's views (its chart is on the first)."""
+    count = len(views(plan(run.net)))
     return [slug(GUIDE), slug(NETWORK), slug(SUMMARY),
-            *(slug(sheet_name(lr)) for lr in run.learning_rates)]
+            *(f"{slug(sheet_name(lr))}-{k}" for lr in run.learning_rates
+              for k in range(1, count + 1))]

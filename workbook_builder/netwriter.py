@@ -52,7 +52,7 @@ def _cached(v: float) -> float | str:
 
 
 def rate_title(lay: NetLayout) -> str:
-    return f"Backpropagation of {netlayout.describe(lay.spec)}, {ETA_LABEL}"
+    return f"Backpropagation of a {netlayout.shape(lay.spec)} network, {ETA_LABEL}"
 
 
 def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, cells: dict[str, Format],
@@ -64,16 +64,16 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, cells: dict[str, 
     title = rate_title(lay)
     ws.write_formula(netlayout.TITLE_ROW, 1, labelled(title, eta), fm.title,
                      title + general(lr))
-    ws.write(netlayout.NOTE_ROW, 1,
-             f"Blue η is this sheet's input; the examples, initial weights and biases are on "
-             f"sheet {NETWORK}: edit them there. Names: see the {GUIDE}.", fm.note)
+    # the notes are short: they stay on the first printed view
+    ws.write(netlayout.NOTE_ROW, 1, netlayout.describe(lay.spec).split(": ", 1)[1]
+             + f"; names: see the {GUIDE}", fm.note)
     row, col = netlayout.ETA_CELL
-    ws.write(row, col - 1, LR_LABEL, fm.label)
+    ws.write(row, 1, LR_LABEL, fm.copy_label)  # left-aligned (grey like the other labels)
     ws.write_number(row, col, lr, fm.value)
     ws.write(netlayout.NOTE2_ROW, 1,
-             "Epoch 0 holds the initial parameters; each row subtracts η × the gradients of "
-             "the row above (one full-batch step: the gradients sum over the examples).",
-             fm.note)
+             f"Blue η is this sheet's input; the rest is on sheet {NETWORK}. Each row: the row "
+             "above − η × its gradients.", fm.note)
+    ws.set_row(netlayout.GROUP_ROW, 30)  # a group label over one column takes two lines
     for first, last, label in lay.groups():
         group_format = fm.header[netlayout.kind(lay.columns[first]) if netlayout.kind(
             lay.columns[first]) != "biases" else "weights"]
@@ -112,8 +112,9 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, cells: dict[str, 
     ws.insert_chart(netlayout.CHART_ROW, 1, chart)
     last_row = netlayout.epoch_row(min(run.epochs, netlayout.PRINT_EPOCHS) - 1)
     ws.print_area(0, 0, last_row, len(lay.columns) - 1)
+    ws.set_v_pagebreaks([first for first, _ in netlayout.views(lay)][1:])
     ws.repeat_columns(0)
-    page_setup(ws)
+    page_setup(ws, scale=netlayout.PRINT_SCALE)
 
 
 def line_chart(wb: Workbook, title: str, epochs: int) -> Chart:
