@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,14 @@ def processes_with(marker: str) -> list[int]:
             except OSError:  # gone, or not ours to read
                 continue
     return found
+
+
+#: runs ``python -m workbook_builder`` with Ctrl-C turned back into KeyboardInterrupt: a child
+#: of a background job (``pytest ... &``) starts with SIGINT ignored, and Python then leaves it so
+_INTERRUPTIBLE = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                  "runpy.run_module('workbook_builder', run_name='__main__', alter_sys=True)")
+
+
+def cli(*argv: str) -> list[str]:
+    """The command line ``python -m workbook_builder ARGV`` that SIGINT interrupts."""
+    return [sys.executable, "-c", _INTERRUPTIBLE, *argv]

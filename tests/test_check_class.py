@@ -16,7 +16,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.conftest import REPO, processes_with
+from tests.conftest import REPO, cli, processes_with
 from tests.messy import Layout, make
 from workbook_builder.cli import main
 from workbook_builder.spec import Run
@@ -90,7 +90,7 @@ def test_ctrl_c_stops_the_whole_class(tmp_path: Path) -> None:
     for k in range(4):
         build(Run(epochs=40), folder / f"s{k}.xlsx")  # ~40 s each to check
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, "-m", "workbook_builder", "check", str(folder)],
+    proc = subprocess.Popen(cli("check", str(folder)),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "WB_TEST_MARKER": marker})
     time.sleep(4)
@@ -139,3 +139,241 @@ def test_annotated_copies_of_a_class_open_in_libreoffice(
     saved = render.recalculated_copy(notes / "bob.checked.xlsx", tmp_path / "lo")
     values = openpyxl.load_workbook(saved, data_only=True)["Backprop"]
     assert values["Z4"].value == pytest.approx(0.0003518686651, rel=1e-9)  # still its formula
+
+
+# --- an LMS download: subfolders, names, links, pipes, conversions --------------------------
+
+HAVE_SOFFICE = shutil.which("soffice") is not None
+
+
+@pytest.fixture(scope="module")
+def workbooks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path | None]:
+    """A right and a wrong small workbook, and the right one as .ods (None without soffice)."""
+    folder = tmp_path_factory.mktemp("books")
+    right = make(folder / "right.xlsx")
+    wrong = make(folder / "wrong.xlsx", Layout(edit=template_bug))
+    ods = None
+    if HAVE_SOFFICE:
+        from workbook_builder import render
+
+        ods = render.convert(right, "ods", folder)
+    return right, wrong, ods
+
+
+def table_rows(out: str) -> dict[str, str]:
+    """The Markdown table's rows by file name: the whole line."""
+    return {line.split(" | ")[0][2:]: line for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith(("| file", "| ---"))}
+
+
+def test_lms_download_gives_a_row_for_everything_and_a_copy_for_each(
+        workbooks: tuple[Path, Path, Path | None], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.lms import LATIN1, lms_download
+    from workbook_builder.escape import printable
+
+    folder = tmp_path / "download"
+    folder.mkdir()
+    expected = lms_download(folder, 11, *workbooks)
+    assert len(expected) == 20
+    notes, table = tmp_path / "checked", tmp_path / "class.csv"
+    assert main(["check", str(folder), "--annotate", str(notes), "--csv", str(table),
+                 "--jobs", "2"]) == 2
+    rows = table_rows(capsys.readouterr().out)
+    assert set(rows) == {printable(n) for n in expected}  # "groupA/M\xfcller.xlsx"
+    for name, want in expected.items():
+        assert want in rows[printable(name)], rows[printable(name)]
+    with table.open(encoding="utf-8") as f:
+        assert [r["file"] for r in csv.DictReader(f)] == sorted(printable(n) for n in expected)
+    copies = {p.relative_to(notes).as_posix() for p in notes.rglob("*") if p.is_file()}
+    assert copies == {"student000/submission.checked.xlsx", "student001/submission.checked.xlsx",
+                      "groupA/smith.checked.xlsx", "groupB/smith.checked.xlsx",
+                      f"groupA/{LATIN1[:-5]}.checked.xlsx",
+                      *(["groupB/lee.ods.checked.xlsx"] if HAVE_SOFFICE else [])}
+    bob = openpyxl.load_workbook(notes / "groupB" / "smith.checked.xlsx")["Backprop"]
+    assert "uses a_h1 where a_h2 belongs" in bob["Z4"].comment.text  # the wrong one's copy
+    assert not (folder.parent / "download-answers.checked.xlsx").exists()
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(not HAVE_SOFFICE and os.environ.get("CI") != "true",
+                    reason="LibreOffice (soffice) not installed; CI=true makes this a failure")
+@pytest.mark.parametrize("kind", ["ods", "xls"])
+def test_ods_and_xls_are_converted_by_libreoffice_and_checked(
+        kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbook_builder import render
+
+    bob = render.convert(make(tmp_path / "bob.xlsx", Layout(edit=template_bug)), kind, tmp_path)
+    assert main(["check", str(bob)]) == 1
+    out = capsys.readouterr().out
+    assert f"note: converted from .{kind} by LibreOffice" in out
+    assert "uses a_h1 where a_h2 belongs" in out
+
+
+# --- outputs: checked first, never over an input, CSV for one file -------------------------
+
+def no_check(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a workbook was checked before the outputs were validated")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--csv", "{tmp}/missing/class.csv"], "does not exist"),
+    (["--csv", "{tmp}/class.txt"], "must end in .csv"),
+    (["--csv", "{tmp}"], "is a folder"),
+    (["--annotate", "{tmp}/class/alice.xlsx"], "is a file"),
+    (["--annotate", "{tmp}/class"], "write over the input"),
+    (["--resume"], "--csv"),
+    (["--resume", "--csv", "{tmp}/class/notes.csv"], "not a table written by check"),
+])
+def test_outputs_are_checked_before_any_work(
+        extra: list[str], message: str, classroom: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbook_builder import batch
+
+    monkeypatch.setattr(batch, "check_isolated", no_check)
+    make(classroom / "alice.checked.xlsx")  # what --annotate class/ would write for alice
+    (classroom / "notes.csv").write_text("name,grade\nalice,A\n")
+    argv = ["check", str(classroom), *(a.format(tmp=tmp_path) for a in extra)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+
+
+def test_annotate_naming_the_input_is_refused(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    bob = make(tmp_path / "bob.xlsx", Layout(edit=template_bug))
+    before = bob.read_bytes()
+    assert main(["check", str(bob), "--annotate", str(bob)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "write over the input" in err
+    assert bob.read_bytes() == before
+
+
+def test_csv_for_one_file_is_a_one_row_table(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bob, junk = make(tmp_path / "bob.xlsx", Layout(edit=template_bug)), tmp_path / "junk.xlsx"
+    junk.write_text("not a workbook")
+    for path, code, verdict in ((bob, 1, "WRONG"), (junk, 2, "cannot check")):
+        table = tmp_path / f"{path.stem}.csv"
+        assert main(["check", str(path), "--csv", str(table)]) == code
+        with table.open(encoding="utf-8") as f:
+            (row,) = csv.DictReader(f)
+        assert (row["file"], row["verdict"], row["exit_status"]) == (path.name, verdict, str(code))
+    capsys.readouterr()
+
+
+# --- an interrupted class keeps its rows; --resume checks the rest --------------------------
+
+def test_interrupted_class_keeps_its_rows_and_resume_checks_only_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from workbook_builder import batch
+
+    folder = tmp_path / "class"
+    for k in range(6):
+        (folder / f"s{k}").mkdir(parents=True)
+        (folder / f"s{k}" / "work.xlsx").write_text(f"not a workbook {k}")
+    table = tmp_path / "class.csv"
+    checked: list[str] = []
+    real = batch.check_isolated
+
+    def interrupted_at_the_fourth(path: Path, *args: object, **kwargs: object) -> object:
+        if path.parent.name == "s3":
+            raise KeyboardInterrupt  # as Ctrl-C lands while the fourth file is checked
+        checked.append(path.parent.name)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch, "check_isolated", interrupted_at_the_fourth)
+    argv = ["check", str(folder), "--csv", str(table), "--jobs", "1"]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert list(table_rows(captured.out)) == ["s0/work.xlsx", "s1/work.xlsx", "s2/work.xlsx"]
+    assert "interrupted: 3 of 6 file(s) checked" in captured.out
+    assert "--resume" in captured.err
+    with table.open(encoding="utf-8") as f:
+        assert [r["file"] for r in csv.DictReader(f)] == ["s0/work.xlsx", "s1/work.xlsx",
+                                                           "s2/work.xlsx"]
+
+    checked.clear()
+    monkeypatch.setattr(batch, "check_isolated", lambda path, *a, **k: (
+        checked.append(path.parent.name), real(path, *a, **k))[1])
+    (folder / "s1" / "work.xlsx").write_text("handed in again")  # changed: checked again
+    assert main([*argv, "--resume"]) == 2
+    assert checked == ["s1", "s3", "s4", "s5"]
+    assert list(table_rows(capsys.readouterr().out)) == [f"s{k}/work.xlsx" for k in range(6)]
+    with table.open(encoding="utf-8") as f:
+        assert [r["file"] for r in csv.DictReader(f)] == [f"s{k}/work.xlsx" for k in range(6)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_ctrl_c_on_an_lms_download_keeps_the_partial_table(
+        workbooks: tuple[Path, Path, Path | None], tmp_path: Path) -> None:
+    """The real thing: Ctrl-C to the command while it checks a class laid out as an LMS
+    download; the rows done are printed and in the CSV, and nothing is left running."""
+    from tests.lms import lms_download
+
+    folder = tmp_path / "download"
+    folder.mkdir()
+    expected = lms_download(folder, 11, *workbooks)
+    for k in range(3):  # slow ones last: the command is still busy when Ctrl-C comes
+        (folder / f"zz{k}").mkdir()
+        build(Run(epochs=40), folder / f"zz{k}" / "submission.xlsx")  # ~40 s each to check
+    table = tmp_path / "class.csv"
+    marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
+    proc = subprocess.Popen(cli("check", str(folder), "--csv", str(table), "--jobs", "2"),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "WB_TEST_MARKER": marker})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(csv_names(table)) < len(expected):
+        time.sleep(0.5)  # until every quick row is in the CSV
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    rows = table_rows(out.decode())
+    assert len(rows) == len(expected) and all(not n.startswith("zz") for n in rows)
+    assert f"interrupted: {len(expected)} of {len(expected) + 3}" in out.decode()
+    assert len(csv_names(table)) == len(expected)
+    time.sleep(0.5)
+    assert processes_with(marker) == []
+
+
+def csv_names(table: Path) -> list[str]:
+    if not table.exists():
+        return []
+    with table.open(encoding="utf-8") as f:
+        return [r["file"] for r in csv.DictReader(f)]
+
+
+# --- what is printed: no terminal escapes, no stray bytes, no formulas ----------------------
+
+def test_names_are_printed_escaped_and_formulas_defused(tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    folder.mkdir()
+    names = {b"=HYPERLINK(1).xlsx": "'=HYPERLINK(1).xlsx", b"\x1b[2Jred.xlsx": "\\x1b[2Jred.xlsx",
+             b"M\xfcller.xlsx": "M\\xfcller.xlsx", b"@sum.xlsx": "'@sum.xlsx",
+             b"tab\tname.xlsx": "tab\\tname.xlsx"}
+    for raw in names:
+        with open(os.fsencode(folder) + b"/" + raw, "wb") as f:
+            f.write(b"not a workbook")
+    make(folder / "ok.xlsx", Layout(title="=evil\x9b31m\u202e"))  # C1 CSI, a bidi override
+    table = tmp_path / "class.csv"
+    outputs = []
+    for fmt in ([], ["--json"]):
+        done = subprocess.run([sys.executable, "-m", "workbook_builder", "check", str(folder),
+                               "--csv", str(table), *fmt], cwd=REPO, capture_output=True,
+                              env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+        assert done.returncode == 2, done.stderr
+        assert b"Traceback" not in done.stderr
+        outputs.append(done.stdout.decode("utf-8"))
+    text, as_json = outputs
+    rows = table_rows(text)
+    assert set(names.values()) | {"ok.xlsx"} == set(rows)
+    with table.open(encoding="utf-8") as f:
+        assert {r["file"] for r in csv.DictReader(f)} == set(rows)
+    report = json.loads(as_json)
+    assert {r["file"] for r in report} == set(rows)
+    (ok,) = [r for r in report if r["file"] == "ok.xlsx"]
+    assert ok["sheets"][0]["sheet"] == "'=evil\\x9b31m\\u202e"
+    for out in (text, as_json, table.read_text(encoding="utf-8")):
+        assert not {"\x1b", "\x9b", "\u202e", "\t"} & set(out)

@@ -7,18 +7,17 @@ import http.server
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from tests.conftest import REPO, processes_with
+from tests.conftest import REPO, cli, processes_with
 from tests.student import FIRST, col, make
 from workbook_builder.cli import main
 from workbook_builder.spec import Run
@@ -196,10 +195,126 @@ def test_timeout_holds_ten_times_in_a_row(tmp_path: Path,
 
 
 def test_memory_cap_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(make(tmp_path / "s.xlsx")), "--max-memory", "150"]) == 2
+    def whole_columns(r: int, f: dict[str, str]) -> None:
+        if r == FIRST:  # a million rows × 26 columns: the engine allocates them all
+            f["h1"] = "=SUM(BA1:BZ1000000)*0+0.0275"
+
+    path = make(tmp_path / "s.xlsx", edit=whole_columns)
+    assert main(["check", str(path), "--max-memory", "512", "--timeout", "60"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    one_line(captured.err.splitlines()[-1] + "\n", "more than 150 MB (the memory limit)")
+    one_line(captured.err.splitlines()[-1] + "\n", "more than 512 MB (the memory limit)")
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--max-memory", "200", "at least 512 MB"),  # spun loading its libraries until the deadline
+    ("--max-memory", "0", "at least 512 MB"),
+    ("--max-memory", "99999999999999", "at most 1,048,576 MB"),
+    ("--timeout", "0", "at least 1 s"),
+    ("--timeout", "99999999999999999999", "at most 86,400 s"),  # was a setrlimit traceback
+    ("--timeout", "1e3", "not a whole number"),
+])
+def test_limits_are_bounded(option: str, value: str, message: str, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.perf_counter()
+    assert main(["check", str(make(tmp_path / "s.xlsx")), option, value]) == 2
+    one_line(capsys.readouterr().err, message)
+    assert time.perf_counter() - started < 5  # refused, not run
+
+
+# the checker failing in each way a real one can (tests/faulty_child.py): never a verdict,
+# never a traceback; "cannot check" (exit 2) in one line, and a row of its own in a class
+FAULTS = {"empty": "could not write its answer", "garbled": "could not write its answer",
+          "not_an_object": "could not write its answer",
+          "wrong_shape": "answer could not be read", "missing_fields": "answer could not be read",
+          "silent_exit": "failed (exit status 1)", "disk_full": "could not write its answer",
+          "memory_cap_while_answering": "more than 512 MB (the memory limit)"}
+
+
+@pytest.fixture
+def faulty(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    from workbook_builder import checker
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the child imports tests.faulty_child
+
+    def use(fault: str) -> None:
+        monkeypatch.setattr(checker, "ENTRY", f"tests.faulty_child:{fault}")
+    return use
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_failure_of_the_checker_is_cannot_check(
+        fault: str, faulty: Callable[[str], None], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    faulty(fault)
+    assert main(["check", str(make(tmp_path / "s.xlsx")), "--max-memory", "512"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    one_line(captured.err, FAULTS[fault])
+
+
+def test_a_failing_checker_costs_a_class_one_row_each(
+        faulty: Callable[[str], None], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    faulty("garbled")
+    (tmp_path / "class").mkdir()
+    for name in ("a", "b", "c"):
+        make(tmp_path / "class" / f"{name}.xlsx")
+    table = tmp_path / "class.csv"
+    assert main(["check", str(tmp_path / "class"), "--csv", str(table)]) == 2
+    out = capsys.readouterr().out
+    assert out.count("| cannot check | the checker could not write its answer") == 3
+    assert "3 file(s): 3 cannot check" in out
+    assert len(table.read_text().splitlines()) == 4
+
+
+def start_check(path: Path, tmpdir: Path, marker: str) -> subprocess.Popen[bytes]:
+    """``check path`` in its own process, with its own TMPDIR; returns once its checker runs."""
+    proc = subprocess.Popen(cli("check", str(path)), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            env={**os.environ, "WB_TEST_MARKER": marker, "TMPDIR": str(tmpdir)})
+    deadline = time.monotonic() + 30
+    while len(processes_with(marker)) < 2:  # the command and its checker
+        assert time.monotonic() < deadline and proc.poll() is None, "the checker never started"
+        time.sleep(0.1)
+    time.sleep(2)  # loading or recomputing by now
+    return proc
+
+
+def gone_within(seconds: float, marker: str, tmpdir: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while processes_with(marker) or list(tmpdir.iterdir()):
+        assert time.monotonic() < deadline, (processes_with(marker), list(tmpdir.iterdir()))
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_checker_dies_with_its_parent_and_leaves_nothing(tmp_path: Path) -> None:
+    """SIGKILL to the command: its checker, which would otherwise run on to its CPU limit with
+    the student's copy in its folder, is gone within seconds, folder and all."""
+    path = build(Run(epochs=40), tmp_path / "big.xlsx")  # ~40 s to check
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
+    proc = start_check(path, tmpdir, marker)
+    assert any(tmpdir.iterdir())  # the checker's folder, with its copy of the workbook
+    proc.kill()
+    proc.wait()
+    gone_within(5, marker, tmpdir)
+
+
+@pytest.mark.slow
+def test_closed_terminal_stops_the_check_like_ctrl_c(tmp_path: Path) -> None:
+    path = build(Run(epochs=40), tmp_path / "big.xlsx")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
+    proc = start_check(path, tmpdir, marker)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 129, err
+    assert err.decode().strip().splitlines()[-1].endswith("hung up (the terminal closed)")
+    gone_within(2, marker, tmpdir)
 
 
 @pytest.mark.slow
@@ -207,7 +322,7 @@ def test_memory_cap_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_ctrl_c_exits_130_and_stops_the_checker(attempt: int, tmp_path: Path) -> None:
     path = build(Run(epochs=40), tmp_path / "big.xlsx")
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, "-m", "workbook_builder", "check", str(path)],
+    proc = subprocess.Popen(cli("check", str(path)),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "WB_TEST_MARKER": marker})
     time.sleep(3 + attempt)  # the child is importing, loading or recomputing by now

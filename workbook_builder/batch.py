@@ -1,94 +1,247 @@
 """Check a whole class: many workbooks, each in its own limited child process, several at once.
 
 Only the waiting happens in threads here; every workbook is opened and recomputed in its own
-child process (isolation.py), so one broken or hostile file costs one row of the table.
+child process (isolation.py), so one broken or hostile file costs one row of the table. Folders
+are walked as an LMS download lays them out (a folder per student); each file is named by its
+path under the folder given, and a link is never followed out of the folders given.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import errno
 import os
 import signal
+import stat
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from workbook_builder.audit_report import ALL_RIGHT, CANNOT_CHECK, INCOMPLETE, WRONG, status
+from workbook_builder.audit_report import (
+    ALL_RIGHT,
+    CANNOT_CHECK,
+    INCOMPLETE,
+    WRONG,
+    status,
+    to_json,
+)
 from workbook_builder.checker import check_isolated
+from workbook_builder.escape import cell, printable_json
+from workbook_builder.files import atomic_path
 from workbook_builder.foreign import AuditError
 from workbook_builder.verdict import SheetReport
 
 #: what `check` picks up in a folder (refused ones get their row with the reason)
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+#: folders an archive tool adds that hold no submission (macOS: __MACOSX; hidden ones too)
+SKIPPED_FOLDERS = ("__MACOSX",)
 VERDICT = {ALL_RIGHT: "all right", WRONG: "WRONG", INCOMPLETE: "incomplete",
            CANNOT_CHECK: "cannot check"}
 #: the exit status of a class is its worst file's: cannot check > wrong > incomplete > right
 SEVERITY = {ALL_RIGHT: 0, INCOMPLETE: 1, WRONG: 2, CANNOT_CHECK: 3}
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A file found for the class table, or a reason it is not read."""
+
+    path: Path
+    name: str  # unique: its path under the folder given (the row's and the annotated copy's)
+    problem: str | None = None  # why it is not checked (a link out, a pipe, ...)
+
+
 @dataclass
 class Row:
     """One file's line of the class table."""
 
-    file: str
+    file: str  # the entry's name
     status: int
     seconds: float
     wrong: list[str] = field(default_factory=list)  # "sheet!quantity: diagnosis"
     not_checked: list[str] = field(default_factory=list)
     error: str | None = None  # why it could not be checked
     reports: list[SheetReport] = field(default_factory=list)
+    size: int | None = None  # the file's, when it was checked (--resume compares them)
+    mtime_ns: int | None = None
+    resumed: bool = False  # taken from an earlier run's CSV
 
     @property
     def verdict(self) -> str:
         return VERDICT[self.status]
 
 
-def collect(paths: Iterable[Path]) -> list[Path]:
-    """The files to check: each file given, and the workbooks in each folder given (sorted,
-    not recursive; hidden and Office lock files skipped)."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES
-                            and p.is_file() and not p.name.startswith((".", "~$")))
+def collect(paths: Sequence[Path]) -> list[Entry]:
+    """The files to check: each file given, and the workbooks in each folder given and its
+    subfolders (hidden files and folders, Office lock files skipped), named by their path
+    under that folder (under the path given, when several are given)."""
+    roots = [os.path.realpath(p) for p in paths if p.is_dir()]
+    entries: list[Entry] = []
+    for given in paths:
+        if given.is_dir():
+            found = _walk(given, roots)
+            if len(paths) > 1:
+                found = [replace(e, name=f"{given.as_posix().rstrip('/')}/{e.name}")
+                         for e in found]
+            entries += found
         else:
-            files.append(path)
-    return files
+            name = given.as_posix() if len(paths) > 1 else given.name
+            entries.append(Entry(given, name, _problem(given, None)))
+    names = _unique([e.name for e in entries])
+    return [replace(e, name=n) for e, n in zip(entries, names, strict=True)]
 
 
-def annotated_name(folder: Path, source: Path) -> Path:
-    return folder / f"{source.stem}.checked.xlsx"
+def _walk(folder: Path, roots: list[str]) -> list[Entry]:
+    found: list[Entry] = []
+    unreadable: list[OSError] = []
+
+    def name(path: Path) -> str:
+        return path.relative_to(folder).as_posix()
+
+    for here, folders, files in os.walk(folder, onerror=unreadable.append):  # links not entered
+        base = Path(here)
+        kept = []
+        for sub in sorted(folders):
+            if sub.startswith(".") or sub in SKIPPED_FOLDERS:
+                continue
+            if (base / sub).is_symlink():
+                found.append(Entry(base / sub, name(base / sub) + "/",
+                                   f"a link to a folder ({os.readlink(base / sub)}); not "
+                                   "followed"))
+            else:
+                kept.append(sub)
+        folders[:] = kept
+        found += [Entry(base / f, name(base / f), _problem(base / f, roots)) for f in files
+                  if Path(f).suffix.lower() in SUFFIXES and not f.startswith((".", "~$"))]
+    for exc in unreadable:
+        path = Path(exc.filename)
+        found.append(Entry(path, (name(path) if path != folder else ".") + "/",
+                           f"a folder that cannot be read ({exc.strerror}); its files were not "
+                           "checked"))
+    return sorted(found, key=lambda e: e.name)
 
 
-def row_for(path: Path, timeout: float, max_memory_mb: int, annotate_dir: Path | None,
-            started: Callable[[subprocess.Popen[bytes]], None] | None,
-            every_row: bool = False) -> Row:
-    began = time.perf_counter()
+def _problem(path: Path, roots: list[str] | None) -> str | None:
+    """Why ``path`` is not handed to a checker, or None. With ``roots``, a link must stay
+    inside one of those folders."""
     try:
-        reports = check_isolated(path, timeout, max_memory_mb, annotate_to=None if
-                                 annotate_dir is None else annotated_name(annotate_dir, path),
-                                 started=started, every_row=every_row)
-    except AuditError as exc:
-        return Row(str(path), CANNOT_CHECK, time.perf_counter() - began,
-                   error=str(exc).replace("\n", " "))
+        info = os.stat(path)  # through links
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a link loop (its links lead back to themselves); not followed"
+        if path.is_symlink():
+            return f"a dangling link (to {os.readlink(path)}, which does not exist)"
+        return None  # missing: the checker says so
+    if roots is not None and path.is_symlink():
+        target = os.path.realpath(path)
+        if not any(target == r or target.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+            return f"a link to a file outside the folder given ({target}); not followed"
+    if stat.S_ISDIR(info.st_mode):
+        return None  # the checker says it is a folder
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "a device")
+        return f"not a regular file but {kind}; not read"
+    try:  # never blocks: it is a regular file
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return None
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    """The names, a later one that equals an earlier (ignoring case: folders of students'
+    copies may land on a case-insensitive disk) marked ``~2``, ``~3``, ... before its suffix."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate, k = name, 1
+        while candidate.casefold() in seen:
+            k += 1
+            path = PurePosixPath(name)
+            candidate = str(path.with_name(f"{path.stem}~{k}{path.suffix}"))
+        seen.add(candidate.casefold())
+        out.append(candidate)
+    return out
+
+
+def annotated_name(folder: Path, name: str) -> Path:
+    """Where the annotated copy of the file named ``name`` goes: its path mirrored under
+    ``folder``, ``NAME.checked.xlsx`` (``NAME.ods.checked.xlsx`` for another format)."""
+    parts = [p if p not in (".", "..") else "_" for p in PurePosixPath(name).parts
+             if p != "/"] or ["_"]
+    last = parts[-1]
+    stem = last[:-5] if last.lower().endswith(".xlsx") else last
+    return folder.joinpath(*parts[:-1], f"{stem}.checked.xlsx")
+
+
+def annotated_targets(folder: Path, entries: Sequence[Entry]) -> dict[str, Path]:
+    """Each checked entry's annotated copy, by entry name; all different."""
+    checked = [e for e in entries if e.problem is None]
+    paths = _unique(annotated_name(folder, e.name).as_posix() for e in checked)
+    return {e.name: Path(p) for e, p in zip(checked, paths, strict=True)}
+
+
+def _stamp(path: Path) -> tuple[int | None, int | None]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None, None
+    return info.st_size, info.st_mtime_ns
+
+
+def row_for(entry: Entry, timeout: float, max_memory_mb: int, annotate_to: Path | None,
+            started: Callable[[subprocess.Popen[bytes]], None] | None = None,
+            every_row: bool = False, progress: bool = False) -> Row:
+    """The entry's row: its verdict, or why it cannot be checked."""
+    began = time.perf_counter()
+    size, mtime = _stamp(entry.path)
+    if entry.problem is not None:
+        return Row(entry.name, CANNOT_CHECK, 0.0, error=f"{entry.path}: {entry.problem}")
+    try:
+        if annotate_to is not None:
+            annotate_to.parent.mkdir(parents=True, exist_ok=True)  # mirrors the class folders
+        reports = check_isolated(entry.path, timeout, max_memory_mb, progress=progress,
+                                 annotate_to=annotate_to, started=started, every_row=every_row)
+    except (AuditError, OSError) as exc:
+        text = str(exc) if isinstance(exc, AuditError) else \
+            f"{exc.strerror or exc}: {exc.filename or annotate_to}"
+        return Row(entry.name, CANNOT_CHECK, time.perf_counter() - began,
+                   error=text.replace("\n", " "), size=size, mtime_ns=mtime)
     return Row(
-        str(path), status(reports), time.perf_counter() - began,
+        entry.name, status(reports), time.perf_counter() - began,
         wrong=[f"{r.sheet}!{c.name}" + (f": {c.diagnosis}" if c.diagnosis else "")
                for r in reports for c in r.columns if c.ok is False],
         not_checked=[f"{r.sheet}!{c.name}" for r in reports for c in r.columns if c.ok is None]
         + [f"{r.sheet}!{n}" for r in reports for n in r.missing],
-        reports=reports,
+        reports=reports, size=size, mtime_ns=mtime,
     )
 
 
-def check_all(files: list[Path], jobs: int, timeout: float, max_memory_mb: int,
-              annotate_dir: Path | None = None,
+def _row_whatever_happens(entry: Entry, *args: Any) -> Row:
+    """``row_for`` in a worker thread, where a bug of ours becomes the file's row instead of
+    costing the rest of the class (signals, Ctrl-C included, reach the main thread only)."""
+    began = time.perf_counter()
+    try:
+        return row_for(entry, *args)
+    except Exception as exc:
+        return Row(entry.name, CANNOT_CHECK, time.perf_counter() - began,
+                   error=f"the check failed: {type(exc).__name__}: {exc}".replace("\n", " "))
+
+
+def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: int,
+              annotate: dict[str, Path] | None = None,
               done: Callable[[Row], None] | None = None, every_row: bool = False) -> list[Row]:
-    """Every file checked, ``jobs`` at a time, rows in the order of ``files``.
+    """Every entry checked, ``jobs`` at a time, rows in the order of ``entries``; ``done`` is
+    told each row as it is finished (in the main thread).
+
+    Args:
+        annotate: where each entry's annotated copy goes, by entry name (annotated_targets).
 
     On Ctrl-C every running checker is killed before KeyboardInterrupt goes on.
     """
@@ -99,54 +252,145 @@ def check_all(files: list[Path], jobs: int, timeout: float, max_memory_mb: int,
         with lock:
             running.add(proc)
 
-    rows: dict[Path, Row] = {}
+    rows: dict[str, Row] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = {pool.submit(row_for, f, timeout, max_memory_mb, annotate_dir, started,
-                               every_row): f for f in files}
+        futures = {pool.submit(_row_whatever_happens, e, timeout, max_memory_mb,
+                               None if annotate is None else annotate.get(e.name), started,
+                               every_row): e for e in entries}
         for future in as_completed(futures):
             row = future.result()
-            rows[futures[future]] = row
+            rows[futures[future].name] = row
             if done is not None:
                 done(row)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         with lock:
             for proc in running:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                if proc.returncode is None:  # not reaped: its group id is still its own
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
         raise
     finally:
         pool.shutdown(wait=True)
-    return [rows[f] for f in files]
+    return [rows[e.name] for e in entries]
 
 
 def worst(rows: list[Row]) -> int:
     return max((r.status for r in rows), key=SEVERITY.__getitem__, default=ALL_RIGHT)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _md(text: str) -> str:
+    return cell(text).replace("|", "\\|")
 
 
-def markdown(rows: list[Row]) -> list[str]:
-    """The class table for people (and READMEs)."""
+def markdown(rows: list[Row], total: int | None = None) -> list[str]:
+    """The class table for people (and READMEs); ``total``: the files of an interrupted run."""
     lines = ["| file | verdict | wrong (diagnosis) | not found or not checked | seconds |",
              "| --- | --- | --- | --- | ---: |"]
     for r in rows:
         wrong = "; ".join(r.wrong) if r.wrong else (r.error or "")
-        lines.append(f"| {_cell(Path(r.file).name)} | {r.verdict} | {_cell(wrong)} | "
-                     f"{_cell(', '.join(r.not_checked))} | {r.seconds:.1f} |")
+        lines.append(f"| {_md(r.file)} | {r.verdict} | {_md(wrong)} | "
+                     f"{_md(', '.join(r.not_checked))} | {r.seconds:.1f} |")
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICT.values()}
     lines.append("")
-    lines.append(f"{len(rows)} file(s): " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    head = f"{len(rows)} file(s)" if total is None else \
+        f"interrupted: {len(rows)} of {total} file(s) checked"
+    lines.append(f"{head}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
     return lines
 
 
-CSV_FIELDS = ("file", "verdict", "exit_status", "wrong", "not_checked", "error", "seconds")
+CSV_FIELDS = ("file", "verdict", "exit_status", "wrong", "not_checked", "error", "seconds",
+              "size", "mtime_ns")
 
 
 def csv_rows(rows: list[Row]) -> list[dict[str, object]]:
-    return [{"file": r.file, "verdict": r.verdict, "exit_status": r.status,
-             "wrong": "; ".join(r.wrong), "not_checked": "; ".join(r.not_checked),
-             "error": r.error or "", "seconds": round(r.seconds, 2)} for r in rows]
+    """The CSV's rows: every text cell escaped and defused (escape.cell)."""
+    return [{"file": cell(r.file), "verdict": r.verdict, "exit_status": r.status,
+             "wrong": cell("; ".join(r.wrong)), "not_checked": cell("; ".join(r.not_checked)),
+             "error": cell(r.error or ""), "seconds": round(r.seconds, 2),
+             "size": "" if r.size is None else r.size,
+             "mtime_ns": "" if r.mtime_ns is None else r.mtime_ns} for r in rows]
+
+
+def write_csv(target: Path, rows: list[Row]) -> None:
+    """The table as CSV, replacing ``target`` whole (never half-written)."""
+    with atomic_path(target) as part, part.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(csv_rows(rows))
+
+
+class CsvLog:
+    """The CSV while a class is checked: written whole at the start (with the rows kept from an
+    earlier run), a line appended as each file is finished, so that a run stopped any way
+    (SIGKILL included) keeps its rows; ``write_csv`` replaces it, in file order, at the end."""
+
+    def __init__(self, target: Path, kept: list[Row]) -> None:
+        write_csv(target, kept)
+        self._file = target.open("a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=CSV_FIELDS)
+
+    def add(self, row: Row) -> None:
+        self._writer.writerows(csv_rows([row]))
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class NotATable(ValueError):
+    """--resume was given a CSV this command did not write."""
+
+
+def finished_rows(table: Path, entries: Sequence[Entry]) -> dict[str, Row]:
+    """The rows of an earlier run's CSV that still hold: same name, size and modification time
+    (a file that was not read, a link out for one, is looked at again: it costs nothing).
+
+    Raises:
+        NotATable: the file is not a table written by ``check --csv``.
+    """
+    try:
+        with table.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not set(CSV_FIELDS) <= set(reader.fieldnames):
+                raise NotATable(f"{table} is not a table written by check --csv")
+            earlier = {r["file"]: r for r in reader}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise NotATable(f"{table} is not a table written by check --csv ({exc})") from None
+    rows: dict[str, Row] = {}
+    for e in entries:
+        old = earlier.get(cell(e.name))
+        size, mtime = _stamp(e.path)
+        if old is None or e.problem is not None or size is None or \
+                (old["size"], old["mtime_ns"]) != (str(size), str(mtime)):
+            continue
+        try:
+            code = int(old["exit_status"])
+            seconds = float(old["seconds"])
+        except ValueError:
+            continue
+        if code not in VERDICT:
+            continue
+        rows[e.name] = Row(e.name, code, seconds,
+                           wrong=old["wrong"].split("; ") if old["wrong"] else [],
+                           not_checked=old["not_checked"].split("; ") if old["not_checked"]
+                           else [], error=old["error"] or None, size=size, mtime_ns=mtime,
+                           resumed=True)
+    return rows
+
+
+def safe_json(report: dict[str, Any]) -> dict[str, Any]:
+    """A file's JSON report with its file and sheet names defused (escape.cell) and every
+    string printable."""
+    out = {**report, "file": cell(str(report["file"])),
+           "sheets": [{**s, "sheet": cell(str(s["sheet"]))} for s in report.get("sheets", [])]}
+    return dict(printable_json(out))
+
+
+def json_row(r: Row) -> dict[str, Any]:
+    """A row of the class table as JSON: the file's report, with the row's verdict."""
+    report = to_json(Path(r.file), r.reports) if r.reports else {"file": r.file, "sheets": []}
+    return safe_json({**report, "file": r.file, "ok": r.status == ALL_RIGHT,
+                      "verdict": r.verdict, "exit_status": r.status, "error": r.error,
+                      "seconds": round(r.seconds, 2), "resumed": r.resumed})

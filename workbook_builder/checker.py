@@ -1,13 +1,15 @@
 """Check a workbook in a limited child process: the child's entry and the parent's call.
 
 The child runs ``audit`` (and, when asked, writes the annotated copy); the parent waits with
-a deadline and a memory cap (isolation.py) and gets the reports back as JSON.
+a deadline and a memory cap (isolation.py) and gets the reports back as JSON. Any way the child
+fails — no answer, a garbled one, one of the wrong shape — is "cannot check", never a verdict.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -16,11 +18,59 @@ from typing import Any
 from workbook_builder import isolation
 from workbook_builder.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, audit
 from workbook_builder.files import atomic_path
-from workbook_builder.foreign import AuditError
+from workbook_builder.foreign import MAX_BYTES, AuditError
 from workbook_builder.verdict import ColumnResult, SheetReport
 
 #: what the child reports as a refusal (one line for the user) rather than a crash
 REFUSED = (AuditError,)
+#: the child's entry (a test points it at a misbehaving one)
+ENTRY = "workbook_builder.checker:audit_json"
+#: the least --max-memory: importing numpy, openpyxl and all of formulas' functions maps 275 MB
+#: of address space (measured, VmPeak), and checking the smallest table needs 350-400 MB; with
+#: less, the engine's lazy imports fail and are retried until the deadline (measured at 200 MB)
+MIN_MEMORY_MB = 512
+MAX_MEMORY_MB = 1_048_576  # a terabyte: far above any machine this runs on
+#: formats LibreOffice converts to .xlsx before the check
+CONVERTED = (".ods", ".xls")
+
+
+def _preload(workbook: Path) -> None:
+    """Import all that the engine imports lazily (0.7 s), before the file is read: with too
+    little memory this fails at once (a clear "memory limit"), not half-way in a library that
+    catches the ImportError and retries until the deadline. Skipped for a file that is not a
+    zip archive at all: it is refused before the engine starts."""
+    if not zipfile.is_zipfile(workbook):
+        return
+    import numpy.random  # noqa: F401  (formulas' RAND reaches it lazily)
+    from formulas.functions import get_functions
+
+    get_functions()
+
+
+def _readable(source: Path, workdir: Path) -> tuple[Path, str | None]:
+    """The file to audit: ``source`` itself, or LibreOffice's .xlsx copy of an .ods or .xls
+    (converted here, in the limited child: a hostile file meets LibreOffice under the same
+    deadline and memory cap), with a note saying so."""
+    kind = source.suffix.lower()
+    if kind not in CONVERTED:
+        return source, None
+    from workbook_builder.render import RenderError, to_xlsx
+
+    if not source.is_file():
+        raise AuditError(f"{source}: no such file")
+    if source.stat().st_size > MAX_BYTES:
+        raise AuditError(f"{source} is {source.stat().st_size / 1e6:.0f} MB; the limit is "
+                         f"{MAX_BYTES / 1e6:.0f} MB")
+    folder = workdir / "converted"
+    folder.mkdir()
+    copy = folder / f"student{kind}"  # LibreOffice never sees the student's file name
+    shutil.copyfile(source, copy)
+    try:
+        converted = to_xlsx(copy, folder)
+    except RenderError as exc:
+        raise AuditError(f"{source}: a {kind} file is converted to .xlsx by LibreOffice "
+                         f"before the check, which failed: {exc}") from None
+    return converted, f"converted from {kind} by LibreOffice; the check read its .xlsx copy"
 
 
 def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = None,
@@ -30,12 +80,33 @@ def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = 
     def say(text: str) -> None:
         print(f"python -m workbook_builder check: {text}", file=sys.stderr, flush=True)
 
-    reports = audit(Path(path), Path(workdir), say if progress else None, every_row)
+    source = Path(path)
+    readable, note = _readable(source, Path(workdir))
+    _preload(readable)
+    try:
+        reports = audit(readable, Path(workdir), say if progress else None, every_row)
+    except AuditError as exc:  # name the student's file, not the converted copy
+        raise AuditError(str(exc).replace(str(readable), str(source))) from None
+    if note is not None:
+        for report in reports:
+            report.notes.insert(0, note)
     if annotated is not None:
         from workbook_builder.annotate import annotate
 
-        annotate(Path(path), reports, Path(annotated))
+        annotate(readable, reports, Path(annotated))
     return [asdict(r) for r in reports]
+
+
+def _reports(answer: Any) -> list[SheetReport]:
+    """The child's JSON as reports; an answer of any other shape is the checker failing."""
+    try:
+        if not isinstance(answer, list):
+            raise TypeError(f"a list was expected, not {type(answer).__name__}")
+        return [SheetReport(**{**r, "columns": [ColumnResult(**c) for c in r["columns"]]})
+                for r in answer]
+    except (TypeError, KeyError, ValueError) as exc:
+        raise AuditError(f"the checker's answer could not be read ({exc}); the file was not "
+                         "checked") from None
 
 
 def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
@@ -51,21 +122,30 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
         started: told the child process as it starts (the class mode stops them all on Ctrl-C).
 
     Raises:
-        AuditError: the file cannot be checked, or a limit was reached (the message says which).
+        AuditError: the file cannot be checked, a limit was reached, or the checker failed in
+            any way (the message says which).
     """
-    with isolation.workspace("workbook-builder-check-") as folder:
-        annotated = folder / "annotated.xlsx"
-        try:
-            answer = isolation.run_limited(
-                "workbook_builder.checker:audit_json",
-                {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
-                 "annotated": str(annotated) if annotate_to is not None else None,
-                 "every_row": every_row},
-                timeout=timeout, max_memory_mb=max_memory_mb, folder=folder, started=started)
-        except (isolation.LimitError, isolation.RefusedError) as exc:
-            raise AuditError(str(exc)) from None
-        if annotate_to is not None:
-            with atomic_path(annotate_to) as part:
-                shutil.copyfile(annotated, part)
-    return [SheetReport(**{**r, "columns": [ColumnResult(**c) for c in r["columns"]]})
-            for r in answer]
+    try:
+        with isolation.workspace("workbook-builder-check-") as folder:
+            annotated = folder / "annotated.xlsx"
+            try:
+                answer = isolation.run_limited(
+                    ENTRY,
+                    {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
+                     "annotated": str(annotated) if annotate_to is not None else None,
+                     "every_row": every_row},
+                    timeout=timeout, max_memory_mb=max_memory_mb, folder=folder,
+                    started=started)
+            except (isolation.LimitError, isolation.RefusedError) as exc:
+                raise AuditError(str(exc)) from None
+            reports = _reports(answer)
+            if annotate_to is not None:
+                if not annotated.is_file():
+                    raise AuditError("the checker wrote no annotated copy; the file was not "
+                                     "checked")
+                with atomic_path(annotate_to) as part:
+                    shutil.copyfile(annotated, part)
+    except OSError as exc:  # the temporary folder full or gone, the annotated copy unwritable
+        raise AuditError(f"{path} could not be checked: {exc.strerror or exc}"
+                         + (f": {exc.filename}" if exc.filename else "")) from None
+    return reports

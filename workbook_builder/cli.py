@@ -6,6 +6,7 @@ The only module that prints or exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import difflib
 import json
@@ -15,7 +16,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any, NoReturn
 
@@ -180,105 +181,245 @@ def build_parser() -> Parser:
     return parser
 
 
+def bounded_int(low: int, high: int, unit: str, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (``why``: the floor's reason,
+    if it needs one)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:,} {unit}"
+                                             + (f" ({why})" if why else "") + f", got {value:,}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,} {unit}, got {value:,}")
+        return value
+    return parse
+
+
 def build_check_parser() -> Parser:
+    from workbook_builder.checker import MAX_MEMORY_MB, MIN_MEMORY_MB
+    from workbook_builder.isolation import MAX_SECONDS
+
     parser = Parser(
         prog=f"{PROG} check",
         description="Audit hand-made backpropagation workbooks (one, several, or folders of "
-        "a class): find each table as a grader reads it, recompute its formulas, check every "
-        "cell against its own upstream cells at the given and at changed inputs, and name the "
-        "wrong columns with a diagnosis; each workbook is checked in a separate process with "
-        "time and memory limits. "
+        "a class, subfolders included): find each table as a grader reads it, recompute its "
+        "formulas, check every cell against its own upstream cells at the given and at changed "
+        "inputs, and name the wrong columns with a diagnosis; each workbook is checked in a "
+        "separate process with time and memory limits (.ods and .xls are converted by "
+        "LibreOffice first). "
         "Exit status: 0 every quantity found, checked and right; 1 some column wrong; 2 the "
-        "file could not be checked (or a limit was reached); 3 what was found is right but "
-        "some quantities were not found or not checked; 130 interrupted.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "file could not be checked (or a limit was reached, or bad input); 3 what was found is "
+        "right but some quantities were not found or not checked; for several files, the "
+        "worst; 129 the terminal closed; 130 interrupted (the rows done are kept).",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
-                        help="a workbook (.xlsx), or several, or folders of them (a class)")
+                        help="a workbook (.xlsx, .ods, .xls), or several, or folders of them "
+                        "(a class; subfolders too)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--csv", type=Path, metavar="FILE",
-                        help="also write the class table as CSV (several files)")
+                        help="also write the table as CSV (one row per file), kept up to date "
+                        "as files are finished")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --csv: keep the rows of that earlier (interrupted) run whose "
+                        "files are unchanged (same name, size and time), check the rest")
     parser.add_argument("--annotate", type=Path, metavar="OUT",
                         help="write a copy with the wrong cells red and noted, and a Check "
-                        "sheet: OUT.xlsx for one file, a folder for several")
+                        "sheet: OUT.xlsx for one file, a folder for several (mirroring their "
+                        "subfolders)")
     parser.add_argument("--every-row", action="store_true",
                         help="recompute every epoch row; by default rows that repeat the "
                         "formulas of the first ones (the same in R1C1 form) are checked by "
                         "their formula text, which proves them as well and is much faster")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                         help="workbooks checked at once (several files)")
-    parser.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=bounded_int(1, MAX_SECONDS, "s", ""),
+                        default=DEFAULT_TIMEOUT, metavar="S",
                         help="seconds a workbook's check may take; the checker, a separate "
-                        "process, is stopped then")
-    parser.add_argument("--max-memory", type=positive_int, metavar="MB",
-                        default=DEFAULT_MEMORY_MB,
-                        help="memory a workbook's checker process may use (MB)")
+                        f"process, is stopped then (at most {MAX_SECONDS:,}: a day)")
+    parser.add_argument("--max-memory", metavar="MB", default=DEFAULT_MEMORY_MB,
+                        type=bounded_int(MIN_MEMORY_MB, MAX_MEMORY_MB, "MB",
+                                         "the checker needs about 400 MB to load its "
+                                         "libraries and read a small workbook"),
+                        help="memory a workbook's checker process may use (MB; at least "
+                        f"{MIN_MEMORY_MB})")
     return parser
 
 
+class HungUp(Exception):
+    """SIGHUP (the terminal closed): stop the checkers, keep what is done, exit 129."""
+
+
+def _hung_up(signum: int, frame: object) -> NoReturn:
+    raise HungUp
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    """``check``, with SIGHUP handled like Ctrl-C and every message printable (escape.py)."""
+    from workbook_builder.escape import printable
+
+    hangup = getattr(signal, "SIGHUP", None)
+    previous = None
+    if hangup is not None:
+        with contextlib.suppress(ValueError):  # not the main thread: leave it
+            previous = signal.signal(hangup, _hung_up)
+    try:
+        return _check(args)
+    except HungUp:
+        with contextlib.suppress(OSError):  # the terminal may be gone
+            print(f"{PROG}: hung up (the terminal closed)", file=sys.stderr)
+        return 129
+    except (UsageError, AuditError) as exc:  # a file name may hold escapes or stray bytes
+        raise type(exc)(printable(str(exc))) from None
+    finally:
+        if hangup is not None and previous is not None:
+            signal.signal(hangup, previous)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Every output checked before the first workbook is: then one file, or a class."""
     from workbook_builder import batch
 
-    files = batch.collect(args.paths)
-    if not files:
-        raise UsageError("no workbooks (.xlsx) in " + ", ".join(map(str, args.paths)))
+    entries = batch.collect(args.paths)
+    if not entries:
+        raise UsageError("no workbooks (" + ", ".join(batch.SUFFIXES) + ") in "
+                         + ", ".join(map(str, args.paths)))
     single = len(args.paths) == 1 and not args.paths[0].is_dir()
-    if args.annotate is not None:
-        if single and not args.annotate.is_dir():
-            check_output(args.annotate, create_folder=False, flag="--annotate")
-        else:
-            args.annotate.mkdir(parents=True, exist_ok=True)
+    if args.resume and args.csv is None:
+        raise UsageError("--resume continues the table of an earlier run: give it with "
+                         "--csv FILE")
+    if args.csv is not None:
+        check_output(args.csv, create_folder=False, flag="--csv", suffix=".csv")
+    finished: dict[str, batch.Row] = {}
+    if args.resume and args.csv.exists():
+        try:
+            finished = batch.finished_rows(args.csv, entries)
+        except batch.NotATable as exc:
+            raise UsageError(f"--resume: {exc}") from None
+    targets = _annotated_targets(entries, args.annotate, single)
     if single:
-        return check_one(files[0], args)
-    return check_class(files, args)
+        return check_one(entries[0], args, targets.get(entries[0].name))
+    return check_class(entries, args, targets, finished)
 
 
-def check_one(path: Path, args: argparse.Namespace) -> int:
+def _annotated_targets(entries: list[Any], annotate: Path | None,
+                       single: bool) -> dict[str, Path]:
+    """Where each annotated copy goes, checked before any work: the folder writable, and no
+    copy landing on an input."""
     from workbook_builder import batch
-    from workbook_builder.audit_report import status, to_json, to_lines
-    from workbook_builder.checker import check_isolated
 
-    target = args.annotate
-    if target is not None and target.is_dir():
-        target = batch.annotated_name(target, path)
-    reports = check_isolated(path, args.timeout, args.max_memory, progress=True,
-                             annotate_to=target, every_row=args.every_row)
-    if args.json:
-        print(json.dumps(to_json(path, reports), indent=2, ensure_ascii=False,
-                         allow_nan=False, default=str))
+    if annotate is None:
+        return {}
+    if single and not annotate.is_dir():
+        check_output(annotate, create_folder=False, flag="--annotate")
+        targets = {entries[0].name: annotate}
     else:
-        print("\n".join(to_lines(reports)))
+        if annotate.exists() and not annotate.is_dir():
+            raise UsageError(f"--annotate {annotate} is a file; for several workbooks give a "
+                             "folder")
+        try:
+            annotate.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--annotate: cannot create the folder {annotate} "
+                             f"({exc.strerror})") from None
+        if not os.access(annotate, os.W_OK | os.X_OK):
+            raise UsageError(f"--annotate folder {annotate} is not writable; choose another")
+        targets = batch.annotated_targets(annotate, entries)
+    inputs = {os.path.realpath(e.path) for e in entries}
+    for target in targets.values():
+        if os.path.realpath(target) in inputs:
+            raise UsageError(f"--annotate would write over the input {target}; choose "
+                             "another name or folder")
+    return targets
+
+
+def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
+    from workbook_builder import batch
+    from workbook_builder.audit_report import to_json, to_lines
+    from workbook_builder.escape import printable
+
+    row = batch.row_for(entry, args.timeout, args.max_memory, target,
+                        every_row=args.every_row, progress=True)
+    if args.csv is not None:
+        batch.write_csv(args.csv, [row])
+    if row.error is not None:
+        raise AuditError(row.error)
+    if args.json:
+        print(json.dumps(batch.safe_json(to_json(entry.path, row.reports)), indent=2,
+                         ensure_ascii=False, allow_nan=False, default=str))
+    else:
+        print("\n".join(printable(line) for line in to_lines(row.reports)))
     if target is not None:
-        print(f"{PROG} check: annotated copy: {target}", file=sys.stderr)
-    return status(reports)
+        print(f"{PROG} check: annotated copy: {printable(str(target))}", file=sys.stderr)
+    return row.status
 
 
-def check_class(files: list[Path], args: argparse.Namespace) -> int:
-    import csv
-
+def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str, Path],
+                finished: dict[str, Any]) -> int:
     from tqdm import tqdm
 
     from workbook_builder import batch
-    from workbook_builder.audit_report import to_json
-    from workbook_builder.files import atomic_path
 
-    with tqdm(total=len(files), unit="file", file=sys.stderr, desc="checking",
-              disable=None) as bar:
-        rows = batch.check_all(files, args.jobs, args.timeout, args.max_memory, args.annotate,
-                               done=lambda row: bar.update(1), every_row=args.every_row)
-    if args.json:
-        out = [{**to_json(Path(r.file), r.reports), "verdict": r.verdict, "exit_status": r.status,
-                "error": r.error, "seconds": round(r.seconds, 2)} for r in rows]
-        print(json.dumps(out, indent=2, ensure_ascii=False, allow_nan=False, default=str))
+    rows: dict[str, batch.Row] = dict(finished)
+    if finished:
+        print(f"{PROG} check: resuming: {len(finished)} of {len(entries)} file(s) were "
+              f"finished in {args.csv}", file=sys.stderr)
+
+    def done_so_far() -> list[batch.Row]:
+        return [rows[e.name] for e in entries if e.name in rows]
+
+    log = None if args.csv is None else batch.CsvLog(args.csv, done_so_far())
+
+    def done(row: batch.Row) -> None:
+        rows[row.file] = row
+        bar.update(1)
+        if log is not None:
+            log.add(row)
+
+    with tqdm(total=len(entries), initial=len(rows), unit="file", file=sys.stderr,
+              desc="checking", disable=None) as bar:
+        try:
+            batch.check_all([e for e in entries if e.name not in rows], args.jobs,
+                            args.timeout, args.max_memory, targets or None, done=done,
+                            every_row=args.every_row)
+        except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: keep and show what is done
+            bar.close()
+            if log is not None:
+                log.close()
+            _keep_partial(done_so_far(), len(entries), args)
+            raise
+    if log is not None:
+        log.close()
+        batch.write_csv(args.csv, done_so_far())
+    _print_table(done_so_far(), args.json, None)
+    return batch.worst(done_so_far())
+
+
+def _print_table(rows: list[Any], as_json: bool, total: int | None) -> None:
+    from workbook_builder import batch
+
+    if as_json:
+        print(json.dumps([batch.json_row(r) for r in rows], indent=2, ensure_ascii=False,
+                         allow_nan=False, default=str))
     else:
-        print("\n".join(batch.markdown(rows)))
-    if args.csv is not None:
-        check_output(args.csv, create_folder=False, flag="--csv", suffix=".csv")
-        with atomic_path(args.csv) as part, part.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=batch.CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(batch.csv_rows(rows))
-    return batch.worst(rows)
+        print("\n".join(batch.markdown(rows, total)))
+
+
+def _keep_partial(rows: list[Any], total: int, args: argparse.Namespace) -> None:
+    """An interrupted class: the rows done written to the CSV and printed (a closed terminal
+    may refuse the printing; the CSV is what counts)."""
+    from workbook_builder import batch
+
+    with contextlib.suppress(OSError):
+        if args.csv is not None:
+            batch.write_csv(args.csv, rows)
+        _print_table(rows, args.json, total)
+        if args.csv is not None:
+            print(f"{PROG} check: {len(rows)} of {total} file(s) done are in {args.csv}; run "
+                  "the same command with --resume to check the rest", file=sys.stderr)
 
 
 def run_from_args(args: argparse.Namespace) -> Run | NetRun:

@@ -4,7 +4,9 @@ The parent never raises anything into the child's Python code: it waits, and pas
 it kills the child's whole process group (SIGKILL). The child caps its own address space
 (RLIMIT_AS) and CPU time (RLIMIT_CPU, a backstop should the parent die) before it imports
 anything that reads the file. All its files, temporary ones included (TMPDIR), live in a folder
-the parent owns and removes on every exit path, so a killed child leaves nothing behind.
+the parent owns and removes on every exit path, so a killed child leaves nothing behind; should
+the parent itself die (SIGKILL, a closed terminal), the child sees its end of a pipe close,
+removes that folder and kills its own group.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 #: the child's exit statuses
-OK, REFUSED, OUT_OF_MEMORY, CRASHED = 0, 2, 3, 4
+OK, REFUSED, OUT_OF_MEMORY, CRASHED, NO_ANSWER = 0, 2, 3, 4, 5
+RESPONSE = "response.json"
+#: the most seconds a limit may be (a day: far above any check; bounds RLIMIT_CPU)
+MAX_SECONDS = 86_400
 
 
 class LimitError(Exception):
@@ -48,6 +55,12 @@ def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_me
                 ) -> Any:
     """Call ``module:function(**kwargs)`` in a child process and return its JSON result.
 
+    Every way the child can end without a whole answer (killed, crashed, an empty or garbled
+    response: a full disk, the memory cap reached while writing it) raises LimitError: the
+    caller never parses half an answer. Whatever the child started dies with it: its process
+    group is killed once it has exited, and should this process die first, the child notices
+    (its end of a pipe closes), removes ``folder`` and kills its group.
+
     Args:
         function: ``"package.module:function"``; its arguments and result must be JSON.
         kwargs: the arguments.
@@ -57,44 +70,86 @@ def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_me
         started: told the child process as soon as it runs (to stop it from elsewhere).
 
     Raises:
-        LimitError: the deadline or the memory cap was reached, or the child crashed.
+        LimitError: the deadline or the memory cap was reached, or the child failed.
         RefusedError: the function raised an exception it declares as "refused" (a message
             for the user), carried over with its text.
     """
-    request, response = folder / "request.json", folder / "response.json"
-    request.write_text(json.dumps({"function": function, "kwargs": kwargs,
-                                   "max_memory_mb": max_memory_mb, "cpu_seconds": timeout}))
-    env = {**os.environ, "TMPDIR": str(folder), "OPENBLAS_NUM_THREADS": "1",
-           "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "workbook_builder.isolation", str(request)],
-                            cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                            start_new_session=True)  # own group: killed as one, no Ctrl-C
-    if started is not None:
-        started(proc)
+    request, response = folder / "request.json", folder / RESPONSE
+    lifeline, keep = os.pipe()  # the child reads EOF from `lifeline` when this process is gone
     try:
-        status = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+        request.write_text(json.dumps({"function": function, "kwargs": kwargs,
+                                       "max_memory_mb": max_memory_mb, "cpu_seconds": timeout,
+                                       "lifeline": lifeline}))
+        env = {**os.environ, "TMPDIR": str(folder), "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+        proc = subprocess.Popen([sys.executable, "-m", "workbook_builder.isolation",
+                                 str(request)], cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                pass_fds=(lifeline,),
+                                start_new_session=True)  # own group: killed as one, no Ctrl-C
+    except BaseException:
+        os.close(keep)
+        raise
+    finally:
+        os.close(lifeline)
+    try:
+        if started is not None:
+            started(proc)
+        exited = _wait_unreaped(proc, timeout)
+    finally:
+        # the child is still running or an unreaped zombie here, so its group id cannot have
+        # been reused: kill the group (what it started: LibreOffice) before reaping it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        status = proc.wait()
+        os.close(keep)
+    if not exited:
         raise LimitError(f"gave up after {timeout:g} s (the time limit): the workbook is too "
                          "large or too slow to recompute; raise --timeout or check a smaller "
-                         "copy") from None
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    answer = json.loads(response.read_text()) if response.exists() else {}
+                         "copy")
+    answer = _answer(response)
     if status == OK and "result" in answer:
         return answer["result"]
-    if status == REFUSED and "error" in answer:
-        raise RefusedError(str(answer["error"]))
+    if status == REFUSED and isinstance(answer.get("error"), str):
+        raise RefusedError(answer["error"])
     if status == OUT_OF_MEMORY or status in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
         raise LimitError(f"needed more than {max_memory_mb} MB (the memory limit) and was "
                          "stopped; raise --max-memory or check a smaller copy")
     if status == -signal.SIGXCPU:
         raise LimitError(f"used more than {timeout:g} s of CPU time (the time limit); raise "
                          "--timeout or check a smaller copy")
+    if status == NO_ANSWER or (status == OK and not answer):
+        raise LimitError("the checker could not write its answer (is the temporary folder "
+                         f"{tempfile.gettempdir()} full?)")
     raise LimitError(f"the checker failed (exit status {status}): "
-                     + str(answer.get("error", "no message")))
+                     + str(answer.get("error", "no answer")).replace("\n", " "))
+
+
+def _wait_unreaped(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` s for the child to exit, leaving it a zombie (not reaped, so its
+    process group id stays its own); False when the time ran out."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            return True
+        if info is not None:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)
+
+
+def _answer(response: Path) -> dict[str, Any]:
+    """The child's answer, or {} when there is none or it is not a whole JSON object."""
+    try:
+        answer = json.loads(response.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing, empty, truncated, not UTF-8, not JSON
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def out_of_memory(exc: BaseException) -> bool:
@@ -130,14 +185,74 @@ class _MemoryWatch(logging.Handler):
             self.hit = True
 
 
+def _cap(kind: int, soft: int, hard: int | None = None) -> None:
+    """Set a limit, each value kept within what setrlimit takes and below the hard limit this
+    process already has (lowering a limit is always allowed; raising it is not)."""
+    _, ceiling = resource.getrlimit(kind)
+
+    def fit(value: int) -> int:
+        value = max(0, min(value, 2**62))  # far below RLIM_INFINITY on every platform
+        return value if ceiling == resource.RLIM_INFINITY else min(value, ceiling)
+
+    resource.setrlimit(kind, (fit(soft), fit(soft if hard is None else hard)))
+
+
+#: run by a fresh interpreter in its own session when the parent has gone: wait (at most 5 s)
+#: until the checker's group has died, then remove the checker's folder
+_CLEANER = """
+import os, shutil, sys, time
+group, folder = int(sys.argv[1]), sys.argv[2]
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    try:
+        os.killpg(group, 0)
+    except OSError:
+        break
+    time.sleep(0.05)
+shutil.rmtree(folder, ignore_errors=True)
+"""
+
+
+def _watch_parent(lifeline: int, folder: Path) -> None:
+    """Block until the parent's end of the pipe closes (the parent has exited, however: even
+    SIGKILL); then remove ``folder`` (by a cleaner outside this group, so that nothing this
+    group writes can outlive it) and kill this process group, this process included."""
+    try:
+        while os.read(lifeline, 64):
+            pass
+    except OSError:
+        pass
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.Popen([sys.executable, "-c", _CLEANER, str(os.getpgid(0)), str(folder)],
+                         cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    os.killpg(0, signal.SIGKILL)
+
+
+def _respond(out: Path, answer: dict[str, Any], status: int) -> int:
+    """Write the answer whole or not at all, and return ``status``; or the status saying why
+    it could not be written (the memory cap, a full disk)."""
+    part = out.with_name(out.name + ".part")
+    try:
+        part.write_text(json.dumps(answer), encoding="utf-8")
+        os.replace(part, out)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        return OUT_OF_MEMORY if out_of_memory(exc) else NO_ANSWER
+    return status
+
+
 def _child(request_path: str) -> int:
-    """Child side: set the limits, call the function, write the answer."""
+    """Child side: watch the parent, set the limits, call the function, write the answer."""
     request = json.loads(Path(request_path).read_text())
-    out = Path(request_path).with_name("response.json")
-    cap = int(request["max_memory_mb"]) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    cpu = int(request["cpu_seconds"]) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    out = Path(request_path).with_name(RESPONSE)
+    if request.get("lifeline") is not None:
+        threading.Thread(target=_watch_parent, args=(int(request["lifeline"]), out.parent),
+                         daemon=True).start()
+    _cap(resource.RLIMIT_AS, int(request["max_memory_mb"]) * 1024 * 1024)
+    cpu = int(min(float(request["cpu_seconds"]), MAX_SECONDS)) + 5
+    _cap(resource.RLIMIT_CPU, cpu, cpu + 5)  # SIGXCPU, then SIGKILL
     module, name = request["function"].split(":")
     refused: tuple[type[BaseException], ...] = ()
     watch = _MemoryWatch()
@@ -148,16 +263,13 @@ def _child(request_path: str) -> int:
         result = getattr(mod, name)(**request["kwargs"])
         if watch.hit:
             return OUT_OF_MEMORY
-        out.write_text(json.dumps({"result": result}))
-        return OK
+        return _respond(out, {"result": result}, OK)
     except Exception as exc:
         if out_of_memory(exc):
             return OUT_OF_MEMORY
         if isinstance(exc, refused):
-            out.write_text(json.dumps({"error": str(exc)}))
-            return REFUSED
-        out.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-        return CRASHED
+            return _respond(out, {"error": str(exc)}, REFUSED)
+        return _respond(out, {"error": f"{type(exc).__name__}: {exc}"}, CRASHED)
 
 
 if __name__ == "__main__":

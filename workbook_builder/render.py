@@ -95,6 +95,39 @@ def recalculated_copy(workbook: Path, out_dir: Path, timeout: float = DEFAULT_TI
     return convert(workbook, "xlsx", out_dir, timeout)
 
 
+def to_xlsx(workbook: Path, out_dir: Path, timeout: float | None = None) -> Path:
+    """An .xlsx copy of ``workbook`` (.ods, .xls, ...) written by LibreOffice into ``out_dir``.
+
+    Unlike ``convert``, LibreOffice runs in the caller's process group (``check`` converts a
+    student's file inside its limited checker, whose whole group is killed at its deadline, or
+    when its parent dies), and its output is kept quiet.
+
+    Raises:
+        RenderError: LibreOffice is missing, failed, took longer than ``timeout`` seconds, or
+            wrote nothing.
+    """
+    soffice = find_tool("soffice", "libreoffice")
+    with throwaway_profile() as profile:
+        try:
+            done = subprocess.run(
+                [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless",
+                 "--norestore", "--nologo", "--convert-to", "xlsx", "--outdir", str(out_dir),
+                 str(workbook)], stdin=subprocess.DEVNULL, capture_output=True,
+                timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"LibreOffice did not convert {workbook.name} within "
+                              f"{timeout:g} s") from None
+    out = out_dir / f"{workbook.stem}.xlsx"
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise RenderError(f"LibreOffice could not convert {workbook.name} to .xlsx "
+                          f"(exit {done.returncode}): {detail[0]}")
+    if not out.is_file():
+        raise RenderError(f"LibreOffice could not read {workbook.name} as a spreadsheet "
+                          "(it wrote nothing)")
+    return out
+
+
 def autocrop(png: Path, margin: int = 24) -> None:
     """Trim the page's white border, keeping ``margin`` pixels."""
     from PIL import Image, ImageChops
