@@ -17,7 +17,8 @@ from openpyxl.utils import range_boundaries
 
 from tests.engines import load_model, value
 from tests.test_render import edit_numbers, needs_soffice
-from tests.test_topology import OUTPUT_LOSSES, XOR, make_spec
+from tests.test_topology import OUTPUT_LOSSES, XOR, make_spec, torch_descent
+from tests.test_topology import TOLERANCE as TORCH_TOLERANCE
 from workbook_builder import netlayout, netrun, netwriter, render, topology
 from workbook_builder.cli import main
 from workbook_builder.netrun import NetRun
@@ -152,8 +153,8 @@ def lo_book(path: Path, tmp: Path) -> Any:
 def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
         name: str, tmp_path: Path) -> None:
     """LibreOffice recalculates the file: every rate sheet and the Summary agree with
-    topology.trace; then i1 of example 1 and w2 changed on the Network sheet, and every rate
-    sheet follows: it computes the changed network's trace."""
+    topology.trace, and with PyTorch; then i1 of example 1 and w2 changed on the Network
+    sheet, and every rate sheet follows: it computes the changed network's trace."""
     spec = LO_CONFIGS[name]
     run = NetRun(spec, (0.2, 1.0), LO_EPOCHS)
     path = netwriter.build(run, tmp_path / "net.xlsx")
@@ -163,6 +164,12 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
         ws = book[sheet_name(lr)]
         tr = topology.trace(spec, lr, LO_EPOCHS)
         assert_columns(lambda a, ws=ws: ws[a].value, lay, sheet_name(lr), tr, LO_EPOCHS)
+        # and PyTorch autograd in float64, the same full-batch descent: E_total, every
+        # weight and its gradient, within test_topology's bound (its comment says why: fused
+        # kernels and mean reductions round in another order than the sheet)
+        for q, expected in torch_descent(spec, lr, LO_EPOCHS).items():
+            got = np.array([ws[netlayout.cell(lay, q, e)].value for e in range(LO_EPOCHS)])
+            assert deviation(got, expected) < TORCH_TOLERANCE, (lr, q)
         summary = book["Summary"]
         row = netlayout.summary_row(k) + 1
         assert summary[f"A{row}"].value == lr
