@@ -176,6 +176,14 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
         assert summary.cell(row, 5).value == f"n/a ({LO_EPOCHS} epochs)"  # epoch 50
         got = [summary.cell(row, col).value for col in (3, 4, 6)]  # epochs 0, 10, last
         assert deviation(np.array(got), tr["E_total"][[0, 10, LO_EPOCHS - 1]]) <= SCALE_RTOL
+    # the Guide's worked values follow LR 1.0 (its source sheet)
+    guide, tr = book["Guide"], topology.trace(spec, 1.0, LO_EPOCHS)
+    shown = {(r[0].value, r[2].value) for r in guide.iter_rows(min_col=1, max_col=3)
+             if r[0].value is not None and isinstance(r[2].value, int | float)}
+    worked = {name: value for name, value in shown}
+    for name, epoch in netwriter.worked_quantities(spec):
+        assert deviation(np.array([worked[name]]), tr[name][[epoch]]) <= SCALE_RTOL, name
+    assert deviation(np.array([worked["w1"]]), tr["w1"][[1]]) <= SCALE_RTOL
     # change the network on its sheet, only there
     (x0, t0), *rest = spec.examples
     x_new = (x0[0] + 0.3, *x0[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder import netlayout, topology
+from workbook_builder import netdiagram, netlayout, topology
 from workbook_builder.cell_formulas import general, labelled
 from workbook_builder.charts import PALETTE
 from workbook_builder.equations import Array, evaluate
@@ -293,14 +294,61 @@ def guide_lines(spec: topology.NetSpec) -> list[tuple[str, str]]:
     return lines
 
 
-def write_guide(ws: Worksheet, fm: Formats, lay: NetLayout) -> None:
+def worked_quantities(spec: topology.NetSpec) -> list[tuple[str, int]]:
+    """The Guide's worked values, (quantity, epoch): the first hidden and output neuron of
+    example 1 forward, its loss term, E_total, two δ terms, two gradients, one update."""
+    names = topology.neuron_names(spec)
+    sfx = topology.example_suffix(spec, 0)
+    hidden, out = names[1][0], names[-1][0]
+    eq = topology.equations(spec)
+    loss = next(q for q in eq if netlayout.kind(q) == "loss" and q != "E_total")
+    picks = [f"{hidden}{sfx}", f"a_{hidden}{sfx}", f"{out}{sfx}", f"a_{out}{sfx}", loss,
+             "E_total", f"δ_{out}{sfx}", f"δ_{hidden}{sfx}", "∂E/∂w1", f"∂E/∂w{spec.n_weights}"]
+    return [(q, 0) for q in picks]
+
+
+def write_guide(ws: Worksheet, fm: Formats, lay: NetLayout, run: NetRun, traces: list[Trace],
+                diagram: bytes) -> None:
+    """The network's diagram, the names and each step in words, then worked values: the
+    sheet's own formulas written with names, each beside a live reference to its cell."""
+    index = run.learning_rates.index(1.0) if 1.0 in run.learning_rates else 0
+    source, trace = sheet_name(run.learning_rates[index]), traces[index]
     ws.write(0, 0, "Guide: backpropagation of this network, step by step", fm.title)
-    ws.write(1, 0, "Each rate sheet computes these in its columns, left to right.", fm.note)
-    for k, (topic, text) in enumerate(guide_lines(lay.spec)):
-        ws.write(3 + k, 0, topic, fm.label)
-        ws.write(3 + k, 1, text)
-    ws.set_column(0, 0, 12)
-    ws.set_column(1, 1, 140)
+    ws.write(1, 0, f"Worked values are live formulas on sheet {source!r}: edit the network "
+             f"on sheet {NETWORK}, or that sheet's η, and they follow.", fm.note)
+    ws.insert_image(3, 0, "network.png", {"image_data": io.BytesIO(diagram),
+                                          "object_position": 3})
+    # XlsxWriter places the PNG by its 200 dpi: 96/200 of its pixels, 20 px a row
+    height = netdiagram.png_size(diagram)[1] * 96 / netdiagram.DPI
+    row = 3 + math.ceil(height / 20) + 1
+    for topic, text in guide_lines(lay.spec):
+        ws.write(row, 0, topic, fm.label)
+        ws.write(row, 1, text)
+        row += 1
+    row += 1
+    for col, text in enumerate(("quantity", "the sheet's formula, with names",
+                                "value at epoch 0", "")):
+        ws.write(row, col, text, fm.header["epoch"])
+    eq = {**topology.equations(lay.spec), **topology.updates(lay.spec)}
+
+    def named(name: str, lag: int) -> str:
+        return f"{name}(epoch above)" if lag else name
+
+    worked = [*worked_quantities(lay.spec)]
+    if run.epochs > 1:
+        worked.append(("w1", 1))
+    for name, epoch in worked:
+        row += 1
+        ws.write(row, 0, name, fm.label)
+        ws.write(row, 1, "=" + eq[name].excel(named), fm.equation)
+        ws.write_formula(row, 2, f"={quote(source)}!{netlayout.cell(lay, name, epoch)}",
+                         fm.guide_value, _cached(float(trace[name][epoch])))
+        if epoch:
+            ws.write(row, 3, "at epoch 1: the update of the row above", fm.note)
+    ws.set_column(0, 0, 14)
+    ws.set_column(1, 1, 110)
+    ws.set_column(2, 2, 18)
+    ws.set_column(3, 3, 36)
     page_setup(ws)
 
 
@@ -335,7 +383,7 @@ def write_workbook(run: NetRun, traces: list[Trace], path: Path,
         write_rate_sheet(wb, sheets[name], fm, cells, lay, run, k, traces[k], widths)
     write_network(sheets[NETWORK], fm, lay)
     write_summary(wb, sheets[SUMMARY], fm, lay, run, traces)
-    write_guide(sheets[GUIDE], fm, lay)
+    write_guide(sheets[GUIDE], fm, lay, run, traces, netdiagram.network_png(run.net))
     try:
         wb.close()
     except FileCreateError as exc:
