@@ -56,12 +56,14 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert "(default: None)" not in text and "(default: False)" not in text
 
 
-def test_usage_shows_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_shows_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     usage = capsys.readouterr().out.split("\n\n")[0].splitlines()
     assert usage[0].startswith("usage: python -m workbook_builder [-h] [--out OUT]")
-    assert usage[-1].split() == ["python", "-m", "workbook_builder", "check", "[-h]",
+    assert usage[-2].split() == ["python", "-m", "workbook_builder", "check", "[-h]",
                                  "[options]", "PATH", "[PATH", "...]"]
+    assert usage[-1].split() == ["python", "-m", "workbook_builder", "assign", "[-h]",
+                                 "[options]", "ROSTER.csv", "--out", "DIR"]
 
 
 UNKNOWN = [
@@ -69,7 +71,8 @@ UNKNOWN = [
     (["Check", "x.xlsx"], "unknown command 'Check'; did you mean 'check'?"),
     (["chekc"], "did you mean 'check'?"),
     (["stu/me.xlsx"], "to check it: python -m workbook_builder check stu/me.xlsx"),
-    (["build", "--epochs", "3"], "unknown command 'build'; the command is 'check'"),
+    (["build", "--epochs", "3"], "unknown command 'build'; the commands are 'check' and"),
+    (["asign", "r.csv"], "unknown command 'asign'; did you mean 'assign'?"),
 ]
 
 

@@ -219,3 +219,67 @@ def test_a_rubric_from_toml(tmp_path: Path) -> None:
 def test_the_default_rubric_is_100_points() -> None:
     assert sum(p.points for p in points.DEFAULT_RUBRIC) == 100
     assert np.isclose(points.score([]).points, 0)
+
+
+# --- the command line -----------------------------------------------------------------------
+def test_assign_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbook_builder.cli import main
+
+    (tmp_path / "roster.csv").write_text("id,name\nu1,Ana\nu2,Bo\n", encoding="utf-8")
+    code = main(["assign", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "kit"),
+                 "--epochs", "10"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "2 starter workbook(s)" in out and "secret.txt" in out
+    assert (tmp_path / "kit" / "secret.txt").stat().st_mode & 0o077 == 0
+    secret = (tmp_path / "kit" / "secret.txt").read_text().strip().encode()
+    assert roster.read_key(tmp_path / "kit" / "key.csv")["u2"] == \
+        roster.numbers_for(secret, "u2")
+
+
+def test_assign_refuses_a_bad_roster_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbook_builder.cli import main
+
+    (tmp_path / "roster.csv").write_text("id\nu1\nu1\n", encoding="utf-8")
+    code = main(["assign", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "kit"),
+                 "--secret", "long enough secret"])
+    err = capsys.readouterr().err
+    assert code == 2 and "row 3: id 'u1' is also in row 2" in err and err.count("\n") == 1
+    assert not (tmp_path / "kit").exists()
+
+
+def test_check_a_class_against_the_key(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """An LMS download: each student's folder. s1 and s2 hand in their answers; s3 hands in
+    s1's answer (another student's numbers); s4's workbook has a wrong gradient."""
+    import csv
+
+    from workbook_builder.cli import main
+
+    made = kit.assign([Student(f"s{k}", {}) for k in range(1, 5)], tmp_path / "kit", SECRET,
+                      12, None)
+    lms = tmp_path / "download"
+    for sid, source in (("s1", "s1"), ("s2", "s2"), ("s3", "s1")):
+        folder = lms / f"Student {sid.upper()}_{sid}_assignsubmission_file_"
+        folder.mkdir(parents=True)
+        shutil.copyfile(made.folder / "answers" / f"{source}.xlsx", folder / "backprop.xlsx")
+    s4 = lms / "Student S4_s4_assignsubmission_file_"
+    s4.mkdir()
+    path = build_starter("s4", made.numbers["s4"], 12, s4 / "backprop.xlsx")
+    fill(path, wrong="∂E/∂w5")
+    code = main(["check", str(lms), "--roster", str(made.folder / "key.csv"),
+                 "--csv", str(tmp_path / "grades.csv"), "--jobs", "2"])
+    assert code == 1  # s4 is wrong
+    with (tmp_path / "grades.csv").open(encoding="utf-8") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+        f.seek(0)
+        assert f.readline().startswith("id,score,feedback,")
+    assert set(rows) == {"s1", "s2", "s3", "s4"}
+    assert float(rows["s1"]["score"]) == 100 and float(rows["s2"]["score"]) == 100
+    assert "uses the numbers of student s1" in rows["s3"]["signals"]
+    assert "possible copy of" in rows["s3"]["signals"]  # the same bytes as s1's
+    assert float(rows["s4"]["score"]) == pytest.approx(100 - 35 / 8)
+    assert "∂E/∂w5" in rows["s4"]["feedback"]
+    table = capsys.readouterr().out
+    assert "| student | score |" in table

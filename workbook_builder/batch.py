@@ -35,6 +35,8 @@ from workbook_builder.checker import check_isolated
 from workbook_builder.escape import cell, printable_json
 from workbook_builder.files import atomic_path
 from workbook_builder.foreign import AuditError
+from workbook_builder.points import Part
+from workbook_builder.roster import Numbers
 from workbook_builder.verdict import SheetReport
 
 #: what `check` picks up in a folder (refused ones get their row with the reason)
@@ -70,6 +72,10 @@ class Row:
     size: int | None = None  # the file's, when it was checked (--resume compares them)
     mtime_ns: int | None = None
     resumed: bool = False  # taken from an earlier run's CSV
+    student: str = ""  # the roster id matched (grading.grade)
+    score: float | None = None  # points (None: not checked)
+    signals: list[str] = field(default_factory=list)  # for the grader: numbers, copies
+    feedback: str = ""  # one line for the student (the LMS's feedback column)
 
     @property
     def verdict(self) -> str:
@@ -286,12 +292,17 @@ def _md(text: str) -> str:
 
 def markdown(rows: list[Row], total: int | None = None) -> list[str]:
     """The class table for people (and READMEs); ``total``: the files of an interrupted run."""
-    lines = ["| file | verdict | wrong (diagnosis) | not found or not checked | seconds |",
-             "| --- | --- | --- | --- | ---: |"]
+    graded = any(r.student or r.score is not None for r in rows)
+    lines = ["| file | verdict | wrong (diagnosis) | not found or not checked | "
+             + ("student | score | " if graded else "") + "signals | seconds |",
+             "| --- | --- | --- | --- | " + ("--- | ---: | " if graded else "") + "--- | ---: |"]
     for r in rows:
         wrong = "; ".join(r.wrong) if r.wrong else (r.error or "")
+        score = "" if r.score is None else f"{r.score:g}"
         lines.append(f"| {_md(r.file)} | {r.verdict} | {_md(wrong)} | "
-                     f"{_md(', '.join(r.not_checked))} | {r.seconds:.1f} |")
+                     f"{_md(', '.join(r.not_checked))} | "
+                     + (f"{_md(r.student)} | {score} | " if graded else "")
+                     + f"{_md('; '.join(r.signals))} | {r.seconds:.1f} |")
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICT.values()}
     lines.append("")
     head = f"{len(rows)} file(s)" if total is None else \
@@ -300,17 +311,40 @@ def markdown(rows: list[Row], total: int | None = None) -> list[str]:
     return lines
 
 
-CSV_FIELDS = ("file", "verdict", "exit_status", "wrong", "not_checked", "error", "seconds",
-              "size", "mtime_ns")
+#: id, score and feedback first: the columns an LMS gradebook import maps (README)
+CSV_FIELDS = ("id", "score", "feedback", "file", "verdict", "exit_status", "wrong",
+              "not_checked", "signals", "error", "seconds", "size", "mtime_ns")
 
 
 def csv_rows(rows: list[Row]) -> list[dict[str, object]]:
     """The CSV's rows: every text cell escaped and defused (escape.cell)."""
-    return [{"file": cell(r.file), "verdict": r.verdict, "exit_status": r.status,
-             "wrong": cell("; ".join(r.wrong)), "not_checked": cell("; ".join(r.not_checked)),
-             "error": cell(r.error or ""), "seconds": round(r.seconds, 2),
-             "size": "" if r.size is None else r.size,
+    return [{"id": cell(r.student), "score": "" if r.score is None else round(r.score, 4),
+             "feedback": cell(r.feedback), "file": cell(r.file), "verdict": r.verdict,
+             "exit_status": r.status, "wrong": cell("; ".join(r.wrong)),
+             "not_checked": cell("; ".join(r.not_checked)),
+             "signals": cell("; ".join(r.signals)), "error": cell(r.error or ""),
+             "seconds": round(r.seconds, 2), "size": "" if r.size is None else r.size,
              "mtime_ns": "" if r.mtime_ns is None else r.mtime_ns} for r in rows]
+
+
+def apply_grade(row: Row, key: dict[str, Numbers] | None, rubric: tuple[Part, ...]) -> None:
+    """The row's student, score, signals and feedback (grading.grade)."""
+    from workbook_builder.grading import grade
+
+    g = grade(row.file, row.reports, row.verdict, row.wrong, row.error, key, rubric)
+    row.student, row.score, row.signals, row.feedback = g.student, g.score, g.signals, \
+        g.feedback
+
+
+def apply_copies(rows: list[Row]) -> None:
+    """Possible copies among the rows checked in this run, added to their signals."""
+    from workbook_builder.grading import copy_signals
+
+    prints = {r.file: r.reports[0].fingerprint for r in rows if r.reports and
+              r.reports[0].fingerprint}
+    pairs = copy_signals(prints)
+    for r in rows:
+        r.signals += pairs.get(r.file, [])
 
 
 def write_csv(target: Path, rows: list[Row]) -> None:
@@ -372,11 +406,17 @@ def finished_rows(table: Path, entries: Sequence[Entry]) -> dict[str, Row]:
             continue
         if code not in VERDICT:
             continue
+        try:
+            score = float(old["score"]) if old["score"] else None
+        except ValueError:
+            score = None
         rows[e.name] = Row(e.name, code, seconds,
                            wrong=old["wrong"].split("; ") if old["wrong"] else [],
                            not_checked=old["not_checked"].split("; ") if old["not_checked"]
                            else [], error=old["error"] or None, size=size, mtime_ns=mtime,
-                           resumed=True)
+                           resumed=True, student=old["id"], score=score,
+                           signals=old["signals"].split("; ") if old["signals"] else [],
+                           feedback=old["feedback"])
     return rows
 
 
@@ -393,4 +433,6 @@ def json_row(r: Row) -> dict[str, Any]:
     report = to_json(Path(r.file), r.reports) if r.reports else {"file": r.file, "sheets": []}
     return safe_json({**report, "file": r.file, "ok": r.status == ALL_RIGHT,
                       "verdict": r.verdict, "exit_status": r.status, "error": r.error,
-                      "seconds": round(r.seconds, 2), "resumed": r.resumed})
+                      "seconds": round(r.seconds, 2), "resumed": r.resumed,
+                      "student": r.student, "score": r.score, "signals": r.signals,
+                      "feedback": r.feedback})

@@ -24,12 +24,14 @@ from workbook_builder import netrun, spec
 from workbook_builder.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from workbook_builder.foreign import AuditError
 from workbook_builder.netrun import NetRun
+from workbook_builder.points import PointsError
 from workbook_builder.render import RenderError
+from workbook_builder.roster import RosterError
 from workbook_builder.spec import Run, SpecError
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
 SCRIPT = "backprop-workbook"  # the console script (pyproject's [project.scripts])
-COMMANDS = ("check",)  # besides the default, building
+COMMANDS = ("check", "assign")  # besides the default, building
 
 
 def invoked_as(argv0: str) -> str:
@@ -86,7 +88,8 @@ def unknown_command(word: str) -> str:
     elif word.lower().endswith((".xlsx", ".xlsm")):
         hint = f"to check it: {PROG} check {word}"
     else:
-        hint = f"the command is 'check'; to build, give only options (see {PROG} --help)"
+        hint = (f"the commands are 'check' and 'assign'; to build, give only options (see "
+                f"{PROG} --help)")
     return f"unknown command {word!r}; {hint}"
 
 
@@ -177,7 +180,8 @@ def build_parser() -> Parser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     # both forms in the usage line: the build (argparse's own line) and the check
     build_usage = parser.format_usage().removeprefix("usage: ").rstrip()
-    parser.usage = f"{build_usage}\n       {PROG} check [-h] [options] PATH [PATH ...]"
+    parser.usage = (f"{build_usage}\n       {PROG} check [-h] [options] PATH [PATH ...]"
+                    f"\n       {PROG} assign [-h] [options] ROSTER.csv --out DIR")
     return parser
 
 
@@ -230,6 +234,13 @@ def build_check_parser() -> Parser:
                         help="write a copy with the wrong cells red and noted, and a Check "
                         "sheet: OUT.xlsx for one file, a folder for several (mirroring their "
                         "subfolders)")
+    parser.add_argument("--roster", type=Path, metavar="KEY.csv",
+                        help="the key that assign wrote: match each file to its student (by "
+                        "the id in its path, or the starter's student id cell) and check that "
+                        "it holds that student's numbers")
+    parser.add_argument("--points", type=Path, metavar="FILE.toml",
+                        help="the rubric for the score (default: forward pass 30, loss 15, "
+                        "gradients 35, updates 20)")
     parser.add_argument("--every-row", action="store_true",
                         help="recompute every epoch row; by default rows that repeat the "
                         "formulas of the first ones (the same in R1C1 form) are checked by "
@@ -281,7 +292,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """Every output checked before the first workbook is: then one file, or a class."""
-    from workbook_builder import batch
+    from workbook_builder import batch, points, roster
 
     entries = batch.collect(args.paths)
     if not entries:
@@ -300,6 +311,9 @@ def _check(args: argparse.Namespace) -> int:
         except batch.NotATable as exc:
             raise UsageError(f"--resume: {exc}") from None
     targets = _annotated_targets(entries, args.annotate, single)
+    args.key = roster.read_key(args.roster) if args.roster is not None else None
+    args.rubric = points.read_rubric(args.points) if args.points is not None else \
+        points.DEFAULT_RUBRIC
     if single:
         return check_one(entries[0], args, targets.get(entries[0].name))
     return check_class(entries, args, targets, finished)
@@ -343,15 +357,22 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
 
     row = batch.row_for(entry, args.timeout, args.max_memory, target,
                         every_row=args.every_row, progress=True)
+    batch.apply_grade(row, args.key, args.rubric)
     if args.csv is not None:
         batch.write_csv(args.csv, [row])
     if row.error is not None:
         raise AuditError(row.error)
     if args.json:
-        print(json.dumps(batch.safe_json(to_json(entry.path, row.reports)), indent=2,
+        print(json.dumps(batch.safe_json({**to_json(entry.path, row.reports),
+                                          "student": row.student, "score": row.score,
+                                          "signals": row.signals}), indent=2,
                          ensure_ascii=False, allow_nan=False, default=str))
     else:
         print("\n".join(printable(line) for line in to_lines(row.reports)))
+        graded = f"score: {row.score:g} of {sum(p.points for p in args.rubric):g} points"
+        print(printable(graded + (f" (student {row.student})" if row.student else "")
+                        + "".join(f"; {s}" for s in row.signals if s not in
+                                  row.reports[0].signals)))
     if target is not None:
         print(f"{PROG} check: annotated copy: {printable(str(target))}", file=sys.stderr)
     return row.status
@@ -374,6 +395,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
     log = None if args.csv is None else batch.CsvLog(args.csv, done_so_far())
 
     def done(row: batch.Row) -> None:
+        batch.apply_grade(row, args.key, args.rubric)
         rows[row.file] = row
         bar.update(1)
         if log is not None:
@@ -391,6 +413,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
                 log.close()
             _keep_partial(done_so_far(), len(entries), args)
             raise
+    batch.apply_copies(done_so_far())
     if log is not None:
         log.close()
         batch.write_csv(args.csv, done_so_far())
@@ -499,6 +522,75 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_assign_parser() -> Parser:
+    parser = Parser(
+        prog=f"{PROG} assign",
+        description="Make a class kit from a roster: for each student a starter workbook with "
+        "their own numbers (inputs, targets, initial weights, η derived from a secret and the "
+        "id), the headers, epoch 0's weights, empty cells to fill and a live Self-check sheet; "
+        "the answer workbook of each student in OUT/answers/; and the key, OUT/key.csv, for "
+        f"`{PROG} check FOLDER --roster OUT/key.csv`. Keep OUT/key.csv and the secret from "
+        "the students.",
+        formatter_class=HelpFormatter,
+        epilog=f"Example: {PROG} assign roster.csv --out kit --secret-file ~/course-secret.txt",
+    )
+    parser.add_argument("roster", type=Path, metavar="ROSTER.csv",
+                        help="a CSV with an 'id' column (other columns are carried along)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="a new (or empty) folder for the kit")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--secret", metavar="TEXT",
+                        help="the text the numbers are derived from (the same secret and id "
+                        "always give the same numbers)")
+    secret.add_argument("--secret-file", type=Path, metavar="FILE",
+                        help="read the secret from a file (its first line)")
+    parser.add_argument("--epochs", type=positive_int, default=spec.DEFAULT_EPOCHS,
+                        help="epoch rows of each starter and answer workbook")
+    parser.add_argument("--lr", type=finite_float, metavar="ETA", default=None,
+                        help="one η for every student (by default each gets their own, 0.3 "
+                        "to 1.0)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    return parser
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from workbook_builder import kit, roster
+
+    if args.lr is not None and args.lr <= 0:
+        raise UsageError(f"--lr must be positive, got {args.lr:g}")
+    if args.secret is not None:
+        secret: bytes | None = args.secret.encode()
+    elif args.secret_file is not None:
+        try:
+            line = args.secret_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--secret-file {args.secret_file}: cannot be read "
+                             f"({getattr(exc, 'strerror', None) or exc})") from None
+        if not line or not line[0].strip():
+            raise UsageError(f"--secret-file {args.secret_file} is empty; put the secret on "
+                             "its first line")
+        secret = line[0].strip().encode()
+    else:
+        secret = None
+    if secret is not None and len(secret) < 8:
+        raise UsageError("the secret is shorter than 8 characters: students could guess it")
+    from tqdm import tqdm
+
+    students = roster.read_roster(args.roster)
+    started = time.perf_counter()
+    with tqdm(total=len(students), unit="student", file=sys.stderr, desc="assigning",
+              disable=True if args.quiet else None) as bar:
+        made = kit.assign(students, args.out, secret, args.epochs, args.lr,
+                          lambda text: bar.update(1))
+    if not args.quiet:
+        print(f"wrote {args.out}: {len(students)} starter workbook(s), answers/ and key.csv "
+              f"in {time.perf_counter() - started:.1f} s")
+        if made.secret_written:
+            print(f"a new secret is in {args.out / kit.SECRET}: keep it (and key.csv) from the "
+                  "students; with it the same roster gives the same numbers again")
+    return 0
+
+
 class Terminated(Exception):
     """SIGTERM, turned into an exception so that temporary files are removed on the way out."""
 
@@ -521,12 +613,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["check"]:
             return cmd_check(build_check_parser().parse_args(argv[1:]))
+        if argv[:1] == ["assign"]:
+            return cmd_assign(build_assign_parser().parse_args(argv[1:]))
         if argv and not argv[0].startswith("-"):  # building takes options only
             raise UsageError(unknown_command(argv[0]))
         return cmd_build(build_parser().parse_args(argv))
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    except (UsageError, SpecError, RenderError, AuditError) as exc:
+    except (UsageError, SpecError, RenderError, AuditError, RosterError, PointsError) as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"{exc.strerror or exc}: {exc.filename or 'a file'}")

@@ -15,7 +15,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from workbook_builder.reference import trace
 from workbook_builder.spec import Network
@@ -203,7 +203,7 @@ def tokens(text: str) -> set[str]:
     return out
 
 
-def id_from_path(path: Path, ids: set[str], root: Path | None = None) -> str | None:
+def id_from_path(path: PurePath, ids: set[str], root: PurePath | None = None) -> str | None:
     """The one roster id that the file's name, or a folder above it (under ``root``), holds as
     a whole word (LMS downloads: ``Jane Smith_1234_assignsubmission_file_/backprop.xlsx``,
     ``1234-backprop.xlsx``, ``jane@uni.edu_backprop.xlsx``); None if none or two."""
