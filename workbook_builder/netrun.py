@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,10 @@ def _numbers(key: str, value: object) -> tuple[float, ...]:
 
 def read_toml(path: Path) -> dict[str, object]:
     """A TOML file's network fields, checked for unknown keys; raises SpecError or OSError."""
-    try:
-        import tomllib  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        raise SpecError("--spec needs Python 3.11 or later (tomllib); give the options on "
-                        "the command line instead") from None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10: the same parser, from PyPI (a dependency there)
+        import tomli as tomllib
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
