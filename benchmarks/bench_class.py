@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from pathlib import Path
 from tests.conftest import cli
 from tests.lms import lms_download
 from tests.messy import Layout, make
+
+RESUMING = re.compile(r"resuming: (\d+) of")
 
 
 def template_bug(r: int, first: int, f: dict[str, str]) -> None:
@@ -71,8 +74,8 @@ def main() -> None:
         def report(name: str, seconds: float, code: int, out: str, table: Path,
                    notes: Path | None, err: str) -> None:
             copies = len(list(notes.rglob("*.checked.xlsx"))) if notes else "-"
-            resumed = next((line.split()[4] for line in err.splitlines()
-                            if "resuming:" in line), "0")
+            resumed = next((m.group(1) for m in map(RESUMING.search, err.splitlines()) if m),
+                           "0")
             anew = csv_count(table) - int(resumed)
             print(f"| {name} | {seconds:.1f} | {code} | {printed_rows(out)} | "
                   f"{csv_count(table)} | {copies} | {anew} |", flush=True)
