@@ -368,11 +368,12 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
                                           "signals": row.signals}), indent=2,
                          ensure_ascii=False, allow_nan=False, default=str))
     else:
-        print("\n".join(printable(line) for line in to_lines(row.reports)))
-        graded = f"score: {row.score:g} of {sum(p.points for p in args.rubric):g} points"
-        print(printable(graded + (f" (student {row.student})" if row.student else "")
-                        + "".join(f"; {s}" for s in row.signals if s not in
-                                  row.reports[0].signals)))
+        lines = to_lines(row.reports)
+        graded = f"score: {row.score:g} of {sum(p.points for p in args.rubric):g} points" \
+            + (f" (student {row.student})" if row.student else "") \
+            + "".join(f"; {s}" for s in row.signals if s not in row.reports[0].signals)
+        lines.insert(len(lines) - 1, graded)  # the verdict stays the last line
+        print("\n".join(printable(line) for line in lines))
     if target is not None:
         print(f"{PROG} check: annotated copy: {printable(str(target))}", file=sys.stderr)
     return row.status
