@@ -283,3 +283,21 @@ def test_check_a_class_against_the_key(tmp_path: Path,
     assert "∂E/∂w5" in rows["s4"]["feedback"]
     table = capsys.readouterr().out
     assert "| student | score |" in table
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(shutil.which("soffice") is None and os.environ.get("CI") != "true",
+                    reason="LibreOffice (soffice) not installed; CI=true makes this a failure")
+def test_assign_render_draws_the_first_starter(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from workbook_builder.cli import main
+
+    (tmp_path / "roster.csv").write_text("id\nu1\nu2\n", encoding="utf-8")
+    assert main(["assign", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "kit"),
+                 "--secret", "a long secret", "--epochs", "5", "--render", "-q"]) == 0
+    pictures = sorted((tmp_path / "kit" / "preview").iterdir())
+    assert [p.name for p in pictures] == ["starter-backprop.png", "starter-self-check.png"]
+    for p in pictures:
+        with Image.open(p) as img:
+            assert img.width > 1000  # a printed page, cropped to what it shows

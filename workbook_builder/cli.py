@@ -550,6 +550,11 @@ def build_assign_parser() -> Parser:
     parser.add_argument("--lr", type=finite_float, metavar="ETA", default=None,
                         help="one η for every student (by default each gets their own, 0.3 "
                         "to 1.0)")
+    parser.add_argument("--render", action="store_true",
+                        help="also draw the first student's starter as a student sees it "
+                        "(its Backprop and Self-check sheets) into DIR/preview/ with LibreOffice")
+    parser.add_argument("--timeout", type=positive_int, default=180,
+                        help="seconds LibreOffice may take (with --render)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
 
@@ -589,6 +594,12 @@ def cmd_assign(args: argparse.Namespace) -> int:
         if made.secret_written:
             print(f"a new secret is in {args.out / kit.SECRET}: keep it (and key.csv) from the "
                   "students; with it the same roster gives the same numbers again")
+    if args.render:
+        folder = args.out / "preview"
+        folder.mkdir(exist_ok=True)
+        pictures = kit.preview(args.out / f"{students[0].id}.xlsx", folder, args.timeout)
+        if not args.quiet:
+            print(f"drew {students[0].id}'s starter: " + ", ".join(str(p) for p in pictures))
     return 0
 
 

@@ -79,3 +79,31 @@ def assign(students: list[Student], out: Path, secret: bytes | None, epochs: int
             path.write_text(secret.decode() + "\n", encoding="utf-8")
             path.chmod(0o600)
     return Kit(out, students, numbers, written)
+
+
+PREVIEW_EPOCHS = 12  # rows of the Backprop sheet in the preview picture
+PREVIEWS = ("starter-backprop", "starter-self-check")
+
+
+def preview(starter: Path, out_dir: Path, timeout: float) -> list[Path]:
+    """Pictures of a starter workbook as a student first sees it: the Backprop sheet's top
+    (its numbers, the headers, the first epochs' yellow cells) and the Self-check sheet, one
+    page each, rendered by LibreOffice into ``out_dir``. The print areas are set on a copy
+    (openpyxl), so the student's own file prints whole."""
+    import openpyxl
+
+    from workbook_builder import layout, render
+    from workbook_builder.starter import CHECK_SHEET, SHEET
+
+    with tempfile.TemporaryDirectory(prefix="workbook-builder-preview-") as tmp:
+        copy = Path(tmp) / "starter.xlsx"
+        wb = openpyxl.load_workbook(starter)
+        last = openpyxl.utils.get_column_letter(layout.COLUMN["E_total"] + 1)
+        for ws, area in ((wb[SHEET], f"A1:{last}{layout.epoch_row(PREVIEW_EPOCHS - 1) + 1}"),
+                         (wb[CHECK_SHEET], f"A1:E{4 + 1 + 31}")):
+            ws.print_area = area
+            ws.page_setup.orientation = "landscape"
+            ws.page_setup.fitToWidth = ws.page_setup.fitToHeight = 1
+            ws.sheet_properties.pageSetUpPr.fitToPage = True
+        wb.save(copy)
+        return render.render(copy, PREVIEWS, out_dir, timeout=timeout)

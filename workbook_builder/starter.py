@@ -61,7 +61,10 @@ def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) ->
         check = wb.add_worksheet(CHECK_SHEET)
         ws.write(layout.TITLE_ROW, layout.TEXT_COL,
                  f"Backpropagation by hand: student {student_id}", title)
-        ws.write(layout.NOTE_ROW, layout.TEXT_COL, INSTRUCTIONS[0])
+        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+        ws.merge_range(layout.NOTE_ROW, layout.TEXT_COL, layout.NOTE_ROW,
+                       layout.COLUMN["E_total"], INSTRUCTIONS[0], wrap)
+        ws.set_row(layout.NOTE_ROW, 48)  # points: three wrapped lines
         values = layout.params(network, eta)
         for name, (row, col) in layout.PARAM_CELLS.items():
             if name in values:
@@ -83,7 +86,8 @@ def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) ->
                     ws.write_blank(row, col, None, fill)
         ws.freeze_panes(layout.FIRST_EPOCH_ROW, 1)
         ws.set_column(1, len(layout.COLUMNS), 12)
-        _self_check(check, expected, bold, title, header)
+        ws.set_column(layout.TEXT_COL, layout.TEXT_COL, 18)  # "η (learning rate)"
+        _self_check(check, expected, bold, title, header, wrap)
         check.activate()
         wb.close()
     return path
@@ -96,10 +100,11 @@ def _created() -> object:
 
 
 def _self_check(ws: Worksheet, expected: Trace, bold: Format, title: Format,
-                header: Format) -> None:
+                header: Format, wrap: Format) -> None:
     """Per quantity: the state of epochs 0..2 (✔ ✘ ·), and a summary cell."""
     ws.write(0, 0, "Self-check: epochs 0-2 of each column of sheet Backprop", title)
-    ws.write(1, 0, INSTRUCTIONS[0])
+    ws.merge_range(1, 0, 1, 1 + CHECKED_EPOCHS, INSTRUCTIONS[0], wrap)
+    ws.set_row(1, 96)  # points: the instructions, wrapped
     first = 3
     ws.write_row(first, 0, ["quantity", "status", *(f"epoch {e}" for e in
                                                    range(CHECKED_EPOCHS))], header)
