@@ -301,3 +301,17 @@ def test_assign_render_draws_the_first_starter(tmp_path: Path) -> None:
     for p in pictures:
         with Image.open(p) as img:
             assert img.width > 1000  # a printed page, cropped to what it shows
+
+
+def test_the_numbers_signal_says_what_it_found() -> None:
+    from workbook_builder.grading import numbers_signals
+
+    key = {sid: roster.numbers_for(SECRET, sid) for sid in ("a", "b")}
+    own: dict[str, float | None] = dict(key["a"].as_against())
+    assert numbers_signals(own, "a", key) == []
+    assert numbers_signals(own, "b", key) == ["uses the numbers of student a"]
+    assert numbers_signals({**own, "w3": 0.123}, "a", key) == [
+        "its numbers are nobody's in the roster (not student a's)"]
+    assert numbers_signals({**own, "i1": None}, "a", key) == [
+        "its numbers could not be compared with student a's: the sheet has no number for i1"]
+    assert numbers_signals({**own, "η": None}, "a", key) == []  # η inferred: the rest compared

@@ -731,7 +731,9 @@ def fingerprint(path: Path, wb: Any, grids: dict[str, Cells], report: SheetRepor
     return out
 
 
-ID_LABELS = ("studentid", "student", "studentnumber", "id", "matriculationnumber")
+#: labels of a student's id (the starter writes "student id"); a bare "id" is too common a
+#: header to take its neighbour for one
+ID_LABELS = ("studentid", "student", "studentnumber", "matriculationnumber")
 
 
 def student_id(grid: Cells) -> str | None:

@@ -65,9 +65,14 @@ def _id_from_parts(name: str, ids: set[str]) -> str | None:
 def numbers_signals(against: dict[str, float | None], student: str,
                     key: dict[str, roster.Numbers]) -> list[str]:
     """Whose numbers the sheet holds, when they are not its own student's."""
-    if student and roster.same_numbers(against, _without_missing_eta(
-            key[student].as_against(), against)):
-        return []
+    if student:
+        expected = _without_missing_eta(key[student].as_against(), against)
+        if roster.same_numbers(against, expected):
+            return []
+        missing = [k for k in expected if against.get(k) is None]
+        if missing:
+            return [f"its numbers could not be compared with student {student}'s: the sheet "
+                    f"has no number for {', '.join(missing)}"]
     owners = [sid for sid in roster.whose_numbers(against, key) if sid != student]
     if owners:
         return [f"uses the numbers of student {', '.join(owners)}"]
