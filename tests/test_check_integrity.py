@@ -364,3 +364,13 @@ def test_a_sign_error_beside_eta_is_not_taken_for_eta_without_dollar(tmp_path: P
     reports = checked(tmp_path, layout)
     found = wrong(reports)
     assert set(found) == {"w2"} and "sign error" in (found["w2"] or ""), found
+
+
+def test_columns_checked_only_in_part_earn_no_points(tmp_path: Path) -> None:
+    """η = 1/0: every column after it could be judged only at the changed inputs. The verdict
+    is WRONG, and the score must not hand out the points of columns never checked as given."""
+    from workbook_builder import points
+
+    reports = checked(tmp_path, Layout(), set_cell("B1", "=1/0"))
+    assert status(reports) == WRONG
+    assert points.score(reports).points == 0

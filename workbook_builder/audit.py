@@ -343,7 +343,7 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
         label, row, culprits = unjudged
         what = (", ".join(culprits) + (" are" if len(culprits) > 1 else " is")) if culprits \
             else "a value it needs is"
-        result.when = label
+        result.when, result.unjudged_from = label, row
         result.diagnosis = UNJUDGED.format(row=row, label=label, what=what)
     return result
 
@@ -551,7 +551,7 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     # itself reported wrong (every chain of non-numbers starts at a wrong cell or input, and
     # both are judged): the root cause is named once and the verdict is WRONG. Should none be
     # wrong, those columns are not checked, never right.
-    unjudged = [c for c in results if c.ok and c.diagnosis]
+    unjudged = [c for c in results if c.ok and c.unjudged_from is not None]
     if unjudged and not any(c.ok is False for c in results):
         for c in unjudged:
             c.ok = None

@@ -7,7 +7,8 @@ The default rubric is 100 points; ``--points FILE.toml`` replaces it::
     points = 30
     quantities = ["h1", "a_h1", "h2", "a_h2", "o1", "a_o1", "o2", "a_o2"]
 
-A quantity that is wrong, not found or not checked earns nothing; a sheet checked only in
+A quantity that is wrong, not found, not checked or checked only in part (rows whose inputs
+were not numbers) earns nothing; a sheet checked only in
 part (a finding, precision as displayed) loses nothing more here: its verdict says so.
 """
 
@@ -86,7 +87,8 @@ class Score:
 def score(reports: list[SheetReport], rubric: tuple[Part, ...] = DEFAULT_RUBRIC) -> Score:
     """Points earned: each part's points × the share of its quantities that are right. With
     several sheets (tables), the best-scoring one counts (a student's working copies)."""
-    candidates = [_score({c.name for c in r.columns if c.ok is True}, rubric) for r in reports]
+    candidates = [_score({c.name for c in r.columns if c.ok is True and c.unjudged_from is None},
+                         rubric) for r in reports]
     return max(candidates, key=lambda s: s.points, default=_score(set(), rubric))
 
 

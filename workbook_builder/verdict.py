@@ -21,6 +21,9 @@ class ColumnResult:
     when: str | None = None  # "given inputs" or "changed inputs"
     diagnosis: str | None = None
     wrong_rows: list[int] = field(default_factory=list)  # 1-based rows that disagree
+    #: right where judged, but from this row on (at ``when``) an input was not a number, so
+    #: the column was not checked whole: it earns no points (points.py)
+    unjudged_from: int | None = None
 
 
 @dataclass
