@@ -113,6 +113,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_render_options(parser: Parser, what: str) -> None:
+    """--render (``what`` it draws) and the --timeout LibreOffice gets for it."""
+    parser.add_argument("--render", action="store_true", help=what)
+    parser.add_argument("--timeout", type=positive_int, default=180,
+                        help="seconds LibreOffice may take before it is stopped (with --render)")
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog=PROG,
@@ -172,11 +179,8 @@ def build_parser() -> Parser:
                      help="the network's fields from a TOML file (layers, activation, "
                      "output-activation, loss, examples, inputs, targets, biases, train-biases, "
                      "weights, init-seed); options given here override it")
-    parser.add_argument("--render", action="store_true",
-                        help="also recalculate the workbook in LibreOffice (soffice) and save "
-                        "a PNG of each sheet beside it")
-    parser.add_argument("--timeout", type=positive_int, default=180,
-                        help="seconds LibreOffice may take before it is stopped (with --render)")
+    add_render_options(parser, "also recalculate the workbook in LibreOffice (soffice) and "
+                       "save a PNG of each sheet beside it")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     # both forms in the usage line: the build (argparse's own line) and the check
     build_usage = parser.format_usage().removeprefix("usage: ").rstrip()
@@ -550,11 +554,8 @@ def build_assign_parser() -> Parser:
     parser.add_argument("--lr", type=finite_float, metavar="ETA", default=None,
                         help="one η for every student (by default each gets their own, 0.3 "
                         "to 1.0)")
-    parser.add_argument("--render", action="store_true",
-                        help="also draw the first student's starter as a student sees it "
-                        "(its Backprop and Self-check sheets) into DIR/preview/ with LibreOffice")
-    parser.add_argument("--timeout", type=positive_int, default=180,
-                        help="seconds LibreOffice may take (with --render)")
+    add_render_options(parser, "also draw the first student's starter as a student sees it "
+                       "(its Backprop and Self-check sheets) into DIR/preview/ with LibreOffice")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
 

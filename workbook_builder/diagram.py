@@ -8,6 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 NODES = {"i1": (0.0, 1.0), "i2": (0.0, 0.0), "h1": (1.0, 1.0), "h2": (1.0, 0.0),
@@ -52,6 +54,12 @@ def network_png(biases: bool, dpi: int = 200) -> bytes:
     ax.text(2.0, -0.55, "output (σ)", ha="center", fontsize=11, color="#555555")
     ax.set_xlim(-0.3, 3.3)
     ax.set_ylim(-0.85, 1.45)
+    return png_bytes(fig, ax)
+
+
+def png_bytes(fig: Figure, ax: Axes) -> bytes:
+    """The figure as PNG bytes, axes hidden at equal scale; no software stamp, so the same
+    picture gives the same bytes (the workbook embeds it)."""
     ax.set_aspect("equal")
     ax.axis("off")
     buf = io.BytesIO()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 
 import matplotlib
@@ -12,6 +11,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Circle
 
 from workbook_builder import topology
+from workbook_builder.diagram import png_bytes
 from workbook_builder.topology import NetSpec
 
 DPI = 200
@@ -77,12 +77,7 @@ def network_png(spec: NetSpec) -> bytes:
     ax.text(1.6 * last + 0.4, -0.25, bias, fontsize=8, va="center", color="#555555")
     ax.set_xlim(-0.4, width + 1.6)
     ax.set_ylim(-tallest / 2 - 0.6, tallest / 2 + 0.2)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, ax)
 
 
 def png_size(png: bytes) -> tuple[int, int]:
