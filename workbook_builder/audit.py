@@ -35,17 +35,14 @@ from workbook_builder.foreign import (
     Table,
     cells,
     engine_copy,
-    find_table,
     open_workbook,
     r1c1,
     resolve_names,
     rows_to_recompute,
     volatile_calls,
 )
+from workbook_builder.netmodel import CLASSIC_CHANGED, CLASSIC_GROUPS, Model, classic
 from workbook_builder.reference import (
-    DELTAS,
-    EXAMPLE,
-    GRADIENTS,
     QUANTITIES,
     RULES,
     WEIGHTS,
@@ -62,41 +59,59 @@ MAX_ROWS = 5_000  # epoch rows checked per table
 DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
 DEFAULT_MEMORY_MB = 2048  # the child process's address-space cap
 RTOL, ATOL = 1e-9, 1e-15
-#: the changed inputs: different enough that a_h1 ≠ a_h2, i1 ≠ i2, t1 ≠ t2 and no weight repeats
-CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
-           "w1": 0.31, "w2": -0.42, "w3": 0.57, "w4": 0.12,
-           "w5": -0.23, "w6": 0.66, "w7": 0.48, "w8": -0.35}  # fmt: skip
+CHANGED = CLASSIC_CHANGED  # the 2-2-2 network's changed inputs (netmodel.py)
 ETA_FACTOR = 1.5  # the changed run also scales η, where the sheet has an η cell
 CHANGED_ETA = 0.75  # ... and sets it to this where η is not a number (or 0)
 
 CHECKED = QUANTITIES
-#: names a substitution may confuse with each other: one group each
-GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1", "i2"),
-          ("t1", "t2"), WEIGHTS, GRADIENTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
+GROUPS = CLASSIC_GROUPS
+CLASSIC = classic()
 
 
 # --- the checks ------------------------------------------------------------------------------
-def mismatches(got: Array, expected: Array) -> npt.NDArray[np.bool_]:
+def mismatches(got: Array, expected: Array, scale: Array | None = None
+               ) -> npt.NDArray[np.bool_]:
     """Rows where the sheet disagrees with a finite expectation (a value that is not a finite
     number disagrees with every one). Rows whose expectation is not finite are not judged
-    here: check_column reports them as not checked, never as right."""
+    here: check_column reports them as not checked, never as right.
+
+    Without ``scale`` the tolerance is relative to the expectation; with it (netmodel's
+    error_scale: the size of what the formula combines, ≥ its value) relative to that, so a
+    result that cancels (½(t − a)² near its target, −LN(a) of a near-certain output) is
+    judged by how far rounding can move it, not by its own tiny size."""
     with np.errstate(invalid="ignore"):
-        bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL) | ~np.isfinite(got)
+        if scale is None:
+            close = np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+        else:
+            close = np.abs(got - expected) <= RTOL * np.abs(scale) + ATOL
+        bad = ~close | ~np.isfinite(got)
     return bad & np.isfinite(expected)
+
+
+def expect(model: Model, name: str, data: dict[str, Array], n: int,
+           rename: dict[str, str] | None = None) -> tuple[Array, Array | None, Values]:
+    """``name``'s rule on a run's values: the expectation, its tolerance scale and the
+    Values read (which names the rule used)."""
+    probe = model.values(data, n, rename)
+    expected = model.rules[name](probe)
+    return expected, model.scale(name, model.values(data, n, rename)), probe
 
 
 Mask = npt.NDArray[np.bool_]
 
 
 def explains(rule: Rule, data: list[dict[str, Array]], n: int, rename: dict[str, str],
-             got: list[Array], only: list[Mask] | None = None) -> bool:
+             got: list[Array], only: list[Mask] | None = None, model: Model = CLASSIC,
+             name: str | None = None) -> bool:
     """Does ``rule`` with names substituted reproduce the sheet's column in every run (in the
-    rows of ``only``, where given: the rows found wrong)?"""
+    rows of ``only``, where given: the rows found wrong)? Judged with ``name``'s tolerance."""
     try:
         for k, (d, g) in enumerate(zip(data, got, strict=True)):
-            expected = rule(Values(d, n, rename))
+            expected = rule(model.values(d, n, rename))
+            scale = model.scale(name, model.values(d, n)) if name is not None else None
             rows = only[k] if only is not None else np.ones(n, dtype=bool)
-            if not np.isfinite(expected[rows]).all() or mismatches(g, expected)[rows].any():
+            if not np.isfinite(expected[rows]).all() or \
+                    mismatches(g, expected, scale)[rows].any():
                 return False
         return True
     except KeyError:
@@ -128,22 +143,27 @@ def hidden_gradient(name: str, signs: tuple[float, float]) -> Rule:
     return rule
 
 
-def hypotheses(name: str, data: list[dict[str, Array]], n: int
+def hypotheses(name: str, data: list[dict[str, Array]], n: int, model: Model = CLASSIC
                ) -> list[tuple[Rule, dict[str, str], str]]:
     """What a wrong column may compute instead: (rule, names substituted, the words for it),
     most specific first."""
-    probe = Values(data[0], n)
-    RULES[name](probe)
+    rules = model.rules
+    probe = model.values(data[0], n)
+    rules[name](probe)
     used = list(dict.fromkeys(probe.read))
     out: list[tuple[Rule, dict[str, str], str]] = []
     for x in used:  # one name where another belongs (even one the formula uses elsewhere)
-        for group in GROUPS:
+        for group in model.groups:
             if x in group:
-                out += [(RULES[name], {x: y}, f"uses {y} where {x} belongs")
+                out += [(rules[name], {x: y}, f"uses {y} where {x} belongs")
                         for y in group if y != x]
     for i, x in enumerate(used):  # two names swapped
-        out += [(RULES[name], {x: y, y: x}, f"swaps {x} and {y}") for y in used[i + 1:]
-                if any(x in g and y in g for g in GROUPS)]
+        out += [(rules[name], {x: y, y: x}, f"swaps {x} and {y}") for y in used[i + 1:]
+                if any(x in g and y in g for g in model.groups)]
+    if model.spec is not None:
+        from workbook_builder.netdiagnose import concept_hypotheses
+
+        return out + concept_hypotheses(model, name)
     if name in WEIGHTS:
         k = int(name[1])
         out.append((update(k, +1.0), {},
@@ -178,14 +198,14 @@ def hypotheses(name: str, data: list[dict[str, Array]], n: int
 
 
 def diagnose(name: str, data: list[dict[str, Array]], n: int,
-             only: list[Mask] | None = None) -> str | None:
+             only: list[Mask] | None = None, model: Model = CLASSIC) -> str | None:
     """What the wrong column seems to compute instead, when a simple hypothesis explains it
     (in the rows of ``only``, where given)."""
     got = [d[name] for d in data]
-    judged = [np.isfinite(RULES[name](Values(d, n))) for d in data]  # not epoch 0's weights
+    judged = [np.isfinite(model.rules[name](model.values(d, n))) for d in data]  # not row 0's
     only = judged if only is None else [a & b for a, b in zip(only, judged, strict=True)]
-    for rule, rename, text in hypotheses(name, data, n):
-        if explains(rule, data, n, rename, got, only):
+    for rule, rename, text in hypotheses(name, data, n, model):
+        if explains(rule, data, n, rename, got, only, model, name):
             return text
     return None
 
@@ -193,6 +213,19 @@ def diagnose(name: str, data: list[dict[str, Array]], n: int,
 # --- evaluating the workbook -----------------------------------------------------------------
 def engine_key(book: str, table: Table, address: str) -> str:
     return f"'[{book}]{table.engine_sheet}'!{address}"
+
+
+def param_key(book: str, table: Table, name: str) -> str:
+    """The engine's key of a value cell, on the table's sheet or another (param_sheets)."""
+    sheet = table.param_sheets.get(name)
+    engine = table.engine_sheets.get(sheet, table.engine_sheet) if sheet else table.engine_sheet
+    return f"'[{book}]{engine}'!{table.params[name]}"
+
+
+def param_cell(table: Table, name: str) -> str:
+    """A value cell as a person reads it: ``B6``, or ``Network!B6`` on another sheet."""
+    sheet = table.param_sheets.get(name)
+    return f"{sheet}!{table.params[name]}" if sheet else table.params[name]
 
 
 def as_number(v: Any) -> float:
@@ -210,8 +243,8 @@ def column_values(solution: Any, book: str, table: Table) -> dict[str, Array]:
             values.append(as_number(cell.value[0, 0]) if cell is not None else np.nan)
         data[name] = np.asarray(values, dtype=float)
     n = len(table.rows)
-    for name, address in table.params.items():
-        cell = solution.get(engine_key(book, table, address))
+    for name in table.params:
+        cell = solution.get(param_key(book, table, name))
         data[name] = np.full(n, as_number(cell.value[0, 0]) if cell is not None else np.nan)
     return data
 
@@ -228,11 +261,11 @@ def unknown_values(solution: Any, book: str, table: Table) -> dict[int, Array]:
 
 
 def identify_by_values(table: Table, given: dict[str, Array],
-                       unknown: dict[int, Array]) -> None:
+                       unknown: dict[int, Array], model: Model = CLASSIC) -> None:
     """Quantities no header named, found by what a column computes: the one unnamed column
     whose every row equals the quantity's rule applied to that row's own upstream cells."""
     n = len(table.rows)
-    for name in CHECKED:
+    for name in model.checked:
         if name in table.columns:
             continue
         fits = []
@@ -240,10 +273,10 @@ def identify_by_values(table: Table, given: dict[str, Array],
             if col in table.columns.values() or np.isnan(values).all():
                 continue
             try:
-                expected = RULES[name](Values({**given, name: values}, n))
+                expected, scale, _ = expect(model, name, {**given, name: values}, n)
             except KeyError:
                 break  # an input of the rule is missing: nothing can be tested
-            if not mismatches(values, expected).any():
+            if not mismatches(values, expected, scale).any():
                 fits.append(col)
         if len(fits) == 1:
             col = fits[0]
@@ -254,31 +287,37 @@ def identify_by_values(table: Table, given: dict[str, Array],
                                "compute")
 
 
-def changed_inputs(book: str, table: Table, eta: float) -> dict[str, float]:
-    """Engine inputs for the changed run: the example, the first row's weights and η."""
+def changed_inputs(book: str, table: Table, eta: float, model: Model = CLASSIC
+                   ) -> dict[str, float]:
+    """Engine inputs for the changed run: the examples, the fixed biases, the first row's
+    parameters and η."""
     inputs: dict[str, float] = {}
-    for name in EXAMPLE:
+    for name in (*model.given, *model.fixed):
+        if name not in model.changed:
+            continue
         if name in table.params:
-            inputs[engine_key(book, table, table.params[name])] = CHANGED[name]
+            inputs[param_key(book, table, name)] = model.changed[name]
         elif name in table.columns:  # a column: every row gets the new value
             letter = get_column_letter(table.columns[name])
             for r in table.rows:
-                inputs[engine_key(book, table, f"{letter}{r}")] = CHANGED[name]
-    for name in WEIGHTS:
+                inputs[engine_key(book, table, f"{letter}{r}")] = model.changed[name]
+    for name in model.parameters:
+        if name not in table.columns:
+            continue
         address = f"{get_column_letter(table.columns[name])}{table.rows[0]}"
-        inputs[engine_key(book, table, address)] = CHANGED[name]
+        inputs[engine_key(book, table, address)] = model.changed[name]
     if "η" in table.params:  # η that is not a number (=1/0) gets one, so the rest is checked
         changed = eta * ETA_FACTOR if np.isfinite(eta) and eta != 0 else CHANGED_ETA
-        inputs[engine_key(book, table, table.params["η"])] = changed
+        inputs[param_key(book, table, "η")] = changed
     return inputs
 
 
-def infer_eta(data: dict[str, Array]) -> float | None:
+def infer_eta(data: dict[str, Array], model: Model = CLASSIC) -> float | None:
     """η from consecutive weight rows: (w_now − w_next) / ∂E/∂w_now, the median over cells."""
     ratios: list[float] = []
-    for k in range(1, 9):
-        w, g = data[f"w{k}"], data.get(f"∂E/∂w{k}")
-        if g is None:
+    for p, gradient in model.gradients.items():
+        w, g = data.get(p), data.get(gradient)
+        if g is None or w is None:
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
             r = (w[:-1] - w[1:]) / g[:-1]
@@ -287,8 +326,8 @@ def infer_eta(data: dict[str, Array]) -> float | None:
 
 
 def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
-                 eta_cell: str | None, invalid: dict[tuple[int, int], str] | None = None
-                 ) -> ColumnResult:
+                 eta_cell: str | None, invalid: dict[tuple[int, int], str] | None = None,
+                 model: Model = CLASSIC) -> ColumnResult:
     """One column's verdict: right only if every row that must hold a value held a finite
     number equal to the rule's finite expectation, at the given and at the changed inputs."""
     col = table.columns[name]
@@ -303,22 +342,23 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
                 "changes at every recalculation: the column cannot hold the network's numbers "
                 f"(judged with {calls[0]}() fixed, so this verdict is the same on every run)",
                 wrong_rows=[q for q in all_rows if volatile_calls(grid.get((q, col)))])
-    if name in WEIGHTS and not np.isfinite(runs[0][name][0]):
+    learned = name in model.parameters
+    if learned and not np.isfinite(runs[0][name][0]):
         r = table.rows[0]
+        what = "weight" if name.startswith("w") else "value"
         return ColumnResult(name, letter, False, r, got=float(runs[0][name][0]),
                             when="given inputs", wrong_rows=[r],
-                            diagnosis=f"the initial weight in row {r} is not a number "
+                            diagnosis=f"the initial {what} in row {r} is not a number "
                             f"({grid.get((r, col))!r})")
     result = ColumnResult(name, letter, True)
     unjudged: tuple[str, int, list[str]] | None = None  # run, first row, what is not a number
     for label, data in zip(("given inputs", "changed inputs"), runs, strict=False):
         try:
-            probe = Values(data, n)
-            expected = RULES[name](probe)
+            expected, scale, probe = expect(model, name, data, n)
         except KeyError as missing:
             return ColumnResult(name, letter, None,
                                 diagnosis=f"not checked: the sheet has no {missing.args[0]}")
-        bad = np.flatnonzero(mismatches(data[name], expected))
+        bad = np.flatnonzero(mismatches(data[name], expected, scale))
         if bad.size:
             i = int(bad[0])
             got, exp = float(data[name][i]), float(expected[i])
@@ -327,17 +367,18 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
                                   wrong_rows=[table.rows[int(j)] for j in bad])
             break
         required = np.ones(n, dtype=bool)
-        if name in WEIGHTS:
+        if learned:
             required[0] = False  # the initial weights are inputs (checked above)
         if unjudged is None and (holes := np.flatnonzero(required & ~np.isfinite(expected))
                                  ).size:
             i = int(holes[0])
             culprits = [q for q in dict.fromkeys(probe.read) if q in data and not
-                        np.isfinite(data[q][i] if name not in WEIGHTS else
+                        np.isfinite(data[q][i] if not learned else
                                     data[q][max(i - 1, 0)])]
             unjudged = (label, table.rows[i], culprits)
     if result.ok is False:
-        result.diagnosis = explain_wrong(name, table, runs, grid, eta_cell, result, invalid)
+        result.diagnosis = explain_wrong(name, table, runs, grid, eta_cell, result, invalid,
+                                         model)
         return result
     if unjudged is not None:  # right where judged; check_sheet decides what the rest means
         label, row, culprits = unjudged
@@ -354,21 +395,24 @@ UNJUDGED = "right where checked; from row {row} at the {label} {what} not a numb
 
 def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
                   eta_cell: str | None, result: ColumnResult,
-                  invalid: dict[tuple[int, int], str]) -> str | None:
+                  invalid: dict[tuple[int, int], str], model: Model = CLASSIC) -> str | None:
     """The diagnosis of a wrong column: what it seems to compute instead, or why not."""
     col = table.columns[name]
     n = len(table.rows)
     row = result.first_wrong_row or 0
-    typed = [r for r in table.rows[1 if name in WEIGHTS else 0:]
+    learned = name in model.parameters
+    typed = [r for r in table.rows[1 if learned else 0:]
              if not str(grid.get((r, col), "")).startswith("=")]
     if typed:
+        never = ": the bias never learns (the network's biases are trained)" \
+            if name.startswith("b_") and len(typed) >= len(table.rows) - 1 else ""
         return (f"holds a typed number, not a formula, in row {typed[0]}"
-                + (f" and {len(typed) - 1} more" if len(typed) > 1 else ""))
+                + (f" and {len(typed) - 1} more" if len(typed) > 1 else "") + never)
     if (row, col) in invalid:
         return f"row {row}'s formula {invalid[row, col]!r} is not a valid formula"
-    if shifted := wrong_row(grid, table, name, row):
+    if shifted := wrong_row(grid, table, name, row, model):
         return shifted
-    if name in WEIGHTS and eta_cell and (drift := eta_drift(grid, table, col, eta_cell)):
+    if learned and eta_cell and (drift := eta_drift(grid, table, col, eta_cell)):
         return drift
     if not np.isfinite(result.got if result.got is not None else np.nan):
         formula = grid.get((row, col))
@@ -377,17 +421,17 @@ def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: C
                     f"(formula {formula!r})")
         return (f"row {row} does not evaluate to a number (formula {formula!r}: an error, a "
                 "circular reference or an unsupported function)")
-    diagnosis = diagnose(name, runs, n)
+    diagnosis = diagnose(name, runs, n, model=model)
     if diagnosis is not None:
         return diagnosis
     # a few rows wrong, the rest right: say which, and what those rows compute
-    only = [mismatches(d[name], RULES[name](Values(d, n))) for d in runs]
+    only = [mismatches(d[name], *expect(model, name, d, n)[:2]) for d in runs]
     wrong_at = sorted({table.rows[int(i)] for m in only for i in np.flatnonzero(m)})
-    if len(wrong_at) < n - (1 if name in WEIGHTS else 0):
+    if len(wrong_at) < n - (1 if learned else 0):
         where = f"row {wrong_at[0]}" if len(wrong_at) == 1 else \
             "rows " + ", ".join(map(str, wrong_at[:5])) + (" …" if len(wrong_at) > 5 else "")
         odd = [r for r in wrong_at if differs_from_column(grid, table, col, r)]
-        what = diagnose(name, runs, n, only)
+        what = diagnose(name, runs, n, only, model)
         return (f"wrong in {where} only" + (": there " + what if what else "")
                 + ("; the formula there differs from the rest of the column" if odd else ""))
     if result.when == "changed inputs":
@@ -418,7 +462,8 @@ def unsupported_functions(formula: object) -> list[str]:
             t.subtype == Token.OPEN and t.value[:-1].upper() not in known]
 
 
-def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
+def wrong_row(grid: Cells, table: Table, name: str, row: int, model: Model = CLASSIC
+              ) -> str | None:
     """A formula that reads another row's cells where its own row's belong (a weight update
     reads the row above): "a_h1 uses h1 from row r+3". Such a chain can run backwards into a
     cycle, which the engine cannot evaluate; the formula text still shows it."""
@@ -426,7 +471,7 @@ def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
     if not isinstance(formula, str) or not formula.startswith("="):
         return None
     by_column = {col: q for q, col in table.columns.items()}
-    expected = -1 if name in WEIGHTS else 0
+    expected = -1 if name in model.parameters else 0
     for token in Tokenizer(formula).items:
         if token.type != Token.OPERAND or token.subtype != Token.RANGE or "!" in token.value \
                 or ":" in token.value:
@@ -436,10 +481,10 @@ def wrong_row(grid: Cells, table: Table, name: str, row: int) -> str | None:
             continue
         letters, r = m[1].upper(), int(m[3])
         quantity = by_column.get(column_index_from_string(letters))
-        if quantity is None or r not in table.rows or quantity in ("η", *EXAMPLE):
+        if quantity is None or r not in table.rows or quantity in ("η", *model.given):
             continue
         offset = r - row
-        if offset != expected and not (name in WEIGHTS and quantity == name):
+        if offset != expected and not (name in model.parameters and quantity == name):
             where = f"row r{offset:+d}" if offset else "the same row"
             return (f"row {row}: {name} uses {quantity} from {where} (row {r}) where "
                     f"{'the row above' if expected else 'its own row'} belongs")
@@ -473,16 +518,19 @@ def eta_drift(grid: Cells, table: Table, col: int, eta_cell: str) -> str | None:
     return None
 
 
-def check_inputs(table: Table, runs: list[dict[str, Array]], grid: Cells) -> list[ColumnResult]:
+def check_inputs(table: Table, runs: list[dict[str, Array]], grid: Cells,
+                 model: Model = CLASSIC) -> list[ColumnResult]:
     """The example and η, as the sheet holds them at the given inputs: each must be a finite
     number (η = 1/0, =NA(), "0,5" typed as text, a circular reference: wrong, and named)."""
     results = []
-    for name in (*EXAMPLE, "b1", "b2", "η"):
+    for name in (*model.given, *model.fixed, "η"):
         if name in table.params:
             letters, row = coordinate_from_string(table.params[name].replace("$", ""))
-            cells_ = [(row, column_index_from_string(letters))]
+            if name in table.param_sheets:
+                letters = f"{table.param_sheets[name]}!{letters}"
+            cells_ = [(row, column_index_from_string(letters.rpartition("!")[2]))]
             values = runs[0][name][:1]
-        elif name in table.columns and name in EXAMPLE:
+        elif name in table.columns and name in model.given:
             letters = get_column_letter(table.columns[name])
             cells_ = [(r, table.columns[name]) for r in table.rows]
             values = runs[0][name]
@@ -491,11 +539,14 @@ def check_inputs(table: Table, runs: list[dict[str, Array]], grid: Cells) -> lis
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             r, c = cells_[int(bad[0])]
+            where = f"{table.param_sheets[name]}!" if name in table.param_sheets else ""
+            content = table.param_content.get(name, grid.get((r, c))) \
+                if name in table.params else grid.get((r, c))
             results.append(ColumnResult(
                 name, letters, False, r, got=float(values[int(bad[0])]), when="given inputs",
                 wrong_rows=[cells_[int(i)][0] for i in bad],
-                diagnosis=f"{name} (cell {get_column_letter(c)}{r}) is not a number "
-                f"({grid.get((r, c))!r}): nothing that uses it can be right; the columns "
+                diagnosis=f"{name} (cell {where}{get_column_letter(c)}{r}) is not a number "
+                f"({content!r}): nothing that uses it can be right; the columns "
                 "that use it are checked at the changed inputs, where the check sets it"))
     return results
 
@@ -511,19 +562,19 @@ def volatile_elsewhere(grid: Cells, table: Table) -> list[str]:
                              f"{calls[0]}() in row {r}: its value changes at every "
                              "recalculation")
                 break
-    for name, address in table.params.items():
-        letters, row = coordinate_from_string(address.replace("$", ""))
-        if calls := volatile_calls(grid.get((row, column_index_from_string(letters)))):
-            found.append(f"{name} (cell {address}) calls {calls[0]}(): its value changes at "
-                         "every recalculation")
+    for name in table.params:
+        if calls := volatile_calls(table.param_content.get(name)):
+            found.append(f"{name} (cell {param_cell(table, name)}) calls {calls[0]}(): its "
+                         "value changes at every recalculation")
     return found
 
 
-def found_numbers(table: Table, runs: list[dict[str, Array]]) -> dict[str, float | None]:
+def found_numbers(table: Table, runs: list[dict[str, Array]], model: Model = CLASSIC
+                  ) -> dict[str, float | None]:
     """The numbers the sheet was checked against: its example, initial weights and η."""
     given = runs[0]
     out: dict[str, float | None] = {}
-    for name in (*EXAMPLE, *WEIGHTS, "b1", "b2", "η"):
+    for name in (*model.given, *model.parameters, *model.fixed, "η"):
         if name in given:
             value = float(given[name][0])
             out[name] = value if np.isfinite(value) else None
@@ -532,18 +583,20 @@ def found_numbers(table: Table, runs: list[dict[str, Array]]) -> dict[str, float
 
 def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, book: str,
                 eta: float, eta_source: str,
-                invalid: dict[tuple[int, int], str] | None = None) -> SheetReport:
+                invalid: dict[tuple[int, int], str] | None = None,
+                model: Model = CLASSIC) -> SheetReport:
     runs = [column_values(solution, book, table)]
     if changed is not None:
         runs.append(column_values(changed, book, table))
     for run in runs:
         run.setdefault("η", np.full(len(table.rows), eta))
-    results = check_inputs(table, runs, grid)
-    results += [check_column(name, table, runs, grid, table.params.get("η"), invalid)
-                for name in CHECKED if name in table.columns]
+    results = check_inputs(table, runs, grid, model)
+    results += [check_column(name, table, runs, grid, table.params.get("η"), invalid, model)
+                for name in model.checked if name in table.columns]
     # δ columns are optional (the course template has none: its gradients are written out)
-    missing = [n for n in (*CHECKED, *EXAMPLE) if n not in table.columns and
-               n not in table.params and n not in DELTAS]
+    needed = (*model.checked, *model.given, *(model.fixed if model.spec is not None else ()))
+    missing = [n for n in needed if n not in table.columns and
+               n not in table.params and n not in model.optional]
     for c in results:
         if c.ok is False and c.wrong_rows and c.name in table.columns:
             c.wrong_rows += table.repeated  # the repeated rows below hold the same formula
@@ -561,7 +614,7 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     return SheetReport(table.sheet, table.header_row, len(table.rows) + len(table.repeated),
                        eta, eta_source, results, missing, list(table.notes),
                        findings=volatile_elsewhere(grid, table),
-                       against=found_numbers(table, runs))
+                       against=found_numbers(table, runs, model))
 
 
 def table_ranges(book: str, table: Table) -> list[str]:
@@ -570,8 +623,7 @@ def table_ranges(book: str, table: Table) -> list[str]:
     first, last = min(used), max(used)
     body = (f"{get_column_letter(first)}{table.rows[0]}:"
             f"{get_column_letter(last)}{table.rows[-1]}")
-    return [engine_key(book, table, body),
-            *(engine_key(book, table, a) for a in table.params.values())]
+    return [engine_key(book, table, body), *(param_key(book, table, n) for n in table.params)]
 
 
 def guard_other_files(allowed: Path) -> None:
@@ -595,7 +647,8 @@ def guard_other_files(allowed: Path) -> None:
 
 
 def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = None,
-          every_row: bool = False) -> list[SheetReport]:
+          every_row: bool = False, network: dict[str, Any] | None = None
+          ) -> list[SheetReport]:
     """Check every table in the workbook (in the limited child process: see checker.check_isolated).
 
     Args:
@@ -603,6 +656,8 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         workdir: a private folder for the engine's copy.
         progress: told, in words, about the slow step before it starts.
         every_row: recompute every row, not only those that do not repeat a formula above.
+        network: the network's fields (netrun.FIELDS, as --spec and the options give them);
+            None: the 2-2-2 network, or what the headers show (netdetect.py).
 
     Returns:
         One report per sheet that holds a table.
@@ -612,17 +667,17 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     """
     import formulas
 
+    from workbook_builder import netdetect
+
     wb = open_workbook(path)
     name_notes = resolve_names(wb)
     grids = {ws.title: cells(ws) for ws in wb.worksheets}
-    tables = [(grids[ws.title], t) for ws in wb.worksheets
-              if (t := find_table(ws, grids[ws.title])) is not None]
+    try:
+        model, tables, read_as = netdetect.tables_for(wb, grids, network)
+    except AuditError as exc:
+        raise AuditError(f"{path}: {exc}") from None
     for _, t in tables:
-        t.notes[:0] = name_notes.get(t.sheet, [])
-    if not tables:
-        raise AuditError(f"{path}: no sheet has a header row naming w1..w8 and E_total "
-                         "(looked for the course template's headers: i1 i2 t1 t2 w1..w8 "
-                         "h1 a_h1 ... E_total ∂E/∂w1..∂E/∂w8)")
+        t.notes[:0] = name_notes.get(t.sheet, []) + read_as
     for _, t in tables:
         if len(t.rows) < 2:
             raise AuditError(f"sheet {t.sheet!r}: the table has {len(t.rows)} epoch rows "
@@ -648,6 +703,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     names, google, _ = engine_copy(wb, copy)
     for _, t in tables:
         t.engine_sheet = names[t.sheet]
+        t.engine_sheets = names
         if t.sheet in google:
             cells_ = google[t.sheet]
             t.notes.append(f"{len(cells_)} cell(s) use POW, a Google Sheets function that Excel "
@@ -662,11 +718,11 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     ranges = [r for _, t in tables for r in table_ranges(copy.name, t)]
     with contextlib.redirect_stderr(io.StringIO()):  # the engine's progress bars
         try:
-            model = formulas.ExcelModel()
-            model.add_book(str(copy))
-            model.complete(ranges)
-            model.finish()
-            solution = model.calculate()
+            engine = formulas.ExcelModel()
+            engine.add_book(str(copy))
+            engine.complete(ranges)
+            engine.finish()
+            solution = engine.calculate()
         except AuditError:
             raise
         except Exception as exc:
@@ -677,13 +733,13 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         etas = []
         for _, t in tables:
             given = column_values(solution, copy.name, t)
-            identify_by_values(t, given, unknown_values(solution, copy.name, t))
+            identify_by_values(t, given, unknown_values(solution, copy.name, t), model)
             if "η" in t.params:
                 eta, source = float(given.get("η", [np.nan])[0]), f"cell {t.params['η']}"
             elif t.eta_literal is not None:
                 eta, source = t.eta_literal, "typed into the weight updates"
             else:
-                inferred = infer_eta(given)
+                inferred = infer_eta(given, model)
                 if inferred is None:
                     raise AuditError(f"sheet {t.sheet!r}: no η cell (a label such as "
                                      "'η', 'lr' or 'learning rate') and η cannot be "
@@ -694,10 +750,10 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         # explicitly, so a link between sheets cannot carry one table's change into another
         inputs: dict[str, float] = {}
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
-            inputs.update(changed_inputs(copy.name, t, eta))
-        changed = model.calculate(inputs=inputs)
+            inputs.update(changed_inputs(copy.name, t, eta, model))
+        changed = engine.calculate(inputs=inputs)
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
-                               invalid[t.sheet])
+                               invalid[t.sheet], model)
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     caveats, signals = workbook_remarks(wb)
     sid = next((i for grid in grids.values() if (i := student_id(grid)) is not None), None)

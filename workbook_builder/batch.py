@@ -203,8 +203,10 @@ def _stamp(path: Path) -> tuple[int | None, int | None]:
 
 def row_for(entry: Entry, timeout: float, max_memory_mb: int, annotate_to: Path | None,
             started: Callable[[subprocess.Popen[bytes]], None] | None = None,
-            every_row: bool = False, progress: bool = False) -> Row:
-    """The entry's row: its verdict, or why it cannot be checked."""
+            every_row: bool = False, progress: bool = False,
+            network: dict[str, Any] | None = None) -> Row:
+    """The entry's row: its verdict, or why it cannot be checked (``network``: the fields of
+    the network the tables compute, see audit.audit)."""
     began = time.perf_counter()
     size, mtime = _stamp(entry.path)
     if entry.problem is not None:
@@ -213,7 +215,8 @@ def row_for(entry: Entry, timeout: float, max_memory_mb: int, annotate_to: Path 
         if annotate_to is not None:
             annotate_to.parent.mkdir(parents=True, exist_ok=True)  # mirrors the class folders
         reports = check_isolated(entry.path, timeout, max_memory_mb, progress=progress,
-                                 annotate_to=annotate_to, started=started, every_row=every_row)
+                                 annotate_to=annotate_to, started=started, every_row=every_row,
+                                 network=network)
     except (AuditError, OSError) as exc:
         text = str(exc) if isinstance(exc, AuditError) else \
             f"{exc.strerror or exc}: {exc.filename or annotate_to}"
@@ -242,7 +245,8 @@ def _row_whatever_happens(entry: Entry, *args: Any) -> Row:
 
 def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: int,
               annotate: dict[str, Path] | None = None,
-              done: Callable[[Row], None] | None = None, every_row: bool = False) -> list[Row]:
+              done: Callable[[Row], None] | None = None, every_row: bool = False,
+              network: dict[str, Any] | None = None) -> list[Row]:
     """Every entry checked, ``jobs`` at a time, rows in the order of ``entries``; ``done`` is
     told each row as it is finished (in the main thread).
 
@@ -263,7 +267,7 @@ def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: in
     try:
         futures = {pool.submit(_row_whatever_happens, e, timeout, max_memory_mb,
                                None if annotate is None else annotate.get(e.name), started,
-                               every_row): e for e in entries}
+                               every_row, False, network): e for e in entries}
         for future in as_completed(futures):
             row = future.result()
             rows[futures[future].name] = row

@@ -74,7 +74,8 @@ def _readable(source: Path, workdir: Path) -> tuple[Path, str | None]:
 
 
 def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = None,
-               every_row: bool = False) -> list[dict[str, Any]]:
+               every_row: bool = False, network: dict[str, Any] | None = None
+               ) -> list[dict[str, Any]]:
     """The child process's entry: ``audit`` with JSON in and out; with ``annotated``, also
     write the annotated copy there (inside the child, since it parses the file again)."""
     def say(text: str) -> None:
@@ -84,7 +85,7 @@ def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = 
     readable, note = _readable(source, Path(workdir))
     _preload(readable)
     try:
-        reports = audit(readable, Path(workdir), say if progress else None, every_row)
+        reports = audit(readable, Path(workdir), say if progress else None, every_row, network)
     except AuditError as exc:  # name the student's file, not the converted copy
         raise AuditError(str(exc).replace(str(readable), str(source))) from None
     if note is not None:
@@ -113,13 +114,15 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
                    max_memory_mb: int = DEFAULT_MEMORY_MB, progress: bool = False,
                    annotate_to: Path | None = None,
                    started: Callable[[Any], None] | None = None,
-                   every_row: bool = False) -> list[SheetReport]:
+                   every_row: bool = False, network: dict[str, Any] | None = None
+                   ) -> list[SheetReport]:
     """``audit`` in a child process that is killed at ``timeout`` seconds and cannot use more
     than ``max_memory_mb``; nothing it writes outlives the call.
 
     Args:
         annotate_to: also write an annotated copy there (atomically).
         started: told the child process as it starts (the class mode stops them all on Ctrl-C).
+        network: the network's fields (JSON: lists and numbers), see audit.audit.
 
     Raises:
         AuditError: the file cannot be checked, a limit was reached, or the checker failed in
@@ -133,7 +136,7 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
                     ENTRY,
                     {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
                      "annotated": str(annotated) if annotate_to is not None else None,
-                     "every_row": every_row},
+                     "every_row": every_row, "network": network},
                     timeout=timeout, max_memory_mb=max_memory_mb, folder=folder,
                     started=started)
             except (isolation.LimitError, isolation.RefusedError) as exc:

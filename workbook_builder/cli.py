@@ -261,7 +261,54 @@ def build_check_parser() -> Parser:
                                          "libraries and read a small workbook"),
                         help="memory a workbook's checker process may use (MB; at least "
                         f"{MIN_MEMORY_MB})")
+    net = parser.add_argument_group(
+        "the network", "the network the workbooks compute, as the builder takes it (the same "
+        "--spec file the key was built from, or the options); without it, the 2-2-2 sigmoid "
+        "network, or what the headers show (the report says what it read and how). The "
+        "examples' values and the weights are read from each workbook; --example only says "
+        "how many examples there are")
+    net.add_argument("--spec", type=Path, metavar="FILE.toml", default=None,
+                     help="the network's fields from a TOML file (as the builder takes it)")
+    net.add_argument("--layers", type=positive_int, nargs="+", metavar="N", default=None,
+                     help="neurons per layer, input first, output last (e.g. 2 3 1)")
+    net.add_argument("--activation", metavar="{sigmoid,tanh,relu,leaky-relu,linear}",
+                     default=None, help="the hidden layers' activation (default: sigmoid)")
+    net.add_argument("--output-activation", metavar="{sigmoid,linear,softmax}", default=None,
+                     help="the output layer's activation (default: sigmoid)")
+    net.add_argument("--loss", metavar="{half-se,mse,ce}", default=None,
+                     help="half-se: ½·Σ(a − t)²; mse: nn.MSELoss; ce: cross-entropy "
+                     "(default: half-se)")
+    net.add_argument("--example", type=finite_float, nargs="+", action="append",
+                     metavar="X_OR_T", default=None,
+                     help="one training example, inputs then targets; repeat it for each "
+                     "(without it the number of examples is read from the headers)")
+    net.add_argument("--biases", type=finite_float, nargs="+", metavar="B", default=None,
+                     help="the network has a fixed bias per non-input layer (b1, b2, …)")
+    net.add_argument("--train-biases", action="store_true",
+                     help="every hidden and output neuron has its own bias that learns")
     return parser
+
+
+def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The network ``check`` was given (TOML file, then options over it), checked; None when
+    none was given."""
+    from workbook_builder.netdetect import spec_of
+
+    fields = netrun.read_toml(args.spec) if args.spec is not None else {}
+    given = {"layers": args.layers, "activation": args.activation,
+             "output_activation": args.output_activation, "loss": args.loss,
+             "examples": args.example, "biases": args.biases,
+             "train_biases": args.train_biases or None}
+    if args.example is not None:
+        fields.pop("inputs", None)
+        fields.pop("targets", None)
+    fields.update({k: v for k, v in given.items() if v is not None})
+    if not fields:
+        return None
+    fields.pop("weights", None)  # read from each workbook; the check needs no initial values
+    fields.pop("init_seed", None)
+    spec_of(fields)  # a network that cannot be is a usage error here, not in every child
+    return fields
 
 
 class HungUp(Exception):
@@ -314,6 +361,10 @@ def _check(args: argparse.Namespace) -> int:
             finished = batch.finished_rows(args.csv, entries)
         except batch.NotATable as exc:
             raise UsageError(f"--resume: {exc}") from None
+    try:
+        args.network = network_fields(args)
+    except (SpecError, AuditError, OSError) as exc:
+        raise UsageError(str(exc)) from None
     targets = _annotated_targets(entries, args.annotate, single)
     args.key = roster.read_key(args.roster) if args.roster is not None else None
     args.rubric = points.read_rubric(args.points) if args.points is not None else \
@@ -360,7 +411,7 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
     from workbook_builder.escape import printable
 
     row = batch.row_for(entry, args.timeout, args.max_memory, target,
-                        every_row=args.every_row, progress=True)
+                        every_row=args.every_row, progress=True, network=args.network)
     batch.apply_grade(row, args.key, args.rubric)
     if args.csv is not None:
         batch.write_csv(args.csv, [row])
@@ -411,7 +462,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
         try:
             batch.check_all([e for e in entries if e.name not in rows], args.jobs,
                             args.timeout, args.max_memory, targets or None, done=done,
-                            every_row=args.every_row)
+                            every_row=args.every_row, network=args.network)
         except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: keep and show what is done
             bar.close()
             if log is not None:

@@ -10,6 +10,7 @@ same on every CPU (NumPy's SIMD kernels differ in the last bit between CPUs).
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -26,10 +27,17 @@ Lookup = Callable[[str, int], Array]
 _CONTEXT = decimal.Context(prec=40)
 
 
-def _exact(fn: Callable[[decimal.Decimal], decimal.Decimal]) -> Callable[[Array], Array]:
-    """An elementary function on doubles, correctly rounded but for 1e-40-close midpoints."""
+def _exact(fn: Callable[[decimal.Decimal], decimal.Decimal],
+           at_infinity: Callable[[float], float]) -> Callable[[Array], Array]:
+    """An elementary function on doubles, correctly rounded but for 1e-40-close midpoints;
+    NaN gives NaN and ±∞ ``at_infinity`` (a checked sheet's cell may hold either)."""
     def one(x: float) -> float:
-        return float(fn(decimal.Decimal(float(x))))
+        x = float(x)
+        if x != x:
+            return x
+        if x in (math.inf, -math.inf):
+            return at_infinity(x)
+        return float(fn(decimal.Decimal(x)))
     vectorised = np.frompyfunc(one, 1, 1)
     return lambda x: np.asarray(vectorised(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
@@ -47,9 +55,9 @@ def _ln(x: decimal.Decimal) -> decimal.Decimal:
 
 
 FUNCTIONS: dict[str, Callable[..., Array]] = {
-    "EXP": _exact(_CONTEXT.exp),
-    "LN": _exact(_ln),
-    "TANH": _exact(_tanh),
+    "EXP": _exact(_CONTEXT.exp, lambda x: x if x > 0 else 0.0),
+    "LN": _exact(_ln, lambda x: x if x > 0 else math.nan),
+    "TANH": _exact(_tanh, lambda x: math.copysign(1.0, x)),
     "MIN": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
     "MAX": lambda *a: np.maximum.reduce(np.broadcast_arrays(*a)),
 }

@@ -15,7 +15,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openpyxl
 from openpyxl.formula.tokenizer import Token, Tokenizer
@@ -26,6 +26,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from workbook_builder.isolation import out_of_memory
 from workbook_builder.reference import DELTAS, FORWARD, GRADIENTS, WEIGHTS
+
+if TYPE_CHECKING:
+    from workbook_builder.netmodel import Model
 
 MAX_BYTES = 20_000_000  # the file as sent
 MAX_PART_BYTES = 100_000_000  # one part of the zip, inflated (a 6 × 300-epoch sheet is ~8 MB)
@@ -364,7 +367,12 @@ class Table:
     columns: dict[str, int]  # quantity -> 1-based column
     rows: list[int]  # 1-based rows of the epochs
     params: dict[str, str] = field(default_factory=dict)  # i1/t1/b1/η -> A1 of the value cell
+    #: the sheet of a value cell that is not on the table's own (the builder's Network sheet)
+    param_sheets: dict[str, str] = field(default_factory=dict)
+    #: each value cell's content (a formula or a number), wherever it is
+    param_content: dict[str, object] = field(default_factory=dict)
     engine_sheet: str = ""  # the sheet's name in the engine's copy (engine_copy)
+    engine_sheets: dict[str, str] = field(default_factory=dict)  # every sheet's, likewise
     unknown: dict[int, str] = field(default_factory=dict)  # column -> header no rule matched
     notes: list[str] = field(default_factory=list)  # how columns and η were found
     eta_literal: float | None = None  # η typed into the update formulas themselves
@@ -386,19 +394,21 @@ def header_candidates(grid: Cells) -> dict[int, dict[int, str]]:
     return rows
 
 
-def match_header(texts: dict[int, str]) -> tuple[dict[str, int], dict[int, str], list[str]]:
+def match_header(texts: dict[int, str], model: Model | None = None
+                 ) -> tuple[dict[str, int], dict[int, str], list[str]]:
     """Quantity -> column from a header row's texts, then the unmatched columns, and notes.
 
     A header no rule reads is placed by its neighbours: a column between w2 and w4 holds w3.
     """
+    read = normalise if model is None else model.normalise
     columns: dict[str, int] = {}
     for c, text in sorted(texts.items()):
-        name = normalise(text)
+        name = read(text)
         if name is not None and name != "η":
             columns.setdefault(name, c)
     unknown = {c: t for c, t in texts.items() if c not in columns.values()}
     notes = []
-    for family in FAMILIES:
+    for family in (FAMILIES if model is None else model.families):
         for k, name in enumerate(family):
             if name in columns:
                 continue
@@ -417,13 +427,18 @@ def match_header(texts: dict[int, str]) -> tuple[dict[str, int], dict[int, str],
     return columns, unknown, notes
 
 
-def find_table(ws: Worksheet, grid: Cells) -> Table | None:
-    """The header row naming the most quantities (at least six weights), and what is below."""
+def find_table(ws: Worksheet, grid: Cells, model: Model | None = None,
+               grids: dict[str, Cells] | None = None) -> Table | None:
+    """The header row naming the most quantities (all weights but two, at least six of the
+    2-2-2 network's), and what is below; value cells are looked for on the table's sheet, then
+    on the others of ``grids``."""
+    weights = WEIGHTS if model is None else model.weights
+    enough = 6 if model is None else max(1, len(weights) - 2)
     best: tuple[int, dict[str, int], dict[int, str], list[str]] | None = None
     for r, texts in sorted(header_candidates(grid).items()):
-        columns, unknown, notes = match_header(texts)
-        if sum(w in columns for w in WEIGHTS) >= 6 and (best is None or
-                                                        len(columns) > len(best[1])):
+        columns, unknown, notes = match_header(texts, model)
+        if sum(w in columns for w in weights) >= enough and (best is None or
+                                                             len(columns) > len(best[1])):
             best = (r, columns, unknown, notes)
     if best is None or "w1" not in best[1]:
         return None
@@ -433,7 +448,7 @@ def find_table(ws: Worksheet, grid: Cells) -> Table | None:
         notes.append(f"{skipped} row(s) of text under the header skipped")
     table = Table(ws.title, header, columns, rows, unknown=unknown, notes=notes)
     if rows:
-        table.params = find_params(grid, table)
+        find_params(grid, table, model, grids or {})
     return table
 
 
@@ -477,29 +492,65 @@ def value_beside(grid: Cells, row: int, col: int) -> str | None:
     return None
 
 
-def find_params(grid: Cells, table: Table) -> dict[str, str]:
-    """The example's and η's value cells: η is the cell the weight updates multiply (read from
-    their formulas); the others, and η when no formula shows it, from labelled cells."""
-    wanted = {"i1", "i2", "t1", "t2", "b1", "b2", "η"} - table.columns.keys()
+def find_params(grid: Cells, table: Table, model: Model | None = None,
+                grids: dict[str, Cells] | None = None) -> None:
+    """The examples' and η's value cells (into ``table.params``): η is the cell the weight
+    updates multiply (read from their formulas); the others, and η when no formula shows it,
+    from labelled cells — on the table's sheet, else on another sheet of ``grids`` (the
+    builder keeps the examples on its Network sheet), where a header row of names (i1 i2 t1)
+    over one row per example gives each example's values."""
+    given = ("i1", "i2", "t1", "t2", "b1", "b2") if model is None else \
+        (*model.given, *model.fixed)
+    read = normalise if model is None else model.normalise
+    examples = 1 if model is None or model.spec is None else len(model.spec.examples)
+    wanted = {*given, "η"} - table.columns.keys()
     in_table = set(table.rows) | {table.header_row}
     table_columns = set(table.columns.values())
     params: dict[str, str] = {}
-    if "η" in wanted and (eta := eta_from_updates(grid, table)) is not None:
+    if "η" in wanted and (eta := eta_from_updates(grid, table, model)) is not None:
         params["η"] = eta
     if table.eta_literal is not None:  # the updates carry η themselves: a labelled cell that
         wanted.discard("η")  # they do not use is not η, and must not be varied as η
-    for (row, col), value in sorted(grid.items()):
-        if row in in_table and col in table_columns:
-            continue
-        name = normalise(value)
-        if name in wanted and name not in params and (cell := value_beside(grid, row, col)):
+    others = [(title, g) for title, g in (grids or {}).items() if title != table.sheet]
+    for title, sheet in [(table.sheet, grid), *others]:
+        found: dict[str, str] = {}
+        for (row, col), value in sorted(sheet.items()):
+            if title == table.sheet and row in in_table and col in table_columns:
+                continue
+            name = read(value)
+            first = read(f"{value}[1]") if examples > 1 and isinstance(value, str) else None
+            if first is not None and first.endswith("[1]") and first in wanted:
+                name = first[:-3]
+                for k in range(1, examples + 1):  # a header over one row per example
+                    below = sheet.get((row + k, col))
+                    if (f"{name}[{k}]" not in params and f"{name}[{k}]" not in found and
+                            (is_number(below) or (isinstance(below, str) and
+                                                  below.startswith("=")))):
+                        found[f"{name}[{k}]"] = f"{get_column_letter(col)}{row + k}"
+                continue
+            if name in wanted and name not in params and name not in found and \
+                    (cell := value_beside(sheet, row, col)):
+                found[name] = cell
+                if name == "η":
+                    table.notes.append(f"η: cell {cell}, beside the label {value!r}")
+        for name, cell in found.items():
             params[name] = cell
-            if name == "η":
-                table.notes.append(f"η: cell {cell}, beside the label {value!r}")
-    return params
+            letters, r = coordinate_from_string(cell)
+            table.param_content[name] = sheet.get((r, column_index(letters)))
+            if title != table.sheet:
+                table.param_sheets[name] = title
+        wanted -= found.keys()
+        if title != table.sheet and found:
+            table.notes.append(f"{', '.join(sorted(found))}: read from sheet {title!r}")
+        if not wanted - {"η"}:
+            break
+    table.params = params
+    if "η" in params and "η" not in table.param_content:
+        letters, r = coordinate_from_string(params["η"].replace("$", ""))
+        table.param_content["η"] = grid.get((r, column_index(letters)))
 
 
-def eta_from_updates(grid: Cells, table: Table) -> str | None:
+def eta_from_updates(grid: Cells, table: Table, model: Model | None = None) -> str | None:
     """The cell that the second row's weight updates multiply the gradients by, if one."""
     if len(table.rows) < 2:
         return None
@@ -507,8 +558,8 @@ def eta_from_updates(grid: Cells, table: Table) -> str | None:
     table_columns = set(table.columns.values())
     seen: Counter[str] = Counter()
     literals: list[float] = []
-    for k in range(1, 9):
-        formula = grid.get((row, table.columns.get(f"w{k}", 0)))
+    for name in (WEIGHTS if model is None else model.parameters):
+        formula = grid.get((row, table.columns.get(name, 0)))
         if not isinstance(formula, str) or not formula.startswith("="):
             continue
         for token in Tokenizer(formula).items:

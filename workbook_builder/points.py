@@ -15,11 +15,11 @@ part (a finding, precision as displayed) loses nothing more here: its verdict sa
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbook_builder.reference import FORWARD, GRADIENTS, WEIGHTS
 from workbook_builder.verdict import SheetReport
 
 if sys.version_info >= (3, 11):
@@ -36,16 +36,35 @@ class PointsError(ValueError):
 class Part:
     name: str
     points: float
-    quantities: tuple[str, ...]
+    quantities: tuple[str, ...]  # by name; empty: every quantity of ``kind`` the network has
+    kind: str | None = None
 
 
+#: the default: by kind, so that it fits every network (2-2-2: forward h1 a_h1 h2 a_h2 o1 a_o1
+#: o2 a_o2, loss E1 E2 E_total, gradients ∂E/∂w1..8, updates w1..8)
 DEFAULT_RUBRIC = (
-    Part("forward", 30, FORWARD[:8]),
-    Part("loss", 15, FORWARD[8:]),
-    Part("gradients", 35, GRADIENTS),
-    Part("updates", 20, WEIGHTS),
+    Part("forward", 30, (), "forward"),
+    Part("loss", 15, (), "loss"),
+    Part("gradients", 35, (), "gradients"),
+    Part("updates", 20, (), "updates"),
 )
-KNOWN = {*FORWARD, *GRADIENTS, *WEIGHTS, "δ_o1", "δ_o2", "δ_h1", "δ_h2"}
+
+
+def kind_of(name: str) -> str | None:
+    """A quantity's part of the default rubric (δ terms: "deltas", in none of it), or None
+    for a name that is no quantity (``a_h1[2]`` is a_h1 of example 2: forward)."""
+    base = re.sub(r"\[\d+\]$", "", name)
+    if re.fullmatch(r"∂E/∂(?:w\d+|b_[ho]\d+(?:_\d+)?)", base):
+        return "gradients"
+    if re.fullmatch(r"δ_[ho]\d+(?:_\d+)?", base):
+        return "deltas"
+    if re.fullmatch(r"w\d+|b_[ho]\d+(?:_\d+)?", base):
+        return "updates"
+    if re.fullmatch(r"E\d*|E_total", base):
+        return "loss"
+    if re.fullmatch(r"(?:a_)?[ho]\d+(?:_\d+)?", base):
+        return "forward"
+    return None
 
 
 def read_rubric(path: Path) -> tuple[Part, ...]:
@@ -67,10 +86,11 @@ def read_rubric(path: Path) -> tuple[Part, ...]:
         if not isinstance(quantities, list) or not quantities or \
                 not all(isinstance(q, str) for q in quantities):
             raise PointsError(f"{path}: [{name}] quantities must be a list of names")
-        unknown = [q for q in quantities if q not in KNOWN]
+        unknown = [q for q in quantities if kind_of(q) is None]
         if unknown:
             raise PointsError(f"{path}: [{name}] names no quantity {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(KNOWN))}")
+                              "quantities are named as the sheets' headers: h1, a_h1, o1, "
+                              "a_o1, E1, E_total, δ_o1, ∂E/∂w1, w1, b_h1, a_h1[2] …")
         parts.append(Part(name, float(points), tuple(quantities)))
     if not parts:
         raise PointsError(f"{path}: no parts; give at least one [part] table")
@@ -88,15 +108,21 @@ def score(reports: list[SheetReport], rubric: tuple[Part, ...] = DEFAULT_RUBRIC)
     """Points earned: each part's points × the share of its quantities that are right. With
     several sheets (tables), the best-scoring one counts (a student's working copies)."""
     candidates = [_score({c.name for c in r.columns if c.ok is True and c.unjudged_from is None},
-                         rubric) for r in reports]
-    return max(candidates, key=lambda s: s.points, default=_score(set(), rubric))
+                         [*(c.name for c in r.columns), *r.missing], rubric) for r in reports]
+    return max(candidates, key=lambda s: s.points, default=_score(set(), [], rubric))
 
 
-def _score(right: set[str], rubric: tuple[Part, ...]) -> Score:
+def _score(right: set[str], names: list[str], rubric: tuple[Part, ...]) -> Score:
+    """``names``: the quantities the network has (found or missing), for parts by kind."""
     earned, lost = 0.0, []
     for part in rubric:
-        missing = [q for q in part.quantities if q not in right]
-        share = part.points * (len(part.quantities) - len(missing)) / len(part.quantities)
+        quantities = part.quantities or tuple(dict.fromkeys(
+            q for q in names if kind_of(q) == part.kind))
+        if not quantities:  # nothing of the kind found or missing: none earned
+            lost.append(f"{part.name}: none found (−{part.points:g})")
+            continue
+        missing = [q for q in quantities if q not in right]
+        share = part.points * (len(quantities) - len(missing)) / len(quantities)
         earned += share
         if missing:
             lost.append(f"{part.name}: {', '.join(missing)} (−{part.points - share:g})")

@@ -59,15 +59,19 @@ class Values:
     (the check's diagnoses try "a_h1 where a_h2 belongs" by renaming)."""
 
     def __init__(self, data: dict[str, Array], n: int | tuple[int, ...],
-                 rename: dict[str, str] | None = None):
+                 rename: dict[str, str] | None = None,
+                 defaults: dict[str, float] | None = None):
         self.data, self.n, self.rename = data, n, rename or {}
+        #: names read as this value where ``data`` has none (the 2-2-2 network's b1 and b2: a
+        #: sheet without biases has none)
+        self.defaults = {"b1": 0.0, "b2": 0.0} if defaults is None else defaults
         self.read: list[str] = []
 
     def __getitem__(self, name: str) -> Array:
         self.read.append(name)
         name = self.rename.get(name, name)
-        if name in ("b1", "b2") and name not in self.data:
-            return np.zeros(self.n)
+        if name not in self.data and name in self.defaults:
+            return np.full(self.n, self.defaults[name])
         return self.data[name]
 
     def prev(self, name: str) -> Array:

@@ -1,0 +1,287 @@
+"""Which network a workbook's tables compute: the one the grader names, or what its headers show.
+
+With a network given (``check --spec FILE.toml`` or ``--layers …``: the fields the builder
+takes), its tables are read with that network's names. Without one, a table of the course's
+2-2-2 network is read as today; a table whose headers show another network (w9, a b column per
+neuron, a third output, an example's mark) is read as the network its headers and formulas
+show, and the report says so and how — or, where they cannot tell (no activation column to
+read, say), the check asks for ``--spec``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from openpyxl.formula.tokenizer import Token, Tokenizer
+
+from workbook_builder import netrun, topology
+from workbook_builder.foreign import AuditError, Cells, Table, canonical, find_table
+from workbook_builder.netmodel import Model, classic, for_spec, read_name, same_example_count
+from workbook_builder.spec import SpecError
+from workbook_builder.topology import NetSpec
+
+MAX_EXAMPLES = topology.MAX_EXAMPLES
+
+
+def spec_of(fields: Mapping[str, Any]) -> tuple[NetSpec | None, bool]:
+    """The NetSpec the fields describe, and whether its examples are only placeholders (the
+    fields give no training set: their number is then read from the sheet)."""
+    try:
+        return netrun.net_spec(fields), False
+    except SpecError as exc:
+        if "training set" not in str(exc):
+            raise AuditError(f"the network: {exc}") from None
+    base = dict(fields)
+    sizes = [int(v) for v in base["layers"]]
+    n_in, n_out = sizes[0], sizes[-1]
+    softmax = base.get("output_activation") == "softmax"
+    base["examples"] = [[0.0] * n_in + ([1.0] + [0.0] * (n_out - 1) if softmax
+                                         else [0.5] * n_out)]
+    try:
+        return netrun.net_spec(base), True
+    except SpecError as exc:
+        raise AuditError(f"the network: {exc}") from None
+
+
+def model_of(spec: NetSpec) -> Model:
+    """The course's network keeps its own model (its diagnoses know its two paths); any other
+    gets the builder's equations."""
+    return classic() if netrun.todays_network(spec) is not None else for_spec(spec)
+
+
+def _find(wb: Any, grids: dict[str, Cells], model: Model) -> list[tuple[Cells, Table]]:
+    return [(grids[ws.title], t) for ws in wb.worksheets
+            if (t := find_table(ws, grids[ws.title], model, grids)) is not None]
+
+
+def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | None
+               ) -> tuple[Model, list[tuple[Cells, Table]], list[str]]:
+    """The model the tables are judged by, the tables, and notes saying how it was chosen.
+
+    Raises:
+        AuditError: no table of the network, or the headers show another network than the
+            2-2-2 one and cannot tell which (then ``--spec`` is asked for).
+    """
+    if network:
+        spec, placeholder = spec_of(network)
+        assert spec is not None
+        if placeholder:  # the number of examples from the sheet: the count that reads most
+            best: tuple[int, Model, list[tuple[Cells, Table]]] | None = None
+            for k in range(1, MAX_EXAMPLES + 1):
+                model = model_of(same_example_count(spec, k))
+                found = _find(wb, grids, model)
+                score = sum(len(t.columns) for _, t in found)
+                if found and (best is None or score > best[0]):
+                    best = (score, model, found)
+            if best is None:
+                raise AuditError(no_table(model_of(spec)))
+            return best[1], best[2], []
+        model = model_of(spec)
+        found = _find(wb, grids, model)
+        if not found:
+            raise AuditError(no_table(model))
+        return model, found, []
+    model = classic()
+    found = _find(wb, grids, model)
+    shown = [shape for _, t in found if (shape := other_network(grids[t.sheet], t))]
+    if found and not shown:
+        return model, found, []
+    return detect(wb, grids, shown)
+
+
+def no_table(model: Model) -> str:
+    weights = model.weights
+    return (f"no sheet has a header row naming the weights {weights[0]}..{weights[-1]} of "
+            f"{model.describe()} (looked for headers such as "
+            + " ".join(list(model.rules)[:3]) + " … E_total ∂E/∂w1 …)")
+
+
+# --- reading the network off the headers -----------------------------------------------------
+_WEIGHT = re.compile(r"w(\d+)")
+_HIDDEN = re.compile(r"(?:a|out|output|act|net|z|sum|in)?h(\d+)(?:_(\d+))?")
+_OUTPUT = re.compile(r"(?:a|out|output|act|net|z|sum|in)?o(\d+)")
+_BIAS = re.compile(r"(?:b|bias)_?([ho])(\d+)(?:_(\d+))?")
+_MARK = re.compile(r"\[(\d+)\]\s*$|\((?:ex(?:ample)?|x|e|#)?\s*(\d+)\)\s*$", re.IGNORECASE)
+
+
+def header_names(grid: Cells, row: int) -> list[str]:
+    return [v for (r, _), v in sorted(grid.items()) if r == row and isinstance(v, str)
+            and not v.startswith("=")]
+
+
+def other_network(grid: Cells, table: Table) -> str | None:
+    """Why the headers of a table read as the 2-2-2 one show another network, or None."""
+    for text in header_names(grid, table.header_row):
+        low = text.lower().replace(" ", "")
+        s = canonical(text)
+        if (m := _WEIGHT.fullmatch(s)) and int(m[1]) > 8:
+            return f"a weight {text!r}"
+        if _BIAS.fullmatch(re.sub(r"[^a-z0-9_]", "", low)):
+            return f"a bias per neuron ({text!r})"
+        if (m := _OUTPUT.fullmatch(s)) and int(m[1]) > 2:
+            return f"a third output ({text!r})"
+        if (m := _HIDDEN.fullmatch(re.sub(r"[^a-z0-9_]", "", low))) and (
+                int(m[1]) > 2 or m[2] is not None):
+            return f"another hidden layer or neuron ({text!r})"
+        if _MARK.search(text):
+            return f"several examples ({text!r})"
+    return None
+
+
+def detect(wb: Any, grids: dict[str, Cells], shown: list[str]
+           ) -> tuple[Model, list[tuple[Cells, Table]], list[str]]:
+    """The network the headers and formulas show, its tables and a note saying how it was
+    read; AuditError asking for --spec where they cannot tell."""
+    candidates = [(title, r, header_names(g, r)) for title, g in grids.items()
+                  for r in sorted({r for (r, _), v in g.items() if isinstance(v, str)})[:400]]
+    best = max(candidates, key=lambda c: sum(bool(_WEIGHT.fullmatch(canonical(t)))
+                                             for t in c[2]), default=None)
+    if best is None or not any(_WEIGHT.fullmatch(canonical(t)) for t in best[2]):
+        raise AuditError("no sheet has a header row naming w1..w8 and E_total (looked for the "
+                         "course template's headers: i1 i2 t1 t2 w1..w8 h1 a_h1 ... E_total "
+                         "∂E/∂w1..∂E/∂w8); for another network, give it with --spec FILE.toml "
+                         "or --layers …")
+    title, row, texts = best
+    reading = shape_from_headers(texts)
+    what = "; ".join(shown) if shown else "not the 2-2-2 network's headers"
+    if reading is None:
+        raise AuditError(f"sheet {title!r}: the headers show another network than the 2-2-2 "
+                         f"one ({what}) and do not say which: give it with --spec FILE.toml "
+                         "(the file the key was built from) or --layers, --activation, "
+                         "--output-activation, --loss, --train-biases")
+    layers, train, examples = reading
+    grid = grids[title]
+    fields: dict[str, Any] = {"layers": list(layers), "train_biases": train}
+    how = [f"layers {'-'.join(map(str, layers))} and "
+           f"{'trainable biases' if train else 'no trainable biases'} from the headers"]
+    unknown = []
+    for key, name in (("activation", "a_h1"), ("output_activation", "a_o1")):
+        found = formula_of(grid, row, texts, name, layers)
+        kind = activation_in(found, output=key == "output_activation") if found else None
+        if kind is None:
+            unknown.append(key.replace("_", "-"))
+        else:
+            fields[key] = kind
+            how.append(f"{key.replace('_', ' ')} {kind} from the formula {found}")
+    loss_formula = formula_of(grid, row, texts, "E1", layers) or \
+        formula_of(grid, row, texts, "E", layers)
+    loss = loss_in(loss_formula, fields.get("output_activation")) if loss_formula else None
+    if loss is None:
+        unknown.append("loss")
+    else:
+        fields["loss"] = loss
+        how.append(f"loss {loss} from the formula {loss_formula}")
+    if unknown:
+        raise AuditError(f"sheet {title!r}: the headers show a {'-'.join(map(str, layers))} "
+                         f"network ({what}) but not its {', '.join(unknown)}: give the network "
+                         "with --spec FILE.toml (the file the key was built from) or --layers, "
+                         "--activation, --output-activation, --loss")
+    spec, _ = spec_of(fields)
+    assert spec is not None
+    spec = same_example_count(spec, examples)
+    model = model_of(spec)
+    tables = _find(wb, grids, model)
+    if not tables:
+        raise AuditError(f"sheet {title!r}: read as {model.describe()}, but no table of it "
+                         "was found: give the network with --spec FILE.toml")
+    note = (f"no network given: read as {model.describe()} ({'; '.join(how)}); to check it "
+            "against the network you set, give that with --spec FILE.toml")
+    return model, tables, [note]
+
+
+def shape_from_headers(texts: list[str]) -> tuple[tuple[int, ...], bool, int] | None:
+    """(layers, trainable biases, examples) from a header row's names, or None."""
+    weights, outputs, examples = 0, 0, 1
+    hidden: dict[int, int] = {}
+    train = False
+    for text in texts:
+        mark = _MARK.search(text)
+        if mark:
+            examples = max(examples, int(mark[1] or mark[2]))
+            text = text[:mark.start()]
+        low = re.sub(r"[^a-z0-9_]", "", text.lower())
+        s = canonical(text)
+        if m := _WEIGHT.fullmatch(s):
+            weights = max(weights, int(m[1]))
+        elif _BIAS.fullmatch(low):
+            train = True
+        elif m := _HIDDEN.fullmatch(low):
+            layer, neuron = (int(m[1]), int(m[2])) if m[2] else (1, int(m[1]))
+            hidden[layer] = max(hidden.get(layer, 0), neuron)
+        elif m := _OUTPUT.fullmatch(s):
+            outputs = max(outputs, int(m[1]))
+    if not weights or not hidden or not outputs or sorted(hidden) != list(
+            range(1, len(hidden) + 1)) or examples > MAX_EXAMPLES:
+        return None
+    sizes = [hidden[k] for k in sorted(hidden)] + [outputs]
+    rest = sum(a * b for a, b in itertools.pairwise(sizes))
+    if (weights - rest) % sizes[0] or weights <= rest:
+        return None
+    layers = ((weights - rest) // sizes[0], *sizes)
+    if not 1 <= layers[0] <= topology.MAX_NEURONS:
+        return None
+    return layers, train, examples
+
+
+def formula_of(grid: Cells, row: int, texts: list[str], name: str,
+               layers: tuple[int, ...]) -> str | None:
+    """The first-row formula of the column whose header names ``name`` (a_h1: the first
+    hidden layer's first activation, of the first example), or None."""
+    hidden = len(layers) > 3
+    wanted = {"a_h1": ("a_h1_1" if hidden else "a_h1"), "a_o1": "a_o1", "E1": "E1",
+              "E": "E"}[name]
+    table = {canonical(s): wanted for s in (wanted, wanted.replace("a_", "out_"),
+                                             wanted.replace("a_", "output_"))}
+    for (r, c), v in sorted(grid.items()):
+        if r != row or not isinstance(v, str):
+            continue
+        text = _MARK.sub("", v) if _MARK.search(v) and (
+            (m := _MARK.search(v)) and (m[1] or m[2]) == "1") else v
+        if read_name(text, table, 1) == wanted:
+            below = grid.get((r + 1, c))
+            if isinstance(below, str) and below.startswith("="):
+                return below
+    return None
+
+
+def _functions(formula: str) -> list[str]:
+    try:
+        return [t.value[:-1].upper() for t in Tokenizer(formula).items
+                if t.type == Token.FUNC and t.subtype == Token.OPEN]
+    except Exception:
+        return []
+
+
+def activation_in(formula: str, output: bool) -> str | None:
+    """The activation a formula computes, read as a person reads it: TANH → tanh, EXP (with
+    a SUM of EXPs: softmax) → sigmoid, MAX(0, …) → ReLU; plain arithmetic → linear."""
+    calls = _functions(formula)
+    text = formula.upper().replace(" ", "")
+    if "TANH" in calls:
+        return None if output else "tanh"
+    if "EXP" in calls:
+        if output and (calls.count("EXP") > 1 or "SUM" in calls):
+            return "softmax"
+        return "sigmoid"
+    if "MAX" in calls or "IF" in calls:
+        if output:
+            return None
+        return "relu" if re.search(r"MAX\(0(?:\.0*)?,|,0(?:\.0*)?\)", text) else "leaky-relu"
+    return "linear" if not calls else None
+
+
+def loss_in(formula: str, output: str | None) -> str | None:
+    """The loss a per-output (or per-example) term computes: LN → cross-entropy; ½ or /2 of a
+    square → ½-squared error; a bare square → MSE (averaged in E_total)."""
+    calls = _functions(formula)
+    text = formula.upper().replace(" ", "")
+    if "LN" in calls or "LOG" in calls:
+        return "ce" if output in ("sigmoid", "softmax") else None
+    if re.search(r"(^=|[^0-9.])0?\.5\*|/2(?![0-9.])|\*0?\.5(?![0-9])", text):
+        return "half-se"
+    if "^2" in text or "POWER(" in text or "SUMSQ" in calls:
+        return "mse"
+    return None
