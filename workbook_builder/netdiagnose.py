@@ -70,11 +70,18 @@ def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
     if base.startswith("a_"):
         neuron = base[2:]
         kind = spec.output_activation if neuron.startswith("o") else spec.activation
+        z = neuron + sfx
         if kind == "sigmoid":
-            z = neuron + sfx
             out.append((lambda v: sigmoid(-v[z]), {},
                         f"computes σ(−{z}) = 1 − σ({z}): the sign inside EXP is flipped "
                         f"(1/(1+EXP(-{z})) is σ)"))
+        if kind != "softmax":  # another activation than the network's
+            layer = "output" if neuron.startswith("o") else "hidden"
+            for alt in topology.HIDDEN_ACTIVATIONS:
+                if alt != kind:
+                    out.append((rule_of(topology.activate(alt, Var(z)), {}), {},
+                                f"computes {alt} of {z}: the network's {layer} activation "
+                                f"is {kind}"))
     eq = topology.equations(spec)
     touches = name.startswith(("δ_", "∂E/∂"))
     if touches and len(spec.layers) > 2:  # another activation's derivative in the hidden δ

@@ -1,0 +1,256 @@
+"""`check` on every network the builder makes: its own workbooks pass, planted mistakes are found
+once with their root cause, messy headers are read, and a network nobody named is read off the
+headers (or --spec is asked for)."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from tests import planted
+from tests.test_topology import OUTPUT_LOSSES, make_spec
+from workbook_builder import audit, netlayout, points, topology
+from workbook_builder.cli import main
+from workbook_builder.foreign import AuditError
+from workbook_builder.topology import NetSpec
+from workbook_builder.verdict import SheetReport
+
+
+def fields(spec: NetSpec) -> dict[str, Any]:
+    """The network as check takes it (what --spec gives), without the initial weights."""
+    out: dict[str, Any] = {"layers": list(spec.layers), "activation": spec.activation,
+                           "output_activation": spec.output_activation, "loss": spec.loss,
+                           "train_biases": spec.train_biases,
+                           "examples": [list(x) + list(t) for x, t in spec.examples]}
+    if spec.biases is not None:
+        out["biases"] = list(spec.biases)
+    return out
+
+
+def checked(path: Path, network: dict[str, Any] | None, tmp: Path) -> list[SheetReport]:
+    work = tmp / f"work-{path.stem}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    from formulas.excel import xlreader
+
+    opener = xlreader.load_workbook
+    try:
+        return audit.audit(path, work, network=network)
+    finally:  # audit() guards the engine's opener for the rest of the (child) process
+        xlreader.load_workbook = opener
+
+
+def wrong(reports: list[SheetReport]) -> dict[str, str | None]:
+    return {c.name: c.diagnosis for r in reports for c in r.columns if c.ok is False}
+
+
+def assert_all_right(reports: list[SheetReport], spec: NetSpec) -> None:
+    (report,) = reports
+    assert wrong(reports) == {}
+    assert [c.name for c in report.columns if c.ok is not True] == []
+    assert report.missing == []
+    shown = set(netlayout.plan(spec).columns[1:])
+    assert {c.name for c in report.columns} >= shown  # every column found and judged
+    assert points.score(reports).points == 100
+
+
+def matrix(k: int, activation: str, output: str, loss: str) -> NetSpec:
+    """The builder's matrix, the other axes rotated: biases none/fixed/trainable, 1 or 4
+    examples, 1-3 hidden layers."""
+    return make_spec(activation, output, loss, ("none", "fixed", "trainable")[k % 3],
+                     (1, 4)[k % 2], 1 + k % 3)
+
+
+FAST = [(k, topology.HIDDEN_ACTIVATIONS[k % 5], *pair) for k, pair in enumerate(OUTPUT_LOSSES)]
+FULL = [(k, a, *pair) for k, (a, pair) in enumerate(itertools.product(
+    topology.HIDDEN_ACTIVATIONS, OUTPUT_LOSSES))]
+
+
+@pytest.mark.parametrize(("k", "activation", "output", "loss"), FAST,
+                         ids=[f"{a}-{o}-{lo}" for _, a, o, lo in FAST])
+def test_the_builders_workbook_of_each_network_is_right(tmp_path: Path, k: int,
+                                                        activation: str, output: str,
+                                                        loss: str) -> None:
+    spec = matrix(k, activation, output, loss)
+    path = planted.build(spec, tmp_path / "net.xlsx", epochs=5)
+    assert_all_right(checked(path, fields(spec), tmp_path), spec)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("k", "activation", "output", "loss"), FULL,
+                         ids=[f"{a}-{o}-{lo}" for _, a, o, lo in FULL])
+def test_every_configuration_of_the_matrix_is_right(tmp_path: Path, k: int, activation: str,
+                                                    output: str, loss: str) -> None:
+    spec = matrix(k, activation, output, loss)
+    path = planted.build(spec, tmp_path / "net.xlsx", epochs=4)
+    assert_all_right(checked(path, fields(spec), tmp_path), spec)
+
+
+# --- planted mistakes --------------------------------------------------------------------------
+XOR = NetSpec(layers=(2, 3, 1), activation="tanh", train_biases=True, biases=(0.1, 0.2),
+              examples=(((0, 1), (1,)), ((1, 0), (1,)), ((1, 1), (0,)), ((0, 0), (0,))),
+              weights=None)
+SOFTMAX = NetSpec(layers=(3, 3, 3), activation="relu", output_activation="softmax", loss="ce",
+                  examples=(((0.5, -0.2, 0.1), (1, 0, 0)), ((-0.3, 0.8, 0.4), (0, 1, 0)),
+                            ((0.9, 0.1, -0.7), (0, 0, 1))), weights=None, init_seed=3)
+BCE = NetSpec(layers=(2, 2, 2), activation="sigmoid", output_activation="sigmoid", loss="ce",
+              examples=(((0.05, 0.1), (0.01, 0.99)),), biases=(0.35, 0.6), weights=None)
+MSE = NetSpec(layers=(2, 2, 1), activation="sigmoid", loss="mse",
+              examples=(((0.05, 0.1), (0.8,)), ((0.5, -0.4), (0.2,))), weights=None)
+
+Change = Callable[[dict[str, str]], planted.Plant]
+
+
+def names(pattern: str, replacement: str) -> Change:
+    """A substitution written with quantities' names in braces ({h1[1]} is its column letter,
+    followed by the row): ``names(r"{w1}(\\d+)", r"{w2}\\1")``."""
+    def make(letters: dict[str, str]) -> planted.Plant:
+        def fill(text: str) -> str:
+            for name, letter in sorted(letters.items(), key=lambda kv: -len(kv[0])):
+                text = text.replace("{" + name + "}", letter)
+            return text
+        return planted.sub(fill(pattern), fill(replacement))
+    return make
+
+
+def letters_of(path: Path) -> dict[str, str]:
+    ws = planted.rate_sheet(openpyxl.load_workbook(path))
+    return {str(c.value): c.column_letter for c in ws[netlayout.HEADER_ROW + 1]
+            if c.value is not None}
+
+
+#: (network, column, mistake, first epoch row it is in, diagnosis words)
+PLANTED: list[tuple[str, NetSpec, str, Change, int, str]] = [
+    ("tanh-slope-as-sigmoid", XOR, "δ_h1[1]", names(r"\(1-({a_h1[1]}\d+)\^2\)", r"\1*(1-\1)"),
+     0, "uses σ′ = a(1 − a) where tanh′ = 1 − a² belongs"),
+    ("update-sign", XOR, "w3", names(r"-\$", "+$"), 1, "sign error"),
+    ("bias-typed", XOR, "b_h2", lambda _: planted.typed(0.1), 1, "the bias never learns"),
+    ("bias-copied", XOR, "b_h2", lambda _: lambda f, r: f"=L{r - 1}", 1,
+     "never changes: the bias never learns"),
+    ("mean-for-sum", XOR, "E_total", names(r"^=(.*)$", r"=(\1)/4"), 0,
+     "the mean over the 4 examples"),
+    ("half-missing", XOR, "E1[2]", names(r"^=0\.5\*", "="), 0, "is the ½ missing?"),
+    ("one-example-term", XOR, "∂E/∂w1", names(r"\+.*$", ""), 0, "example 1's term only"),
+    ("eta-without-dollar", XOR, "w2", lambda _: lambda f, r: f.replace("$D$3", f"D{r - 1}"), 1,
+     "drifts"),
+    ("other-example", XOR, "a_h1[2]", names(r"TANH\({h1[2]}", "TANH({h1[1]}"), 0,
+     "uses h1[1] where h1[2] belongs"),
+    ("swapped-weights", XOR, "h1[1]", names(r"^={w1}(\d+)\*(.*)\+{w2}(\d+)\*",
+                                            r"={w2}\1*\2+{w1}\3*"), 0, "swaps"),
+    ("typed-forward", XOR, "a_h2[1]", lambda _: planted.typed(0.3), 0, "typed number"),
+    ("row-above", XOR, "a_h3[4]", lambda _: lambda f, r: f.replace(str(r), str(r - 1)), 1,
+     "from row r-1"),
+    ("softmax-as-separate", SOFTMAX, "δ_o2[3]",
+     lambda L: lambda f, r: f"=({L['a_o2[3]']}{r}-'Network'!$F$8)*{L['a_o2[3]']}{r}"
+     f"*(1-{L['a_o2[3]']}{r})", 0, "treats each softmax output as a separate sigmoid"),
+    ("bce-keeps-slope", BCE, "δ_o1", lambda L: lambda f, r: f"={f[1:]}*{L['a_o1']}{r}"
+     f"*(1-{L['a_o1']}{r})", 0, "which cross-entropy cancels"),
+    ("sigmoid-slope-left-out", MSE, "δ_o1[2]", names(r"\*{a_o1[2]}\d+\*\(1-{a_o1[2]}\d+\)$",
+                                                     ""), 0, "leaves out σ′"),
+    ("sum-for-mean", MSE, "E_total", names(r"/2$", ""), 0, "a sum over the 2 examples"),
+    ("sigmoid-sign", MSE, "a_o1[1]", names(r"MIN\(709,-", "MIN(709,"), 0,
+     "the sign inside EXP is flipped"),
+]
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    folder = tmp_path_factory.mktemp("networks")
+    return {id(spec): planted.build(spec, folder / f"net{k}.xlsx")
+            for k, spec in enumerate((XOR, SOFTMAX, BCE, MSE))}
+
+
+@pytest.mark.parametrize(("case", "spec", "column", "change", "first", "words"), PLANTED,
+                         ids=[p[0] for p in PLANTED])
+def test_a_planted_mistake_is_found_once_with_its_cause(
+        tmp_path: Path, sources: dict[int, Path], case: str, spec: NetSpec, column: str,
+        change: Change, first: int, words: str) -> None:
+    source = sources[id(spec)]
+    path = planted.plant(source, tmp_path / f"{case}.xlsx", column,
+                         change(letters_of(source)), first)
+    reports = checked(path, fields(spec), tmp_path)
+    found = wrong(reports)
+    assert list(found) == [column], found  # the root cause only: nothing downstream
+    assert words in (found[column] or ""), found[column]
+
+
+def test_the_builders_own_sources_are_right(tmp_path: Path, sources: dict[int, Path]) -> None:
+    for spec in (XOR, SOFTMAX, BCE, MSE):
+        assert_all_right(checked(sources[id(spec)], fields(spec), tmp_path), spec)
+
+
+# --- messy headers, no network named -----------------------------------------------------------
+MESSY = {"a_h1[2]": "out_h1 (ex 2)", "∂E/∂w3": "dE/dw3", "h2[1]": "net h2 [1]",
+         "b_h1": "bias h1", "E_total": "Loss", "∂E/∂b_o1": "dE/db_o1", "δ_h3[4]": "delta h3 #4",
+         "a_o1[3]": "a_o1 ex3", "epoch": "Iteration"}
+
+
+def test_messy_headers_are_read_as_a_person_reads_them(tmp_path: Path,
+                                                       sources: dict[int, Path]) -> None:
+    wb = openpyxl.load_workbook(sources[id(XOR)])
+    ws = planted.rate_sheet(wb)
+    for cell in ws[netlayout.HEADER_ROW + 1]:
+        if cell.value in MESSY:
+            cell.value = MESSY[cell.value]
+    wb.save(tmp_path / "messy.xlsx")
+    assert_all_right(checked(tmp_path / "messy.xlsx", fields(XOR), tmp_path), XOR)
+
+
+def test_without_a_network_the_headers_and_formulas_say_which(tmp_path: Path,
+                                                             sources: dict[int, Path]) -> None:
+    reports = checked(sources[id(XOR)], None, tmp_path)
+    assert_all_right(reports, XOR)
+    note = reports[0].notes[0]
+    assert "read as a 2-3-1 network: tanh hidden, sigmoid output, half-se loss, 4 examples, " \
+        "trainable biases" in note and "--spec" in note
+
+
+def test_headers_that_cannot_tell_the_network_ask_for_spec(tmp_path: Path,
+                                                          sources: dict[int, Path]) -> None:
+    wb = openpyxl.load_workbook(sources[id(XOR)])
+    ws = planted.rate_sheet(wb)
+    for cell in ws[netlayout.HEADER_ROW + 1]:
+        if str(cell.value).startswith("a_h1"):
+            cell.value = "act 1"  # nothing says which column is the activation
+    wb.save(tmp_path / "unclear.xlsx")
+    with pytest.raises(AuditError, match=r"2-3-1 network .* --spec FILE.toml"):
+        checked(tmp_path / "unclear.xlsx", None, tmp_path)
+
+
+def test_check_takes_the_network_on_the_command_line(tmp_path: Path, sources: dict[int, Path],
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    spec_file = tmp_path / "xor.toml"
+    spec_file.write_text('layers = [2, 3, 1]\nactivation = "tanh"\ntrain-biases = true\n'
+                         "biases = [0.1, 0.2]\n"
+                         "examples = [[0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 0]]\n")
+    assert main(["check", str(sources[id(XOR)]), "--spec", str(spec_file), "--every-row"]) == 0
+    assert "all right" in capsys.readouterr().out
+    # options alone; the number of examples read from the headers
+    assert main(["check", str(sources[id(XOR)]), "--layers", "2", "3", "1", "--activation",
+                 "tanh", "--train-biases", "--biases", "0.1", "0.2"]) == 0
+    capsys.readouterr()
+    # the network a teacher set is not the one the sheet computes: wrong, not right
+    assert main(["check", str(sources[id(XOR)]), "--layers", "2", "3", "1", "--train-biases",
+                 "--biases", "0.1", "0.2"]) == 1
+    assert "computes tanh of h1[1]: the network's hidden activation is sigmoid" in \
+        capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--layers", "2", "2"], "--layers"),
+    (["--layers", "2", "3", "1", "--activation", "swish"], "--activation 'swish'"),
+    (["--spec", "missing.toml"], "missing.toml"),
+])
+def test_a_network_that_cannot_be_is_one_line_and_exit_2(
+        tmp_path: Path, sources: dict[int, Path], capsys: pytest.CaptureFixture[str],
+        argv: list[str], words: str) -> None:
+    assert main(["check", str(sources[id(XOR)]), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
