@@ -41,7 +41,14 @@ from workbook_builder.foreign import (
     rows_to_recompute,
     volatile_calls,
 )
-from workbook_builder.netmodel import CLASSIC_CHANGED, CLASSIC_GROUPS, Model, classic
+from workbook_builder.netmodel import (
+    CLASSIC_CHANGED,
+    CLASSIC_GROUPS,
+    Model,
+    classic,
+    kink_names,
+    uncovered_pieces,
+)
 from workbook_builder.reference import (
     QUANTITIES,
     RULES,
@@ -687,7 +694,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                              f"{MAX_ROWS:,}: check a shorter copy")
     if not every_row:
         for grid, t in tables:
-            keep = rows_to_recompute(grid, t)
+            keep = rows_to_recompute(grid, t, kink_names(model))
             if keep < len(t.rows):
                 t.rows, t.repeated = t.rows[:keep], t.rows[keep:]
                 t.notes.append(f"rows {t.repeated[0]}–{t.repeated[-1]} repeat row "
@@ -751,6 +758,22 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         inputs: dict[str, float] = {}
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
             inputs.update(changed_inputs(copy.name, t, eta, model))
+        for (_, t), (eta, _) in zip(tables, etas, strict=True):
+            if not (t.piecewise and t.repeated):
+                continue
+            why = uncovered_pieces(model, column_values(solution, copy.name, t),
+                                   len(t.rows), len(t.rows) + len(t.repeated), eta)
+            if why is not None:  # a later row takes a piece no recomputed row took
+                reports = audit(path, workdir, progress, True, network)  # the same copy path
+                for report in reports:
+                    report.notes.append(f"every row recomputed: columns {', '.join(t.piecewise)} "
+                                        f"are piecewise (MAX, IF) and {why}, a piece the first "
+                                        f"{len(t.rows)} rows do not take")
+                return reports
+            t.notes.append(f"columns {', '.join(t.piecewise)} are piecewise (MAX, IF): proved "
+                           "by their text too, since the network's trace from this sheet's "
+                           "values takes no piece below row "
+                           f"{t.rows[-1]} that the rows above do not")
         changed = engine.calculate(inputs=inputs)
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
                                invalid[t.sheet], model)

@@ -377,6 +377,9 @@ class Table:
     notes: list[str] = field(default_factory=list)  # how columns and η were found
     eta_literal: float | None = None  # η typed into the update formulas themselves
     repeated: list[int] = field(default_factory=list)  # rows proved by formula text (below)
+    #: columns proved by their text only if the rows below take no piece (of MAX, MIN, IF) the
+    #: recomputed rows did not: audit checks that on the network's own trace (netmodel.kinks)
+    piecewise: list[str] = field(default_factory=list)
 
 
 #: families whose members stand side by side in a table, for placing a mistyped header
@@ -631,39 +634,66 @@ def _offset(m: re.Match[str], row: int, col: int) -> str:
 SMOOTH = frozenset({"EXP(", "LN(", "LOG(", "LOG10(", "SQRT(", "POWER(", "POW(", "SUM(",
                     "PRODUCT(", "SUMSQ(", "SUMPRODUCT(", "TANH(", "SINH(", "COSH("})
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "^", "%"})
+#: what a piecewise function (ReLU, its derivative, softmax's max) is written with
+PIECEWISE = frozenset({"MAX(", "MIN(", "IF(", "ABS("})
+_COMPARISONS = frozenset({">", "<", ">=", "<=", "=", "<>"})
 GUARD = 100.0  # MIN(709, −x): a constant this large only stops EXP overflowing
 
 
-def not_provable_by_text(formula: object, table_rows: range | None = None) -> str | None:
+def not_provable_by_text(formula: object, table_rows: range | None = None,
+                         piecewise: tuple[int, set[int]] | None = None) -> str | None:
     """Why a row that repeats this formula (in R1C1 form) is not proved by the rows above it:
     the first construct that may behave differently lower down, or None when the formula is
     plain arithmetic of smooth functions (see SMOOTH) of cells at fixed offsets, or of fixed
-    cells outside ``table_rows`` (η above the table, $B$1)."""
+    cells outside ``table_rows`` (η above the table, $B$1).
+
+    With ``piecewise`` (the formula's row, and the columns of the network's kinked sums: a
+    ReLU neuron's sum or activation, softmax's output sums) MAX, MIN, IF, ABS and comparisons
+    are allowed too, when everything inside them is a number or a cell of its own row in
+    those columns: the piece a row takes is then fixed by those sums alone, which audit
+    checks on the network's trace (netmodel.uncovered_pieces)."""
     if not (isinstance(formula, str) and formula.startswith("=")):
         return None
     try:
         tokens = Tokenizer(formula).items
     except Exception:
         return "it cannot be parsed"
+    stack: list[str] = []
     for k, token in enumerate(tokens):
         kind, value = token.type, token.value
+        inside = piecewise is not None and any(n in PIECEWISE for n in stack)
+        if token.subtype == Token.OPEN:
+            stack.append(value.upper() if kind == Token.FUNC else "(")
+        elif token.subtype == Token.CLOSE and stack:
+            stack.pop()
         if kind == Token.FUNC and token.subtype == Token.OPEN:
             name = value.upper()
             if name in SMOOTH:
                 continue
             if name in ("MIN(", "MAX(") and _is_guard(tokens, k):
+                stack[-1] = "("  # a guard, not a piece
+                continue
+            if piecewise is not None and name in PIECEWISE:
                 continue
             return f"it calls {name[:-1]}"
-        if kind == Token.OP_IN and value not in _ARITHMETIC:
+        if kind == Token.OP_IN and value not in _ARITHMETIC and not (
+                inside and value in _COMPARISONS):
             return f"it compares or joins values ({value})"
         if kind == Token.OPERAND and token.subtype == Token.RANGE:
-            _, rest = split_reference(value)
+            sheet, rest = split_reference(value)
             if not all(_CELL.fullmatch(part) for part in rest.split(":")):
                 return f"it uses the name {value}"
-            for part in rest.split(":"):
+            for part in rest.split(":"):  # (a cell of another sheet is no row of the table)
                 m = _CELL.fullmatch(part)
-                if m is not None and m[3] and (table_rows is None or int(m[4]) in table_rows):
+                if m is not None and m[3] and sheet is None and (
+                        table_rows is None or int(m[4]) in table_rows):
                     return f"it refers to a fixed row of the table ({value})"
+            if inside and piecewise is not None:
+                m = _CELL.fullmatch(rest)
+                if m is None or "!" in value or m[1] or m[3] or int(m[4]) != piecewise[0] or \
+                        column_index(m[2].upper()) not in piecewise[1]:
+                    return (f"a piecewise function reads {value}, not a sum of its own row "
+                            "whose sign the network's trace follows")
         if kind == Token.OPERAND and token.subtype in (Token.TEXT, Token.LOGICAL, Token.ERROR):
             return f"it holds {value}"
     return None
@@ -696,7 +726,7 @@ def _is_guard(tokens: list[Token], k: int) -> bool:
     return False
 
 
-def rows_to_recompute(grid: Cells, table: Table) -> int:
+def rows_to_recompute(grid: Cells, table: Table, kinks: set[str] | None = None) -> int:
     """How many of the table's first rows the engine must recompute: RECOMPUTED_ROWS, or more
     when a lower row breaks its column's pattern (a typed number, another formula), or all of
     them when a column's formula is not proved by its text (see not_provable_by_text; a note
@@ -706,9 +736,17 @@ def rows_to_recompute(grid: Cells, table: Table) -> int:
         return len(rows)
     last_odd = 0
     columns = [c for name, c in table.columns.items() if name != "epoch"]  # typed 0, 1, 2, ...
+    kink_columns = {table.columns[k] for k in kinks or () if k in table.columns}
     for col in (*columns, *table.unknown):
         formula = grid.get((rows[1], col))
-        if (why := not_provable_by_text(formula, range(rows[0], rows[-1] + 1))) is not None:
+        span = range(rows[0], rows[-1] + 1)
+        why = not_provable_by_text(formula, span)
+        if why is not None and kink_columns and not_provable_by_text(
+                formula, span, (rows[1], kink_columns)) is None:
+            table.piecewise.append(get_column_letter(col))
+            why = None
+        if why is not None:
+            table.piecewise.clear()
             table.notes.append(f"every row recomputed: column {get_column_letter(col)}'s "
                                f"formula ({formula}) is not proved by its text, since {why}")
             return len(rows)

@@ -390,3 +390,68 @@ def same_example_count(spec: NetSpec, examples: int) -> NetSpec:
                    biases=spec.biases, train_biases=spec.train_biases, weights=None,
                    init_seed=spec.init_seed)
 
+
+
+# --- rows proved by their text when the network has kinks --------------------------------------
+def kink_names(model: Model) -> set[str]:
+    """The quantities whose sign (or order) picks a piece of a piecewise formula: a ReLU
+    layer's sums and activations, softmax's output sums."""
+    spec = model.spec
+    if spec is None:
+        return set()
+    out: set[str] = set()
+    for name in model.exprs:
+        base, _ = base_and_example(name)
+        if spec.activation in ("relu", "leaky-relu") and re.fullmatch(r"(a_)?h\d+(_\d+)?",
+                                                                        base):
+            out.add(name)
+        if spec.output_activation == "softmax" and re.fullmatch(r"o\d+", base):
+            out.add(name)
+    return out
+
+
+def uncovered_pieces(model: Model, run: dict[str, Array], recomputed: int, rows: int,
+                     eta: float) -> str | None:
+    """Where the network's own trace (from the sheet's initial values, examples and η) takes,
+    below the recomputed rows, a piece no recomputed row took — a ReLU sum changing sign, a
+    softmax output becoming the largest — in words; None when every later piece was checked."""
+    from workbook_builder.equations import evaluate
+
+    spec = model.spec
+    assert spec is not None
+    eq, upd = topology.equations(spec), topology.updates(spec)
+    try:
+        given = {g: np.asarray(run[g][0]) for g in (*model.given, *model.fixed)}
+        params = {p: np.asarray(run[p][0]) for p in model.parameters}
+    except KeyError as missing:
+        return f"{missing.args[0]} is not on the sheet"
+    given["η"] = np.asarray(eta)
+    trace: list[dict[str, Array]] = []
+    with np.errstate(all="ignore"):
+        for _ in range(rows):
+            if trace:
+                last = trace[-1]
+                def look(n: str, lag: int, last: dict[str, Array] = last) -> Array:
+                    return last[n] if lag else given[n]
+
+                params = {p: np.asarray(upd[p].value(look)) for p in upd}
+            trace.append(evaluate(eq, {**given, **params}))
+    keys: dict[str, list[object]] = {}
+    for name in sorted(kink_names(model)):
+        if re.fullmatch(r"(a_)?h.*", name):
+            keys[name] = [bool(t[name] > 0) for t in trace]
+    outputs = [n for n in eq if re.fullmatch(r"o\d+(\[\d+\])?", n)]
+    if spec.output_activation == "softmax":
+        for e in range(len(spec.examples)):
+            sfx = topology.example_suffix(spec, e)
+            mine = [n for n in outputs if base_and_example(n)[1] == sfx]
+            keys[f"the largest output{' of example ' + str(e + 1) if sfx else ''}"] = [
+                mine[int(np.argmax([float(t[n]) for n in mine]))] for t in trace]
+    for name, pieces in keys.items():
+        seen = set(pieces[:recomputed])
+        for k in range(recomputed, rows):
+            if pieces[k] not in seen:
+                what = f"{name} turns {'positive' if pieces[k] else '≤ 0'}" \
+                    if isinstance(pieces[k], bool) else f"{name} becomes {pieces[k]}"
+                return f"{what} at epoch {k}"
+    return None
