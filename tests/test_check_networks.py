@@ -254,3 +254,118 @@ def test_a_network_that_cannot_be_is_one_line_and_exit_2(
     assert main(["check", str(sources[id(XOR)]), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err, err
+
+
+# --- one example a row -------------------------------------------------------------------------
+TWO = (((0.05, 0.1), (0.01, 0.99)), ((0.5, -0.4), (0.7, 0.2)))
+
+
+def test_a_sheet_that_updates_after_each_example_is_named_as_such(tmp_path: Path) -> None:
+    from tests.messy import Layout, make
+
+    path = make(tmp_path / "sgd.xlsx", Layout(rows=8))
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    header = {str(c.value): c.column for c in ws[3] if c.value is not None}
+    for k, r in enumerate(range(4, 12)):  # the two examples, one a row, in turn
+        x, t = TWO[k % 2]
+        for name, value in zip(("i1", "i2", "t1", "t2"), (*x, *t), strict=True):
+            ws.cell(r, header[name]).value = value
+    wb.save(path)
+    spec = NetSpec(examples=TWO)
+    (report,) = checked(path, fields(spec), tmp_path)
+    assert len(report.findings) == 1 and "updated after each example" in report.findings[0]
+    assert "stochastic" in report.findings[0]
+    assert wrong([report]) == {}  # one finding, not a dozen wrong cells: each row is a right
+    assert report.wrong  # one-example step, and the sheet is still not the network's
+
+
+def test_messy_headers_without_a_network_are_read_too(tmp_path: Path,
+                                                      sources: dict[int, Path]) -> None:
+    wb = openpyxl.load_workbook(sources[id(XOR)])
+    ws = planted.rate_sheet(wb)
+    for cell in ws[netlayout.HEADER_ROW + 1]:
+        if cell.value in MESSY:
+            cell.value = MESSY[cell.value]
+    wb.save(tmp_path / "messy.xlsx")
+    reports = checked(tmp_path / "messy.xlsx", None, tmp_path)
+    assert_all_right(reports, XOR)
+    assert "read as a 2-3-1 network: tanh hidden" in reports[0].notes[0]
+
+
+def test_a_class_of_another_network_with_annotated_copies(tmp_path: Path,
+                                                          sources: dict[int, Path],
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    folder = tmp_path / "class"
+    (folder / "ada").mkdir(parents=True)
+    (folder / "bob").mkdir()
+    shutil.copy(sources[id(XOR)], folder / "ada" / "backprop.xlsx")
+    source = sources[id(XOR)]
+    planted.plant(source, folder / "bob" / "backprop.xlsx", "w3", planted.sub(r"-\$", "+$"), 1)
+    spec_file = tmp_path / "xor.toml"
+    spec_file.write_text('layers = [2, 3, 1]\nactivation = "tanh"\ntrain-biases = true\n'
+                         "biases = [0.1, 0.2]\n"
+                         "examples = [[0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 0]]\n")
+    code = main(["check", str(folder), "--spec", str(spec_file), "--csv",
+                 str(tmp_path / "grades.csv"), "--annotate", str(tmp_path / "marked")])
+    assert code == 1
+    rows = (tmp_path / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 3
+    ada = next(r for r in rows if "ada" in r)
+    bob = next(r for r in rows if "bob" in r)
+    assert ",100," in ada or ",100.0," in ada, ada
+    assert "w3" in bob and "sign error" in bob, bob
+    marked = openpyxl.load_workbook(tmp_path / "marked" / "bob" / "backprop.checked.xlsx")
+    assert "Check" in marked.sheetnames
+
+
+# --- hand-made layouts (tests/handmade.py) -----------------------------------------------------
+HANDMADE = [("xor-deltas", XOR, True), ("xor-no-deltas", XOR, False),
+            ("softmax-no-deltas", SOFTMAX, False), ("mse-deltas", MSE, True),
+            ("bce-no-deltas", BCE, False)]
+
+
+@pytest.mark.parametrize(("case", "spec", "deltas"), HANDMADE, ids=[h[0] for h in HANDMADE])
+def test_a_hand_made_layout_of_each_network_is_read_and_right(tmp_path: Path, case: str,
+                                                              spec: NetSpec,
+                                                              deltas: bool) -> None:
+    from tests import handmade
+
+    path = handmade.write(spec, tmp_path / f"{case}.xlsx", deltas=deltas)
+    (report,) = checked(path, fields(spec), tmp_path)
+    assert wrong([report]) == {} and report.missing == []
+    assert all(c.ok is True for c in report.columns)
+    assert report.ok
+
+
+def plant_by_header(path: Path, out: Path, header: str, change: planted.Plant,
+                    first_row_offset: int = 0) -> Path:
+    """``change`` applied to every formula below the cell whose text is ``header``."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    (cell,) = [c for row in ws.iter_rows() for c in row if c.value == header]
+    for r in range(cell.row + 1 + first_row_offset, ws.max_row + 1):
+        target = ws.cell(r, cell.column)
+        if isinstance(target.value, str):
+            target.value = change(target.value, r)
+    wb.save(out)
+    return out
+
+
+@pytest.mark.parametrize(("spec", "header", "change", "words"), [
+    (SOFTMAX, "dE/dw10", planted.sub(r"\+.*$", ""), "holds example 1's term only"),
+    (XOR, "out h2 (ex 3)", planted.sub(r"TANH\(", "MAX(0,"), "computes relu of h2[3]"),
+    (XOR, "dE/dw2", planted.sub(r"1-(\w+)\^2", r"\1*(1-\1)"),
+     "uses σ′ = a(1 − a) where tanh′ = 1 − a² belongs"),
+], ids=["one-example-term", "relu-for-tanh", "sigmoid-slope-written-out"])
+def test_a_planted_mistake_in_a_hand_made_layout(tmp_path: Path, spec: NetSpec, header: str,
+                                                 change: planted.Plant, words: str) -> None:
+    from tests import handmade
+
+    source = handmade.write(spec, tmp_path / "hand.xlsx", deltas=False)
+    path = plant_by_header(source, tmp_path / "planted.xlsx", header, change)
+    reports = checked(path, fields(spec), tmp_path)
+    found = wrong(reports)
+    assert len(found) == 1, found  # the root cause only
+    assert words in (next(iter(found.values())) or ""), found

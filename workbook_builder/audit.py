@@ -620,7 +620,7 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
             c.diagnosis = f"{c.diagnosis} (after a wrong cell upstream)"
     return SheetReport(table.sheet, table.header_row, len(table.rows) + len(table.repeated),
                        eta, eta_source, results, missing, list(table.notes),
-                       findings=volatile_elsewhere(grid, table),
+                       findings=table.findings + volatile_elsewhere(grid, table),
                        against=found_numbers(table, runs, model))
 
 

@@ -380,6 +380,9 @@ class Table:
     #: columns proved by their text only if the rows below take no piece (of MAX, MIN, IF) the
     #: recomputed rows did not: audit checks that on the network's own trace (netmodel.kinks)
     piecewise: list[str] = field(default_factory=list)
+    #: mistakes of the whole table found while reading it (a stochastic sheet where the
+    #: network takes full-batch steps): the sheet is wrong whatever its columns
+    findings: list[str] = field(default_factory=list)
 
 
 #: families whose members stand side by side in a table, for placing a mistyped header

@@ -81,6 +81,9 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
             return best[1], best[2], []
         model = model_of(spec)
         found = _find(wb, grids, model)
+        if len(spec.examples) > 1 and not any(_per_example(t) for _, t in found):
+            if (one := one_example_at_a_time(wb, grids, spec)) is not None:
+                return one
         if not found:
             raise AuditError(no_table(model))
         return model, found, []
@@ -90,6 +93,40 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
     if found and not shown:
         return model, found, []
     return detect(wb, grids, shown)
+
+
+def _per_example(table: Table) -> bool:
+    return any(name.endswith("]") for name in table.columns)
+
+
+def one_example_at_a_time(wb: Any, grids: dict[str, Cells], spec: NetSpec
+                          ) -> tuple[Model, list[tuple[Cells, Table]], list[str]] | None:
+    """A sheet of a several-example network that shows one example's quantities a row (no
+    example marks): with the inputs in columns that change from row to row it updates after
+    each example (stochastic); with one example's inputs in fixed cells it trains on that
+    example alone. Either is one finding, and its rows are checked as one-example steps."""
+    model = model_of(same_example_count(spec, 1))
+    found = _find(wb, grids, model)
+    forward = [t for _, t in found if any(n.startswith("a_") for n in t.columns)]
+    if not forward:
+        return None
+    n = len(spec.examples)
+    for grid, t in found:
+        inputs = [name for name in model.given if name in t.columns]
+        varying = any(len({grid.get((r, t.columns[name])) for r in t.rows}) > 1
+                      for name in inputs)
+        if varying:
+            t.findings.append(
+                f"the weights are updated after each example (one example a row: stochastic "
+                f"gradient descent), but the network learns its {n} examples together: one "
+                f"full-batch step per epoch, the gradient summed over all {n}; the rows were "
+                "checked as one-example steps (below)")
+        else:
+            t.findings.append(
+                f"the sheet trains on one example; the network has {n} (one full-batch step "
+                "per epoch over all of them); the rows were checked as one-example steps "
+                "(below)")
+    return model, found, []
 
 
 def no_table(model: Model) -> str:
