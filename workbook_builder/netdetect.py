@@ -81,9 +81,9 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
             return best[1], best[2], []
         model = model_of(spec)
         found = _find(wb, grids, model)
-        if len(spec.examples) > 1 and not any(_per_example(t) for _, t in found):
-            if (one := one_example_at_a_time(wb, grids, spec)) is not None:
-                return one
+        if len(spec.examples) > 1 and not any(_per_example(t) for _, t in found) and (
+                one := one_example_at_a_time(wb, grids, spec)) is not None:
+            return one
         if not found:
             raise AuditError(no_table(model))
         return model, found, []
