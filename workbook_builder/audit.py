@@ -30,6 +30,7 @@ from openpyxl.utils.cell import (
 
 from workbook_builder import isolation
 from workbook_builder.foreign import (
+    RECOMPUTED_ROWS,
     AuditError,
     Cells,
     Table,
@@ -70,6 +71,11 @@ CHANGED = CLASSIC_CHANGED  # the 2-2-2 network's changed inputs (netmodel.py)
 ETA_FACTOR = 1.5  # the changed run also scales η, where the sheet has an η cell
 CHANGED_ETA = 0.75  # ... and sets it to this where η is not a number (or 0)
 
+#: rows recomputed for a network other than 2-2-2: row 0 and five updates, at
+#: two sets of inputs, ten generic points at which a smooth formula that repeats down its
+#: column must agree with its rule (the engine's load is ~2.5 ms a formula cell, so this halves
+#: the check of a wide table); the 2-2-2 network keeps RECOMPUTED_ROWS, as before
+FEWER_ROWS = 6
 CHECKED = QUANTITIES
 GROUPS = CLASSIC_GROUPS
 CLASSIC = classic()
@@ -654,8 +660,8 @@ def guard_other_files(allowed: Path) -> None:
 
 
 def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = None,
-          every_row: bool = False, network: dict[str, Any] | None = None
-          ) -> list[SheetReport]:
+          every_row: bool = False, network: dict[str, Any] | None = None,
+          min_rows: int = 0) -> list[SheetReport]:
     """Check every table in the workbook (in the limited child process: see checker.check_isolated).
 
     Args:
@@ -663,6 +669,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         workdir: a private folder for the engine's copy.
         progress: told, in words, about the slow step before it starts.
         every_row: recompute every row, not only those that do not repeat a formula above.
+        min_rows: recompute at least this many rows (a second pass: see uncovered_pieces).
         network: the network's fields (netrun.FIELDS, as --spec and the options give them);
             None: the 2-2-2 network, or what the headers show (netdetect.py).
 
@@ -694,7 +701,11 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                              f"{MAX_ROWS:,}: check a shorter copy")
     if not every_row:
         for grid, t in tables:
-            keep = rows_to_recompute(grid, t, kink_names(model))
+            kinks = kink_names(model)
+            # another network than 2-2-2 needs fewer rows (see FEWER_ROWS; with kinks, a
+            # second pass recomputes more where the trace takes a piece they do not)
+            keep = rows_to_recompute(grid, t, kinks, max(min_rows, FEWER_ROWS if model.spec
+                                     is not None else RECOMPUTED_ROWS))
             if keep < len(t.rows):
                 t.rows, t.repeated = t.rows[:keep], t.rows[keep:]
                 t.notes.append(f"rows {t.repeated[0]}–{t.repeated[-1]} repeat row "
@@ -761,19 +772,28 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
             if not (t.piecewise and t.repeated):
                 continue
-            why = uncovered_pieces(model, column_values(solution, copy.name, t),
-                                   len(t.rows), len(t.rows) + len(t.repeated), eta)
-            if why is not None:  # a later row takes a piece no recomputed row took
-                reports = audit(path, workdir, progress, True, network)  # the same copy path
+            changed_eta = (eta * ETA_FACTOR if np.isfinite(eta) and eta != 0 else CHANGED_ETA) \
+                if "η" in t.params else eta
+            uncovered = uncovered_pieces(model, column_values(solution, copy.name, t),
+                                         len(t.rows), len(t.rows) + len(t.repeated), eta,
+                                         changed_eta)
+            if uncovered is not None:  # a later row takes a piece no recomputed row took:
+                why, needed = uncovered  # again, recomputing the rows down to its last one
+                total = len(t.rows) + len(t.repeated)
+                again = min_rows > 0 or needed >= total
+                reports = audit(path, workdir, progress, again, network,  # the same copy path
+                                0 if again else needed)
                 for report in reports:
-                    report.notes.append(f"every row recomputed: columns {', '.join(t.piecewise)} "
-                                        f"are piecewise (MAX, IF) and {why}, a piece the first "
-                                        f"{len(t.rows)} rows do not take")
+                    report.notes.append(
+                        f"columns {', '.join(t.piecewise)} are piecewise (MAX, IF) and {why}, "
+                        f"a piece the first {len(t.rows)} rows do not take: "
+                        + ("every row recomputed" if again else
+                           f"the first {needed} rows recomputed, which take every piece"))
                 return reports
             t.notes.append(f"columns {', '.join(t.piecewise)} are piecewise (MAX, IF): proved "
                            "by their text too, since the network's trace from this sheet's "
-                           "values takes no piece below row "
-                           f"{t.rows[-1]} that the rows above do not")
+                           f"values takes no piece below row {t.rows[-1]} that the rows "
+                           "above do not (at the given or the changed inputs)")
         changed = engine.calculate(inputs=inputs)
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
                                invalid[t.sheet], model)

@@ -597,7 +597,8 @@ def eta_from_updates(grid: Cells, table: Table, model: Model | None = None) -> s
 RECOMPUTED_ROWS = 12
 _CELL = re.compile(r"(\$?)([A-Za-z]{1,3})(\$?)(\d+)")
 #: the same, standing alone in formula text (not inside LOG10( or a longer name)
-_CELL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.$])(\$?)([A-Za-z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(.])")
+_CELL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.$])(\$?)([A-Za-z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(.!])")
+_QUOTED_SHEET = re.compile(r"'(?:[^']|'')*'!")
 
 
 def r1c1(content: object, row: int, col: int) -> object:
@@ -605,10 +606,14 @@ def r1c1(content: object, row: int, col: int) -> object:
     ``C[-2]R[-1]``): equal down a column that repeats one formula. Non-formulas as they are."""
     if not (isinstance(content, str) and content.startswith("=")):
         return content
-    if '"' not in content and "'" not in content and "!" not in content:
-        # no text and no sheet names: what stands alone as letters-then-digits is a cell
-        # reference (a function such as LOG10 is followed by "("), so a regex does it fast
-        return _CELL_IN_TEXT.sub(lambda m: _offset(m, row, col), content)
+    if '"' not in content:
+        # no text: what stands alone as letters-then-digits is a cell reference (a function
+        # such as LOG10 is followed by "(", a sheet name such as S1 by "!"), so a regex does
+        # it fast (the tokenizer below costs ~0.2 ms a formula); quoted sheet names are kept
+        quoted = _QUOTED_SHEET.findall(content)
+        pieces = [_CELL_IN_TEXT.sub(lambda m: _offset(m, row, col), p)
+                  for p in _QUOTED_SHEET.split(content)]
+        return "".join(p + q for p, q in zip(pieces, [*quoted, ""], strict=True))
     parts = []
     for token in Tokenizer(content).items:
         if token.type == Token.OPERAND and token.subtype == Token.RANGE:
@@ -729,13 +734,14 @@ def _is_guard(tokens: list[Token], k: int) -> bool:
     return False
 
 
-def rows_to_recompute(grid: Cells, table: Table, kinks: set[str] | None = None) -> int:
+def rows_to_recompute(grid: Cells, table: Table, kinks: set[str] | None = None,
+                      at_least: int = RECOMPUTED_ROWS) -> int:
     """How many of the table's first rows the engine must recompute: RECOMPUTED_ROWS, or more
     when a lower row breaks its column's pattern (a typed number, another formula), or all of
     them when a column's formula is not proved by its text (see not_provable_by_text; a note
     says which)."""
     rows = table.rows
-    if len(rows) <= RECOMPUTED_ROWS:
+    if len(rows) <= at_least:
         return len(rows)
     last_odd = 0
     columns = [c for name, c in table.columns.items() if name != "epoch"]  # typed 0, 1, 2, ...
@@ -758,4 +764,4 @@ def rows_to_recompute(grid: Cells, table: Table, kinks: set[str] | None = None) 
             if r1c1(grid.get((rows[k], col)), rows[k], col) != pattern:
                 last_odd = k
                 break
-    return max(RECOMPUTED_ROWS, last_odd + 1)
+    return max(at_least, last_odd + 1)

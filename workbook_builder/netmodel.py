@@ -410,28 +410,24 @@ def kink_names(model: Model) -> set[str]:
     return out
 
 
-def uncovered_pieces(model: Model, run: dict[str, Array], recomputed: int, rows: int,
-                     eta: float) -> str | None:
-    """Where the network's own trace (from the sheet's initial values, examples and η) takes,
-    below the recomputed rows, a piece no recomputed row took — a ReLU sum changing sign, a
-    softmax output becoming the largest — in words; None when every later piece was checked."""
+def pieces(model: Model, start: Mapping[str, float], eta: float, rows: int
+           ) -> dict[str, list[object]]:
+    """Per kink (see kink_names), the piece each row of the network's trace takes (a ReLU
+    sum's sign, the largest softmax output), the trace starting from ``start``'s examples,
+    fixed biases and initial parameters."""
     from workbook_builder.equations import evaluate
 
     spec = model.spec
     assert spec is not None
     eq, upd = topology.equations(spec), topology.updates(spec)
-    try:
-        given = {g: np.asarray(run[g][0]) for g in (*model.given, *model.fixed)}
-        params = {p: np.asarray(run[p][0]) for p in model.parameters}
-    except KeyError as missing:
-        return f"{missing.args[0]} is not on the sheet"
+    given = {g: np.asarray(start[g]) for g in (*model.given, *model.fixed)}
+    params = {p: np.asarray(start[p]) for p in model.parameters}
     given["η"] = np.asarray(eta)
     trace: list[dict[str, Array]] = []
     with np.errstate(all="ignore"):
         for _ in range(rows):
             if trace:
-                last = trace[-1]
-                def look(n: str, lag: int, last: dict[str, Array] = last) -> Array:
+                def look(n: str, lag: int, last: dict[str, Array] = trace[-1]) -> Array:
                     return last[n] if lag else given[n]
 
                 params = {p: np.asarray(upd[p].value(look)) for p in upd}
@@ -447,11 +443,33 @@ def uncovered_pieces(model: Model, run: dict[str, Array], recomputed: int, rows:
             mine = [n for n in outputs if base_and_example(n)[1] == sfx]
             keys[f"the largest output{' of example ' + str(e + 1) if sfx else ''}"] = [
                 mine[int(np.argmax([float(t[n]) for n in mine]))] for t in trace]
-    for name, pieces in keys.items():
-        seen = set(pieces[:recomputed])
+    return keys
+
+
+def uncovered_pieces(model: Model, run: dict[str, Array], recomputed: int, rows: int,
+                     eta: float, changed_eta: float | None = None
+                     ) -> tuple[str, int] | None:
+    """Where the network's own trace from the sheet's values (initial parameters, examples,
+    η) takes, below the recomputed rows, a piece that no recomputed row took at the given or
+    (``changed_eta``: η of the changed run) at the changed inputs: in words, and how many
+    rows must be recomputed so that every piece is; None when every later piece was checked."""
+    try:
+        start = {g: float(run[g][0]) for g in (*model.given, *model.fixed, *model.parameters)}
+    except KeyError as missing:
+        return f"{missing.args[0]} is not on the sheet", rows
+    given = pieces(model, start, eta, rows)
+    changed = pieces(model, model.changed, changed_eta, recomputed) \
+        if changed_eta is not None else {}
+    first: str | None = None
+    needed = 0
+    for name, seq in given.items():
+        seen = set(seq[:recomputed]) | set(changed.get(name, []))
         for k in range(recomputed, rows):
-            if pieces[k] not in seen:
-                what = f"{name} turns {'positive' if pieces[k] else '≤ 0'}" \
-                    if isinstance(pieces[k], bool) else f"{name} becomes {pieces[k]}"
-                return f"{what} at epoch {k}"
-    return None
+            if seq[k] not in seen:
+                seen.add(seq[k])
+                needed = max(needed, k + 1)
+                if first is None:
+                    what = f"{name} turns {'positive' if seq[k] else '≤ 0'}" \
+                        if isinstance(seq[k], bool) else f"{name} becomes {seq[k]}"
+                    first = f"{what} at epoch {k}"
+    return None if first is None else (first, needed)
