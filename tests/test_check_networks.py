@@ -369,3 +369,29 @@ def test_a_planted_mistake_in_a_hand_made_layout(tmp_path: Path, spec: NetSpec, 
     found = wrong(reports)
     assert len(found) == 1, found  # the root cause only
     assert words in (next(iter(found.values())) or ""), found
+
+
+def test_headers_a_person_writes_without_the_index(tmp_path: Path) -> None:
+    """One output's t, ŷ and o without an index, trainable biases numbered through the network
+    (b1 b2 b3 hidden, b4 output), a single loss column."""
+    from tests import handmade
+
+    spec = NetSpec(layers=(2, 3, 1), activation="tanh", train_biases=True, biases=(0.1, 0.2),
+                   examples=(((0.3, -0.6), (0.8,)),), weights=None)
+    path = handmade.write(spec, tmp_path / "plain.xlsx", deltas=False)
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    plain = {"out o1": "ŷ", "o1": "net o", "y1": "y", "bias h1": "b1", "bias h2": "b2",
+             "bias h3": "b3", "bias o1": "b4", "dE/db h2": "dE/db2", "dE/db o1": "dE/db4"}
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.value in plain:
+                cell.value = plain[cell.value]
+    # E1 is E_total here: a sheet may show the loss once
+    (e1,) = [c for row in ws.iter_rows() for c in row if c.value == "E1"]
+    ws.cell(e1.row, e1.column).value = "note"
+    wb.save(path)
+    (report,) = checked(path, fields(spec), tmp_path)
+    assert wrong([report]) == {} and report.missing == [], (wrong([report]), report.missing)
+    names = {c.name for c in report.columns if c.ok}
+    assert {"b_h1", "b_o1", "a_o1", "o1", "∂E/∂b_h2", "∂E/∂b_o1", "E_total"} <= names

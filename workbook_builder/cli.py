@@ -363,7 +363,9 @@ def _check(args: argparse.Namespace) -> int:
             raise UsageError(f"--resume: {exc}") from None
     try:
         args.network = network_fields(args)
-    except (SpecError, AuditError, OSError) as exc:
+    except OSError as exc:
+        raise UsageError(f"--spec {args.spec}: {exc.strerror or exc}") from None
+    except (SpecError, AuditError) as exc:
         raise UsageError(str(exc)) from None
     targets = _annotated_targets(entries, args.annotate, single)
     args.key = roster.read_key(args.roster) if args.roster is not None else None

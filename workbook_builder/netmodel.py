@@ -238,9 +238,11 @@ def for_spec(spec: NetSpec) -> Model:
     constants = topology.constants(spec)
     fixed = tuple(n for n in constants if re.fullmatch(r"b\d+", n))
     given = tuple(n for n in constants if n not in fixed)
-    names = [n for n in exprs if n.startswith("δ_")]
+    optional = [n for n in exprs if n.startswith("δ_")]
+    if spec.layers[-1] == 1 and len(spec.examples) == 1 and "E1" in exprs:
+        optional.append("E1")  # one output, one example: E1 is E_total, one column will do
     return Model(rules=rules, parameters=params, given=given, fixed=fixed,
-                 optional=frozenset(names), groups=spec_groups(spec, [*exprs, *constants]),
+                 optional=frozenset(optional), groups=spec_groups(spec, [*exprs, *constants]),
                  families=spec_families(spec), changed=changed_values(spec), spec=spec,
                  exprs=exprs, aliases=aliases(spec, [*exprs, *constants]))
 
@@ -353,6 +355,26 @@ def aliases(spec: NetSpec, names: list[str]) -> dict[str, str]:
         base, sfx = base_and_example(name)
         for spelling in _spellings(base):
             out.setdefault(spelling + canonical(sfx), name)
+    # what a person writes without the index there is no need for: one output's t, y, ŷ, o;
+    # trainable biases numbered through the network (b1 b2 b3 for the hidden neurons, b4 for
+    # the output), where no fixed bias has those names
+    extra: dict[str, list[str]] = {}
+    if spec.layers[-1] == 1:
+        extra.update({"t1": ["t", "y", "target"], "o1": ["o", "neto", "zo", "sumo"],
+                      "a_o1": ["ao", "out", "output", "yhat", "ŷ", "prediction", "pred",
+                               "outo", "outputo"],
+                      "δ_o1": ["δo", "deltao"], "b_o1": ["bo", "biaso"],
+                      "∂E/∂b_o1": ["de/dbo", "∂e/∂bo", "dedbo"]})
+    if spec.train_biases:
+        neurons = [n for layer in topology.neuron_names(spec)[1:] for n in layer]
+        for k, neuron in enumerate(neurons, start=1):
+            extra.setdefault(f"b_{neuron}", []).extend([f"b{k}", f"bias{k}"])
+            extra.setdefault(f"∂E/∂b_{neuron}", []).extend(
+                [f"∂e/∂b{k}", f"de/db{k}", f"dedb{k}", f"gradb{k}"])
+    for name in names:
+        base, sfx = base_and_example(name)
+        for spelling in extra.get(base, []):
+            out.setdefault(canonical(spelling) + canonical(sfx), name)
     return out
 
 
