@@ -395,3 +395,16 @@ def test_headers_a_person_writes_without_the_index(tmp_path: Path) -> None:
     assert wrong([report]) == {} and report.missing == [], (wrong([report]), report.missing)
     names = {c.name for c in report.columns if c.ok}
     assert {"b_h1", "b_o1", "a_o1", "o1", "∂E/∂b_h2", "∂E/∂b_o1", "E_total"} <= names
+
+
+def test_a_stray_mark_in_a_2_2_2_header_keeps_the_2_2_2_reading(tmp_path: Path) -> None:
+    from tests.messy import Layout, make
+
+    path = make(tmp_path / "stray.xlsx", Layout(rows=6))
+    wb = openpyxl.load_workbook(path)
+    (cell,) = [c for c in wb.active[3] if c.value == "E_tot"]
+    cell.value = "E_total (1)"
+    wb.save(path)
+    (report,) = checked(path, None, tmp_path)
+    assert report.ok, (wrong([report]), report.missing)
+    assert any("read as the 2-2-2" in n for n in report.notes), report.notes

@@ -92,7 +92,15 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
     shown = [shape for _, t in found if (shape := other_network(grids[t.sheet], t))]
     if found and not shown:
         return model, found, []
-    return detect(wb, grids, shown)
+    try:
+        return detect(wb, grids, shown)
+    except AuditError as exc:
+        if not found:
+            raise
+        # a 2-2-2 table whose headers also show something else (a stray "(2)") and no other
+        # network they make plain: read as the 2-2-2 network, as before, and say so
+        return model, found, [f"read as the 2-2-2 network, though the headers show "
+                              f"{'; '.join(shown)} ({exc}); give --spec if it is another"]
 
 
 def _per_example(table: Table) -> bool:
