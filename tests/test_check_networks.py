@@ -408,3 +408,25 @@ def test_a_stray_mark_in_a_2_2_2_header_keeps_the_2_2_2_reading(tmp_path: Path) 
     (report,) = checked(path, None, tmp_path)
     assert report.ok, (wrong([report]), report.missing)
     assert any("read as the 2-2-2" in n for n in report.notes), report.notes
+
+
+def test_a_table_of_one_block_per_epoch_is_named_not_misread(tmp_path: Path) -> None:
+    """Full-batch in blocks (one row per example, the weights kept within the block): not read
+    yet, and said so — never "updated after each example" with wrong updates."""
+    from tests.messy import Layout, make
+
+    path = make(tmp_path / "blocks.xlsx", Layout(rows=8))
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    header = {str(c.value): c.column for c in ws[3] if c.value is not None}
+    for k, r in enumerate(range(4, 12)):
+        x, t = TWO[k % 2]
+        for name, value in zip(("i1", "i2", "t1", "t2"), (*x, *t), strict=True):
+            ws.cell(r, header[name]).value = value
+        if k % 2:  # the block's second row keeps its first row's weights
+            for j in range(1, 9):
+                letter = openpyxl.utils.get_column_letter(header[f"w{j}"])
+                ws.cell(r, header[f"w{j}"]).value = f"={letter}{r - 1}"
+    wb.save(path)
+    with pytest.raises(AuditError, match="repeats a block of 2 rows"):
+        checked(path, fields(NetSpec(examples=TWO)), tmp_path)

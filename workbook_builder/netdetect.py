@@ -95,8 +95,8 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
     try:
         return detect(wb, grids, shown)
     except AuditError as exc:
-        if not found:
-            raise
+        if not found or not all(why.startswith("several examples") for why in shown):
+            raise  # a weight past w8, a bias per neuron, a third output: not the 2-2-2 one
         # a 2-2-2 table whose headers also show something else (a stray "(2)") and no other
         # network they make plain: read as the 2-2-2 network, as before, and say so
         return model, found, [f"read as the 2-2-2 network, though the headers show "
@@ -120,6 +120,12 @@ def one_example_at_a_time(wb: Any, grids: dict[str, Cells], spec: NetSpec
         return None
     n = len(spec.examples)
     for grid, t in found:
+        if (period := block_period(grid, t, model)) is not None:
+            raise AuditError(
+                f"sheet {t.sheet!r}: the table repeats a block of {period} rows (one row per "
+                f"example, the weights kept within the block); a table of this network with "
+                "one block per epoch is not read yet: lay each epoch out in one row, the "
+                f"{n} examples side by side (a_h1[1] … a_h1[{n}]), or check it by hand")
         inputs = [name for name in model.given if name in t.columns]
         varying = any(len({grid.get((r, t.columns[name])) for r in t.rows}) > 1
                       for name in inputs)
@@ -135,6 +141,26 @@ def one_example_at_a_time(wb: Any, grids: dict[str, Cells], spec: NetSpec
                 "per epoch over all of them); the rows were checked as one-example steps "
                 "(below)")
     return model, found, []
+
+
+def block_period(grid: Cells, table: Table, model: Model) -> int | None:
+    """The number of rows of a block that the first parameter's formulas repeat (a block per
+    epoch, one row per example: the weights updated in its first row, kept in the others),
+    or None when every row below the first holds the same formula (in R1C1 form)."""
+    from workbook_builder.foreign import r1c1
+
+    name = next((p for p in model.parameters if p in table.columns), None)
+    if name is None:
+        return None
+    col = table.columns[name]
+    forms = [r1c1(grid.get((r, col)), r, col) for r in table.rows[1:]]
+    if len(set(forms)) < 2:
+        return None
+    for period in range(2, MAX_EXAMPLES + 1):
+        if len(forms) > period and all(forms[k] == forms[k + period]
+                                       for k in range(len(forms) - period)):
+            return period
+    return None
 
 
 def no_table(model: Model) -> str:
