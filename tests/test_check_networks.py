@@ -430,3 +430,28 @@ def test_a_table_of_one_block_per_epoch_is_named_not_misread(tmp_path: Path) -> 
     wb.save(path)
     with pytest.raises(AuditError, match="repeats a block of 2 rows"):
         checked(path, fields(NetSpec(examples=TWO)), tmp_path)
+
+
+def test_an_input_on_the_network_sheet_that_is_not_a_number(tmp_path: Path,
+                                                            sources: dict[int, Path],
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    """i2 of example 3 typed as text on the Network sheet: named with its sheet, the columns
+    that use it checked at the changed inputs, and the annotated copy marks that cell."""
+    wb = openpyxl.load_workbook(sources[id(XOR)])
+    wb["Network"]["C8"] = "1,0"  # a decimal comma: text
+    wb.save(tmp_path / "comma.xlsx")
+    out = tmp_path / "comma.checked.xlsx"
+    assert main(["check", str(tmp_path / "comma.xlsx"), "--spec", str(_xor_toml(tmp_path)),
+                 "--annotate", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "i2[3] (cell Network!C8) is not a number ('1,0')" in printed, printed
+    assert openpyxl.load_workbook(out)["Network"]["C8"].comment is not None
+
+
+def _xor_toml(tmp_path: Path) -> Path:
+    spec_file = tmp_path / "xor.toml"
+    spec_file.write_text('layers = [2, 3, 1]\nactivation = "tanh"\ntrain-biases = true\n'
+                         "biases = [0.1, 0.2]\n"
+                         "examples = [[0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 0]]\n")
+    return spec_file

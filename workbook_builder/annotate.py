@@ -33,8 +33,14 @@ def annotate(source: Path, reports: list[SheetReport], out: Path) -> None:
         for c in report.columns:
             if c.ok is not False:
                 continue
+            where, letters = ws, c.column
+            if "!" in letters:  # an input on another sheet (the Network sheet's examples)
+                title, _, letters = letters.rpartition("!")
+                if title not in wb.sheetnames:
+                    continue
+                where = wb[title]
             for k, row in enumerate(c.wrong_rows):
-                cell = ws[f"{c.column}{row}"]
+                cell = where[f"{letters}{row}"]
                 cell.fill = WRONG_FILL
                 if k == 0:
                     text = (f"WRONG ({c.name})" + (

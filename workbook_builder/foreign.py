@@ -528,10 +528,10 @@ def find_params(grid: Cells, table: Table, model: Model | None = None,
             if first is not None and first.endswith("[1]") and first in wanted:
                 name = first[:-3]
                 for k in range(1, examples + 1):  # a header over one row per example
-                    below = sheet.get((row + k, col))
+                    below = sheet.get((row + k, col))  # text too ("1,0"): judged later
                     if (f"{name}[{k}]" not in params and f"{name}[{k}]" not in found and
-                            (is_number(below) or (isinstance(below, str) and
-                                                  below.startswith("=")))):
+                            below is not None and not isinstance(below, bool) and
+                            read(below) is None):
                         found[f"{name}[{k}]"] = f"{get_column_letter(col)}{row + k}"
                 continue
             if name in wanted and name not in params and name not in found and \
