@@ -455,3 +455,20 @@ def _xor_toml(tmp_path: Path) -> Path:
                          "biases = [0.1, 0.2]\n"
                          "examples = [[0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 0]]\n")
     return spec_file
+
+
+def test_softmax_with_one_example_needs_one_loss_column(tmp_path: Path) -> None:
+    """Softmax + cross-entropy, one example: its loss E is E_total; a sheet's one "Loss"
+    column is E_total, and the other, equal column is found by its values."""
+    spec = NetSpec(layers=(2, 3, 3), activation="tanh", output_activation="softmax",
+                   loss="ce", examples=(((0.3, -0.2), (0, 1, 0)),), weights=None)
+    path = planted.build(spec, tmp_path / "sce.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = planted.rate_sheet(wb)
+    for cell in ws[netlayout.HEADER_ROW + 1]:
+        if cell.value in ("E", "E_total"):
+            cell.value = {"E": "Loss", "E_total": "check"}[cell.value]
+    wb.save(path)
+    (report,) = checked(path, fields(spec), tmp_path)
+    assert report.ok, (wrong([report]), report.missing)
+    assert {"E", "E_total"} <= {c.name for c in report.columns if c.ok}

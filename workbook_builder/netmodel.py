@@ -241,6 +241,8 @@ def for_spec(spec: NetSpec) -> Model:
     optional = [n for n in exprs if n.startswith("δ_")]
     if spec.layers[-1] == 1 and len(spec.examples) == 1 and "E1" in exprs:
         optional.append("E1")  # one output, one example: E1 is E_total, one column will do
+    if len(spec.examples) == 1 and "E" in exprs:
+        optional.append("E")  # softmax + CE, one example: its E is E_total (see aliases)
     return Model(rules=rules, parameters=params, given=given, fixed=fixed,
                  optional=frozenset(optional), groups=spec_groups(spec, [*exprs, *constants]),
                  families=spec_families(spec), changed=changed_values(spec), spec=spec,
@@ -349,6 +351,12 @@ def aliases(spec: NetSpec, names: list[str]) -> dict[str, str]:
     for spelling in ("epoch", "epochs", "iteration", "iterations", "iter", "step", "steps",
                      "n", "#"):
         out[spelling] = "epoch"
+    if len(spec.examples) == 1 and "E" in names and "E_total" in names:
+        # softmax + CE with one example: the example's loss E is E_total, and a sheet's one
+        # loss column ("E", "Loss") is read as E_total (a second, equal column is found as E
+        # by its values)
+        out.update({s: "E_total" for s in _spellings("E_total")})
+        names = [n for n in names if n != "E"]
     for name in names:
         out.setdefault(canonical(name), name)
     for name in names:
