@@ -472,3 +472,21 @@ def test_softmax_with_one_example_needs_one_loss_column(tmp_path: Path) -> None:
     (report,) = checked(path, fields(spec), tmp_path)
     assert report.ok, (wrong([report]), report.missing)
     assert {"E", "E_total"} <= {c.name for c in report.columns if c.ok}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("k", "activation", "output", "loss"), FULL,
+                         ids=[f"{a}-{o}-{lo}" for _, a, o, lo in FULL])
+def test_planted_mistakes_in_every_configuration(tmp_path: Path, k: int, activation: str,
+                                                 output: str, loss: str) -> None:
+    """An update's sign and a doubled E_total, in the builder's workbook of every configuration
+    of the matrix: each found once, with its diagnosis (a ReLU network whose hidden neurons are
+    all off in the sheet's own run too: its changed run turns them on)."""
+    spec = matrix(k, activation, output, loss)
+    source = planted.build(spec, tmp_path / "net.xlsx", epochs=4)
+    for label, column, change, first, words in (
+            ("sign", "w1", planted.sub(r"-\$", "+$"), 1, "sign error"),
+            ("double", "E_total", planted.sub(r"^=(.*)$", r"=2*(\1)"), 0, "twice")):
+        path = planted.plant(source, tmp_path / f"{label}.xlsx", column, change, first)
+        found = wrong(checked(path, fields(spec), tmp_path))
+        assert list(found) == [column] and words in (found[column] or ""), (label, found)

@@ -10,6 +10,7 @@ it is right under both.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
@@ -47,6 +48,7 @@ from workbook_builder.netmodel import (
     CLASSIC_GROUPS,
     Model,
     classic,
+    contrasting,
     kink_names,
     uncovered_pieces,
 )
@@ -218,9 +220,16 @@ def diagnose(name: str, data: list[dict[str, Array]], n: int,
     judged = [np.isfinite(model.rules[name](model.values(d, n))) for d in data]  # not row 0's
     only = judged if only is None else [a & b for a, b in zip(only, judged, strict=True)]
     for rule, rename, text in hypotheses(name, data, n, model):
+        if any(_all_zero(data, y) for y in rename.values()):
+            continue  # "uses a_h1[3]" of a neuron that is off throughout only drops a term
         if explains(rule, data, n, rename, got, only, model, name):
             return text
     return None
+
+
+def _all_zero(data: list[dict[str, Array]], name: str) -> bool:
+    """Is ``name`` 0 in every row of every run (a dead ReLU neuron, a zero input)?"""
+    return all(name in d and not np.any(d[name]) for d in data)
 
 
 # --- evaluating the workbook -----------------------------------------------------------------
@@ -767,14 +776,16 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         # one changed run for all tables: each table's inputs, weights and η are set
         # explicitly, so a link between sheets cannot carry one table's change into another
         inputs: dict[str, float] = {}
+        models = {t.sheet: dataclasses.replace(model, changed=contrasting(
+            model, column_values(solution, copy.name, t))) for _, t in tables}
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
-            inputs.update(changed_inputs(copy.name, t, eta, model))
+            inputs.update(changed_inputs(copy.name, t, eta, models[t.sheet]))
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
             if not (t.piecewise and t.repeated):
                 continue
             changed_eta = (eta * ETA_FACTOR if np.isfinite(eta) and eta != 0 else CHANGED_ETA) \
                 if "η" in t.params else eta
-            uncovered = uncovered_pieces(model, column_values(solution, copy.name, t),
+            uncovered = uncovered_pieces(models[t.sheet], column_values(solution, copy.name, t),
                                          len(t.rows), len(t.rows) + len(t.repeated), eta,
                                          changed_eta)
             if uncovered is not None:  # a later row takes a piece no recomputed row took:

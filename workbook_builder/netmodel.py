@@ -503,3 +503,33 @@ def uncovered_pieces(model: Model, run: dict[str, Array], recomputed: int, rows:
                         if isinstance(seq[k], bool) else f"{name} becomes {seq[k]}"
                     first = f"{what} at epoch {k}"
     return None if first is None else (first, needed)
+
+
+def contrasting(model: Model, run: dict[str, Array]) -> dict[str, float]:
+    """The changed run's values for a ReLU network: every hidden neuron on (its first-row sum
+    of the first example > 0; where the changed values gave ≤ 0, its incoming weights and own
+    bias are negated), layer by layer, so that no weight's gradient is 0 through a dead
+    neuron in this run too — a wrong update of a weight behind a neuron that is off in the
+    sheet's own run would otherwise be right by accident (w − η·0 = w + η·0). The sheet's own
+    run, where neurons are off, computes the other piece. Other networks: ``model.changed``.
+    (``run``, the sheet's own values, is kept for a choice that depends on them.)"""
+    from workbook_builder.equations import evaluate
+
+    spec = model.spec
+    if spec is None or spec.activation not in ("relu", "leaky-relu"):
+        return model.changed
+    changed = dict(model.changed)
+    names = topology.neuron_names(spec)
+    widx = topology.weight_index(spec)
+    eq = topology.equations(spec)
+    sfx = topology.example_suffix(spec, 0)
+    for layer in range(1, len(spec.layers) - 1):
+        with np.errstate(all="ignore"):
+            values = evaluate(eq, {k: np.asarray(v) for k, v in changed.items()})
+        for d, neuron in enumerate(names[layer]):
+            if not bool(values[f"{neuron}{sfx}"] > 0):
+                for w in widx[layer - 1][d]:
+                    changed[w] = -changed[w]
+                if f"b_{neuron}" in changed:
+                    changed[f"b_{neuron}"] = -changed[f"b_{neuron}"]
+    return changed
