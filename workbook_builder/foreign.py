@@ -687,6 +687,10 @@ def not_provable_by_text(formula: object, table_rows: range | None = None,
         if kind == Token.OP_IN and value not in _ARITHMETIC and not (
                 inside and value in _COMPARISONS):
             return f"it compares or joins values ({value})"
+        if inside and kind == Token.OPERAND and token.subtype == Token.NUMBER and \
+                float(value) != 0 and _moves_a_kink(tokens, k, stack):
+            return (f"a piecewise function compares with or shifts by {value}: its pieces "
+                    "are not the sums' signs the network's trace follows")
         if kind == Token.OPERAND and token.subtype == Token.RANGE:
             sheet, rest = split_reference(value)
             if not all(_CELL.fullmatch(part) for part in rest.split(":")):
@@ -705,6 +709,24 @@ def not_provable_by_text(formula: object, table_rows: range | None = None,
         if kind == Token.OPERAND and token.subtype in (Token.TEXT, Token.LOGICAL, Token.ERROR):
             return f"it holds {value}"
     return None
+
+
+def _moves_a_kink(tokens: list[Token], k: int, stack: list[str]) -> bool:
+    """Does the number at ``tokens[k]``, inside MAX/MIN/IF/ABS, move where the pieces meet
+    away from a sum's sign: compared with (z > 0.5), added to (ABS(z − 0.5)), or a bare
+    argument of MAX/MIN (MAX(0.5, z))? A factor (MAX(0.01*z, z)) or an IF's value (1, 0.01)
+    does not."""
+    before = tokens[k - 1] if k > 0 else None
+    after = tokens[k + 1] if k + 1 < len(tokens) else None
+    if before is not None and before.type == Token.OP_PRE:  # -0.5: look past the sign
+        before = tokens[k - 2] if k > 1 else None
+    for t in (before, after):
+        if t is not None and t.type == Token.OP_IN and (t.value in _COMPARISONS or
+                                                          t.value in ("+", "-")):
+            return True
+    bare = (before is None or before.subtype == Token.OPEN or before.type == Token.SEP) and \
+        (after is None or after.subtype == Token.CLOSE or after.type == Token.SEP)
+    return bare and bool(stack) and stack[-1] in ("MAX(", "MIN(")
 
 
 def _is_guard(tokens: list[Token], k: int) -> bool:

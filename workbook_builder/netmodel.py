@@ -22,6 +22,7 @@ import numpy as np
 
 from workbook_builder import topology
 from workbook_builder.equations import Bin, Call, Expr, If, Neg, Num, Var
+from workbook_builder.foreign import _ETA, CONFUSABLES, canonical
 from workbook_builder.reference import (
     DELTAS,
     EXAMPLE,
@@ -291,20 +292,10 @@ def spec_families(spec: NetSpec) -> tuple[tuple[str, ...], ...]:
 
 
 # --- reading a header as a person does ---------------------------------------------------------
-#: characters typed for ∂ and η that NFKC leaves alone (it already maps 𝜕 to ∂ and 𝜂 to η)
-CONFUSABLES = str.maketrans({"ð": "∂", "Ә": "∂", "ә": "∂", "ɳ": "η", "ƞ": "η"})
-_SEPARATORS = re.compile(r"[\s_\-.:=()\[\]{},;'\"`*]+")
 #: an example's mark after a name: a_h1[2], a_h1 (ex 2), a_h1_x2, a_h1 example 2, a_h1 #2
 _EXAMPLE = re.compile(r"(.+?)\s*(?:\[\s*(\d+)\s*\]|\(\s*(?:ex(?:ample)?|x|e|sample|s|#|n)?"
                       r"\s*(\d+)\s*\)|[\s_,;:-]+(?:ex(?:ample)?|x|e|sample|s|#)\s*(\d+)|"
                       r"\s+#\s*(\d+)|\s*@\s*(?:x|ex)?\s*(\d+))\s*", re.IGNORECASE)
-_ETA = re.compile(r"^(?:η|eta|lr|learningrate|alpha|α)")
-
-
-def canonical(text: str) -> str:
-    """NFKC, the confusables, lower case, no separators: ``ðE_t / ðw1`` -> ``∂et/∂w1``."""
-    s = unicodedata.normalize("NFKC", text).translate(CONFUSABLES).lower()
-    return _SEPARATORS.sub("", s)
 
 
 def _spellings(base: str) -> list[str]:
