@@ -167,6 +167,14 @@ def epoch_table(data_dir: Path) -> None:
     )
 
 
+def held_from(accuracy: Sequence[float]) -> int | None:
+    """The first epoch (1-based) from which every epoch is at or above TARGET, or None."""
+    held = None
+    for epoch, acc in enumerate(accuracy, 1):
+        held = (held or epoch) if acc >= TARGET else None
+    return held
+
+
 @dataclass(frozen=True)
 class Race:
     """One run: test accuracy and seconds (training + test evaluation, cumulative) per epoch."""
@@ -182,10 +190,7 @@ class Race:
 
     def held(self) -> int | None:
         """The epoch from which every later epoch stays at or above TARGET."""
-        for i in range(len(self.accuracy)):
-            if all(a >= TARGET for a in self.accuracy[i:]):
-                return i + 1
-        return None
+        return held_from(self.accuracy)
 
     def held_seconds(self) -> float:
         """Seconds to the epoch from which 99.4 % holds; infinite if it never holds."""

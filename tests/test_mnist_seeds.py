@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.mnist_seeds import held_from, overridden, seed_list, summary
+from benchmarks.bench_mnist import held_from
+from benchmarks.mnist_seeds import overridden, seed_list, summary
 from mnist.config import PRESETS
 
 
@@ -46,3 +47,10 @@ def test_summary_reports_the_slowest_seed_against_the_median() -> None:
     text = summary(runs)
     assert "2 of 3 seeds" in text
     assert "slowest / median in epochs: 4 / 2 = 2.00; in seconds: 40 / 20 = 2.00" in text
+
+
+def test_overridden_keeps_a_float_field_float_where_the_preset_has_zero() -> None:
+    from dataclasses import replace
+
+    config = overridden(replace(PRESETS["default"], ema=0.0), ["ema=0.998"])
+    assert config.ema == 0.998
