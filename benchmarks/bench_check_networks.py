@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbook_builder import netrun, netwriter
+from workbook_builder import netrun, writer
 from workbook_builder.topology import NetSpec
 
 FOUR = (((0.0, 1.0), (1.0,)), ((1.0, 0.0), (1.0,)), ((1.0, 1.0), (0.0,)), ((0.0, 0.0), (0.0,)))
@@ -64,7 +64,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:
         for k, (label, spec) in enumerate(NETWORKS.items()):
-            path = netwriter.build(netrun.NetRun(spec, (0.5,), args.epochs),
+            path = writer.build(netrun.NetRun(spec, (0.5,), args.epochs),
                                    Path(tmp) / f"net{k}.xlsx")
             spec_file = Path(tmp) / f"net{k}.toml"
             spec_file.write_text(toml(spec))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import formulas
 
-from workbook_builder import netrun, netwriter
+from workbook_builder import netrun, writer
 from workbook_builder.netrun import NetRun
 from workbook_builder.spec import Run
 from workbook_builder.writer import build
@@ -49,12 +49,12 @@ def main() -> None:
             cells = epochs * 31 * len(run.learning_rates)
             print(f"{f'{epochs:,} × 6':>16} | {cells:>13,} | {seconds:>9.2f} | "
                   f"{os.path.getsize(out) / 1e6:>9.1f} | {seconds / cells * 1e6:>9.1f}")
-        # issue 20: a network other than the default (netwriter.py), goal < 3 s on 2 cores
+        # issue 20: a network other than the default (the same writer), goal < 3 s on 2 cores
         net = NetRun(netrun.net_spec({
             "layers": [3, 4, 4, 2], "activation": "tanh",
             "examples": [[0.1, 0.2, 0.3, 0.9, 0.1], [0.5, -0.2, 0.1, 0.2, 0.8]]}))
         out = Path(tmp) / "net.xlsx"
-        seconds = timed(lambda: netwriter.build(net, out), args.repeat)
+        seconds = timed(lambda: writer.build(net, out), args.repeat)
         cells = net.epochs * netrun.columns(net.net) * len(net.learning_rates)
         print(f"{'3-4-4-2, 2 ex.':>16} | {cells:>13,} | {seconds:>9.2f} | "
               f"{os.path.getsize(out) / 1e6:>9.1f} | {seconds / cells * 1e6:>9.1f}"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workbook_builder.reference import Trace, traces
+from tests.course import traces
+from workbook_builder.reference import Trace
 from workbook_builder.spec import Run
 from workbook_builder.writer import build
 

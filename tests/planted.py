@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openpyxl
 
-from workbook_builder import netlayout, netrun, netwriter
+from workbook_builder import netrun, writer
 from workbook_builder.topology import NetSpec
 
 Plant = Callable[[str, int], str]
@@ -21,7 +21,7 @@ Plant = Callable[[str, int], str]
 
 def build(spec: NetSpec, out: Path, epochs: int = 6, lr: float = 0.5) -> Path:
     """The builder's workbook of ``spec``: one rate sheet."""
-    netwriter.build(netrun.NetRun(spec, (lr,), epochs), out)
+    writer.build(netrun.NetRun(spec, (lr,), epochs), out)
     return out
 
 
@@ -29,8 +29,13 @@ def rate_sheet(wb: openpyxl.Workbook) -> openpyxl.worksheet.worksheet.Worksheet:
     return next(ws for ws in wb.worksheets if ws.title.startswith("LR"))
 
 
+def header_row(ws: openpyxl.worksheet.worksheet.Worksheet) -> int:
+    """The 1-based row of the table's header: the row whose column A says "epoch"."""
+    return next(r for r in range(1, 40) if ws.cell(r, 1).value == "epoch")
+
+
 def column_of(ws: openpyxl.worksheet.worksheet.Worksheet, name: str) -> int:
-    header = netlayout.HEADER_ROW + 1
+    header = header_row(ws)
     for cell in ws[header]:
         if cell.value == name:
             return cell.column
@@ -44,7 +49,7 @@ def plant(source: Path, out: Path, name: str, change: Plant, first: int = 0,
     wb = openpyxl.load_workbook(source)
     ws = rate_sheet(wb)
     col = column_of(ws, name)
-    top = netlayout.FIRST_EPOCH_ROW + 1
+    top = header_row(ws) + 1
     rows = range(top + first, ws.max_row + 1 if last is None else top + last + 1)
     for r in rows:
         cell = ws.cell(r, col)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.course import trace
 from tests.student import FIRST, col, make
 from workbook_builder import audit, layout
 from workbook_builder.cli import main
-from workbook_builder.reference import trace
 from workbook_builder.spec import Network, Run
 from workbook_builder.writer import build
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests import planted
 from tests.test_topology import OUTPUT_LOSSES, make_spec
-from workbook_builder import audit, netlayout, points, topology
+from workbook_builder import audit, layout, points, topology
 from workbook_builder.cli import main
 from workbook_builder.foreign import AuditError
 from workbook_builder.topology import NetSpec
@@ -55,7 +55,7 @@ def assert_all_right(reports: list[SheetReport], spec: NetSpec) -> None:
     assert wrong(reports) == {}
     assert [c.name for c in report.columns if c.ok is not True] == []
     assert report.missing == []
-    shown = set(netlayout.plan(spec).columns[1:])
+    shown = set(layout.plan(spec).columns[1:])
     assert {c.name for c in report.columns} >= shown  # every column found and judged
     assert points.score(reports).points == 100
 
@@ -121,7 +121,7 @@ def names(pattern: str, replacement: str) -> Change:
 
 def letters_of(path: Path) -> dict[str, str]:
     ws = planted.rate_sheet(openpyxl.load_workbook(path))
-    return {str(c.value): c.column_letter for c in ws[netlayout.HEADER_ROW + 1]
+    return {str(c.value): c.column_letter for c in ws[planted.header_row(ws)]
             if c.value is not None}
 
 
@@ -137,7 +137,8 @@ PLANTED: list[tuple[str, NetSpec, str, Change, int, str]] = [
      "the mean over the 4 examples"),
     ("half-missing", XOR, "E1[2]", names(r"^=0\.5\*", "="), 0, "is the ½ missing?"),
     ("one-example-term", XOR, "∂E/∂w1", names(r"\+.*$", ""), 0, "example 1's term only"),
-    ("eta-without-dollar", XOR, "w2", lambda _: lambda f, r: f.replace("$D$3", f"D{r - 1}"), 1,
+    # η (C3) written without $ at epoch 1 (row 9) and filled down: C4, C5, … below
+    ("eta-without-dollar", XOR, "w2", lambda _: lambda f, r: f.replace("$C$3", f"C{r - 6}"), 1,
      "drifts"),
     ("other-example", XOR, "a_h1[2]", names(r"TANH\({h1[2]}", "TANH({h1[1]}"), 0,
      "uses h1[1] where h1[2] belongs"),
@@ -195,7 +196,7 @@ def test_messy_headers_are_read_as_a_person_reads_them(tmp_path: Path,
                                                        sources: dict[int, Path]) -> None:
     wb = openpyxl.load_workbook(sources[id(XOR)])
     ws = planted.rate_sheet(wb)
-    for cell in ws[netlayout.HEADER_ROW + 1]:
+    for cell in ws[planted.header_row(ws)]:
         if cell.value in MESSY:
             cell.value = MESSY[cell.value]
     wb.save(tmp_path / "messy.xlsx")
@@ -215,7 +216,7 @@ def test_headers_that_cannot_tell_the_network_ask_for_spec(tmp_path: Path,
                                                           sources: dict[int, Path]) -> None:
     wb = openpyxl.load_workbook(sources[id(XOR)])
     ws = planted.rate_sheet(wb)
-    for cell in ws[netlayout.HEADER_ROW + 1]:
+    for cell in ws[planted.header_row(ws)]:
         if str(cell.value).startswith("a_h1"):
             cell.value = "act 1"  # nothing says which column is the activation
     wb.save(tmp_path / "unclear.xlsx")
@@ -281,7 +282,7 @@ def test_messy_headers_without_a_network_are_read_too(tmp_path: Path,
                                                       sources: dict[int, Path]) -> None:
     wb = openpyxl.load_workbook(sources[id(XOR)])
     ws = planted.rate_sheet(wb)
-    for cell in ws[netlayout.HEADER_ROW + 1]:
+    for cell in ws[planted.header_row(ws)]:
         if cell.value in MESSY:
             cell.value = MESSY[cell.value]
     wb.save(tmp_path / "messy.xlsx")
@@ -459,7 +460,7 @@ def test_softmax_with_one_example_needs_one_loss_column(tmp_path: Path) -> None:
     path = planted.build(spec, tmp_path / "sce.xlsx")
     wb = openpyxl.load_workbook(path)
     ws = planted.rate_sheet(wb)
-    for cell in ws[netlayout.HEADER_ROW + 1]:
+    for cell in ws[planted.header_row(ws)]:
         if cell.value in ("E", "E_total"):
             cell.value = {"E": "Loss", "E_total": "check"}[cell.value]
     wb.save(path)

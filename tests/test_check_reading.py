@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.course import trace
 from tests.messy import Layout, make
 from workbook_builder import audit
 from workbook_builder.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status
 from workbook_builder.foreign import Table
-from workbook_builder.reference import QUANTITIES, WEIGHTS, trace
+from workbook_builder.reference import QUANTITIES, WEIGHTS
 from workbook_builder.spec import Network
 from workbook_builder.verdict import SheetReport
 

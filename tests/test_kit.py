@@ -12,12 +12,13 @@ import numpy as np
 import openpyxl
 import pytest
 
-from workbook_builder import audit, kit, layout, points, roster
+from tests.course import trace
+from workbook_builder import audit, kit, layout, points, roster, topology
 from workbook_builder.audit_report import ALL_RIGHT, WRONG, status
-from workbook_builder.cell_formulas import formula
-from workbook_builder.reference import QUANTITIES, WEIGHTS, trace
+from workbook_builder.reference import QUANTITIES, WEIGHTS
 from workbook_builder.roster import RosterError, Student
 from workbook_builder.starter import CHECK_SHEET, SHEET, build_starter
+from workbook_builder.topology import NetSpec
 
 SECRET = b"a teacher's secret"
 
@@ -123,12 +124,13 @@ def fill(path: Path, wrong: str | None = None, rows: int | None = None) -> None:
     wb = openpyxl.load_workbook(path)
     ws = wb[SHEET]
     epochs = rows if rows is not None else ws.max_row - layout.HEADER_ROW - 1 + 1
+    lay = layout.plan(NetSpec())  # the starter's cells are the course's block and columns
+    eq = {**topology.equations(lay.spec), **topology.updates(lay.spec)}
     for epoch in range(epochs):
-        refs = layout.Refs(epoch)
         for name in QUANTITIES:
             if epoch == 0 and name in WEIGHTS:
                 continue
-            text = formula(name, refs)
+            text = lay.template(eq[name]).format(**lay.row_numbers(epoch))
             if name == wrong:  # a sign flipped, or a product made a quotient
                 text = text.replace("-", "+", 1) if "-" in text else text.replace("*", "/", 1)
             ws.cell(layout.epoch_row(epoch) + 1, layout.COLUMN[name] + 1, text)

@@ -15,8 +15,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
+from tests.course import trace
 from workbook_builder import layout
-from workbook_builder.reference import Trace, trace
+from workbook_builder.netrun import from_course
+from workbook_builder.reference import Trace
 from workbook_builder.spec import Network, Run, sheet_name
 
 README_WIDTH = 1000  # px: GitHub's README column
@@ -81,7 +83,8 @@ def close(got: float, expected: float) -> bool:
 def test_readme_shows_every_view_of_one_rate_sheet() -> None:
     shown = readme_pictures()
     run = Run()
-    views = [p for p in layout.pictures(run) if p.startswith(layout.slug(sheet_name(0.5)))]
+    views = [p for p in layout.pictures(from_course(run))
+             if p.startswith(layout.slug(sheet_name(0.5)))]
     assert set(views) <= set(shown), views
     assert {layout.slug(x) for x in (layout.GUIDE, layout.NETWORK, layout.SUMMARY)} <= set(shown)
 
@@ -114,7 +117,8 @@ def test_guide_network_and_summary_read_back_at_readme_width() -> None:
         assert any(close(x, float(tr[q][0])) for x in guide), q
     network = {x for line in ocr(REPO / "generated" / f"{layout.slug(layout.NETWORK)}.png")
                for x in line}
-    assert set(layout.network_params(run.network).values()) <= network, network
+    n = run.network
+    assert {*n.inputs, *n.targets, *n.weights} <= network, network
     summary = {x for line in ocr(REPO / "generated" / f"{layout.slug(layout.SUMMARY)}.png")
                for x in line}
     for lr in run.learning_rates:

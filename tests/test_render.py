@@ -15,16 +15,12 @@ import openpyxl
 import pytest
 from PIL import Image
 
+from tests.course import first_epoch_below, trace
 from tests.engines import assert_matches
 from workbook_builder import layout, render
 from workbook_builder.cli import main
-from workbook_builder.reference import (
-    QUANTITIES,
-    Trace,
-    error_scale,
-    first_epoch_below,
-    trace,
-)
+from workbook_builder.netrun import from_course
+from workbook_builder.reference import QUANTITIES, Trace, error_scale
 from workbook_builder.spec import Network, Run, sheet_name
 
 HAVE_SOFFICE = shutil.which("soffice") is not None and shutil.which("pdftoppm") is not None
@@ -138,7 +134,7 @@ def test_render_writes_one_clean_picture_per_sheet(tmp_path: Path) -> None:
     assert main(["--out", str(out), "--epochs", "40", "--render", "--quiet"]) == 0
     run = Run(epochs=40)
     names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert names == sorted(f"{p}.png" for p in layout.pictures(run))
+    assert names == sorted(f"{p}.png" for p in layout.pictures(from_course(run)))
     assert len(names) == 3 + len(layout.sheet_names(run)) * (len(layout.RATE_VIEWS) + 1)
     for png in tmp_path.glob("*.png"):
         with Image.open(png) as img:

@@ -1,5 +1,5 @@
-"""Any small network as equations (topology.py, equations.py): today's 2-2-2 bit for bit, the
-printed formulas as today's, every configuration against PyTorch autograd, and the Excel text
+"""Any small network as equations (topology.py, equations.py): the checker's 2-2-2 rules give
+the engine's values bit for bit, every configuration against PyTorch autograd, and the Excel text
 against the formulas engine."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from __future__ import annotations
 import decimal
 import itertools
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 
-from workbook_builder import cell_formulas, equations, reference, topology
+from workbook_builder import equations, reference, topology
+from workbook_builder.netrun import course_spec
 from workbook_builder.spec import Network, SpecError
 from workbook_builder.topology import NetSpec
 
@@ -23,48 +23,27 @@ OUTPUT_LOSSES = [("sigmoid", "half-se"), ("sigmoid", "mse"), ("sigmoid", "ce"),
 EPOCHS = 20
 
 
-# --- the default network: nothing changes -----------------------------------------------------
+# --- the default network: the checker's 2-2-2 rules are the engine's ---------------------------
 @pytest.mark.parametrize("network", [
     Network(), Network(biases=(0.35, 0.6)),
     Network(inputs=(1.0, -2.0), targets=(0.9, 0.1), weights=(-3, 2, 0.5, -1, 4, -2, 1, 3)),
 ], ids=["default", "biases", "other numbers"])
 @pytest.mark.parametrize("lr", [0.5, 2.0])
-def test_the_2_2_2_network_is_todays_bit_for_bit(network: Network, lr: float) -> None:
-    spec = NetSpec(examples=((network.inputs, network.targets),), weights=network.weights,
-                   biases=network.biases)
-    ours, today = topology.trace(spec, lr, 60), reference.trace(network, lr, 60)
+def test_the_checkers_2_2_2_rules_compute_the_engines_values(network: Network, lr: float) -> None:
+    """The builder writes the engine's trees (its formula text and values are proved by
+    tests/test_writer.py's byte comparison with generated/); the 2-2-2 reading of ``check``
+    still applies reference.RULES: applied to the engine's trace they give it back, bit for
+    bit, for every quantity (a weight from the row above: from epoch 1)."""
+    epochs = 60
+    spec = course_spec(network)
+    tr = topology.trace(spec, lr, epochs)
+    data = {**tr, "η": np.full(epochs, lr)}
+    data.update({k: np.full(epochs, v) for k, v in topology.constants(spec).items()})
+    values = reference.Values(data, epochs)
     for q in reference.QUANTITIES:
-        assert np.array_equal(ours[q], today[q]), q
-
-
-@dataclass
-class NamesOnly:
-    """A stand-in for layout.Refs that writes each reference as the quantity's name."""
-
-    has_bias: bool = False
-    first: bool = False
-
-    def __getitem__(self, name: str) -> str:
-        return name
-
-    def param(self, name: str) -> str:
-        return name
-
-    def prev(self, name: str) -> str:
-        return f"prev({name})"
-
-
-@pytest.mark.parametrize("biases", [None, (0.35, 0.6)])
-def test_the_2_2_2_formulas_print_as_todays(biases: tuple[float, float] | None) -> None:
-    spec = NetSpec(biases=biases)
-    eq = {**topology.equations(spec), **topology.updates(spec)}
-
-    def name(q: str, lag: int) -> str:
-        return f"prev({q})" if lag else q
-
-    refs = NamesOnly(has_bias=biases is not None)
-    for q in reference.QUANTITIES:
-        assert eq[q].excel(name) == cell_formulas.FORMULAS[q](refs), q  # type: ignore[arg-type]
+        got = np.asarray(reference.RULES[q](values))
+        first = 1 if q in reference.WEIGHTS else 0
+        assert np.array_equal(got[first:], tr[q][first:]), q
 
 
 def test_mazur_worked_example() -> None:

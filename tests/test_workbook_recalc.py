@@ -12,15 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.course import first_epoch_below, trace
 from tests.engines import assert_matches, key, load_model, value
 from workbook_builder import guide, layout
-from workbook_builder.reference import (
-    QUANTITIES,
-    Trace,
-    error_scale,
-    first_epoch_below,
-    trace,
-)
+from workbook_builder.reference import QUANTITIES, Trace, error_scale
 from workbook_builder.spec import Network, Run, sheet_name
 from workbook_builder.writer import build
 

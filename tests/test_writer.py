@@ -17,8 +17,9 @@ from openpyxl.utils.cell import get_column_letter, range_boundaries
 from xlsxwriter.worksheet import Worksheet
 
 from tests.conftest import REPO
+from tests.course import first_epoch_below, trace, traces
 from workbook_builder import layout
-from workbook_builder.reference import QUANTITIES, Trace, first_epoch_below, trace, traces
+from workbook_builder.reference import QUANTITIES, Trace
 from workbook_builder.spec import Network, Run, sheet_name
 from workbook_builder.writer import SMALL, build, number_format, write_workbook
 

@@ -27,7 +27,7 @@ from workbook_builder.netrun import NetRun
 from workbook_builder.points import PointsError
 from workbook_builder.render import RenderError
 from workbook_builder.roster import RosterError
-from workbook_builder.spec import Run, SpecError
+from workbook_builder.spec import SpecError
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
 SCRIPT = "backprop-workbook"  # the console script (pyproject's [project.scripts])
@@ -503,8 +503,8 @@ def _keep_partial(rows: list[Any], total: int, args: argparse.Namespace) -> None
                   "the same command with --resume to check the rest", file=sys.stderr)
 
 
-def run_from_args(args: argparse.Namespace) -> Run | NetRun:
-    """Today's 2-2-2 run when the request is that network, else a NetRun (netrun.py)."""
+def run_from_args(args: argparse.Namespace) -> NetRun:
+    """The network the options (and --spec) describe, its rates and epochs."""
     fields = netrun.read_toml(args.spec) if args.spec is not None else {}
     given = {"layers": args.layers, "activation": args.activation,
              "output_activation": args.output_activation, "loss": args.loss,
@@ -517,11 +517,7 @@ def run_from_args(args: argparse.Namespace) -> Run | NetRun:
     elif args.inputs is not None or args.targets is not None:
         fields.pop("examples", None)
     fields.update({k: v for k, v in given.items() if v is not None})
-    net = netrun.net_spec(fields)
-    network = netrun.todays_network(net)
-    if network is None:
-        return NetRun(net, tuple(args.lr), args.epochs)
-    return Run(network=network, learning_rates=tuple(args.lr), epochs=args.epochs)
+    return NetRun(netrun.net_spec(fields), tuple(args.lr), args.epochs)
 
 
 def check_output(out: Path, create_folder: bool, flag: str = "--out",
@@ -557,20 +553,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         def progress(sheet: str) -> None:
             print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
-    if isinstance(run, NetRun):  # another network: its own writer
-        from workbook_builder import netwriter
-
-        netwriter.build(run, args.out, progress)
-    else:
-        build(run, args.out, progress)
+    build(run, args.out, progress)
     if not args.quiet:
         print(f"wrote {args.out}: {len(run.learning_rates)} learning rates × {run.epochs} "
               f"epochs in {time.perf_counter() - started:.2f} s")
     if args.render:
-        from workbook_builder import layout, netlayout, render
+        from workbook_builder import layout, render
 
         started = time.perf_counter()
-        names = netlayout.pictures(run) if isinstance(run, NetRun) else layout.pictures(run)
+        names = layout.pictures(run)
         pictures = render.render(args.out, names, args.out.parent,
                                  timeout=args.timeout)
         if not args.quiet:

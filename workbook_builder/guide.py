@@ -2,6 +2,8 @@
 
 Each example is an Excel expression over quantity names ({a_o1}, {t1}, {w5@1} for epoch 1) that
 the writer points at one rate sheet's epoch-0 row, so the Guide follows any edit to the inputs.
+The course's network gets the course's lesson (``STEPS``); any other network, its steps in
+words and the sheet's own formulas written with names, from its equations (``steps``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from workbook_builder import topology
+from workbook_builder.layout import describe
+from workbook_builder.topology import NetSpec
+
 
 @dataclass(frozen=True)
 class Step:
-    """One line of the Guide: a section heading when ``example`` is empty."""
+    """One line of the Guide: a section heading when it has only a name, a line of text
+    when it has no example."""
 
     name: str
     equation: str = ""
@@ -117,3 +124,104 @@ _OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv,
 }
+
+
+#: f′ in words, for δ of a hidden neuron
+ACTIVATION_WORDS = {
+    "sigmoid": "a = σ(z) = 1/(1 + e^(−z)), written 1/(1+EXP(MIN(709,-z))) so EXP never "
+               "overflows; σ′(z) = a·(1 − a), so δ_h = (Σ δ·w over the neurons it feeds)·a·(1 − a)",
+    "tanh": "a = tanh(z); tanh′(z) = 1 − a², so δ_h = (Σ δ·w over the neurons it feeds)·(1 − a²)",
+    "relu": "a = max(0, z); its derivative is 1 where z > 0, else 0 (0 at z = 0, as PyTorch "
+            "takes it): δ_h = (Σ δ·w)·IF(z>0,1,0)",
+    "leaky-relu": f"a = max({topology.LEAKY_SLOPE}·z, z); its derivative is 1 where z > 0, "
+                  f"else {topology.LEAKY_SLOPE}: δ_h = (Σ δ·w)·IF(z>0,1,{topology.LEAKY_SLOPE})",
+    "linear": "a = z; its derivative is 1: δ_h = Σ δ·w over the neurons it feeds",
+}
+LOSS_WORDS = {
+    "half-se": "E_total = ½·Σ (t − a)² over the outputs and the examples",
+    "mse": "E_total = the mean of (a − t)² over the outputs and the examples (nn.MSELoss)",
+    "ce softmax": "E_total = the mean over the examples of −Σ t·log a (nn.CrossEntropyLoss), "
+                  "log a written z − max z − LN(Σ e^(z − max z)), so no LN(0) and no EXP "
+                  "overflow",
+    "ce sigmoid": "E_total = the mean over the outputs and examples of −[t·log a + (1 − t)·"
+                  "log(1 − a)], each log clamped at −100 as nn.BCELoss does",
+}
+
+
+def output_delta_words(spec: NetSpec) -> str:
+    """δ of an output neuron (∂E_total/∂z), in words."""
+    n = "N (the number of examples)"
+    if spec.loss == "ce" and spec.output_activation == "softmax":
+        return f"δ_o = (a − t)/{n} when each example's targets sum to 1 (else (a·Σt − t)/N): " \
+               "softmax's derivative cancels against the log"
+    if spec.loss == "ce":
+        return "δ_o = (a − t)/(outputs·examples): σ′ = a(1 − a) cancels the cross-entropy's " \
+               "1/(a(1 − a))"
+    g = "a − t" if spec.loss == "half-se" else "2(a − t)/(outputs·examples)"
+    if spec.output_activation == "softmax":
+        return f"with g = ∂E/∂a = {g}: δ_k = a_k·(g_k − Σ_j g_j·a_j) (softmax's Jacobian)"
+    if spec.output_activation == "sigmoid":
+        return f"δ_o = ({g})·a·(1 − a)"
+    return f"δ_o = {g} (linear output: its derivative is 1)"
+
+
+def lines(spec: NetSpec) -> list[tuple[str, str]]:
+    """The network's names and each step of one epoch, in words: (topic, text)."""
+    loss_key = spec.loss if spec.loss != "ce" else f"ce {spec.output_activation}"
+    return [
+        ("names", "inputs i1 …, targets t1 …; hidden sums h1 … and activations a_h1 … (with "
+                  "several hidden layers h1_2 is layer 1's neuron 2); outputs o1 …, a_o1 …"),
+        ("", "weights w1 … layer by layer, within a layer by destination neuron, then source "
+             "neuron (the Network sheet lists each weight's edge)"),
+        ("", "fixed biases b1 … (one per layer, shared); trainable biases b_h1 …, b_o1 … "
+             "with gradients ∂E/∂b_h1 …"),
+        ("", "loss terms E1 … (softmax with cross-entropy: E, one per example), E_total; δ "
+             "terms δ_o1 …, δ_h1 …; gradients ∂E/∂w1 … (of the whole E_total)"),
+        ("", "with several examples every per-example quantity carries it: a_h1[2]"),
+        ("forward", "z = Σ w·(input or activation of the layer before) + bias; hidden: "
+                    + ACTIVATION_WORDS[spec.activation].split(";")[0]),
+        ("output", {"sigmoid": "a = σ(z)", "linear": "a = z",
+                    "softmax": "a_k = e^(z_k − max z)/Σ_j e^(z_j − max z) (the max keeps EXP "
+                               "finite)"}[spec.output_activation]),
+        ("loss", LOSS_WORDS[loss_key]),
+        ("δ output", output_delta_words(spec)),
+        ("δ hidden", ACTIVATION_WORDS[spec.activation]),
+        ("gradient", "∂E/∂w = Σ over the examples of δ(destination)·(source's input or "
+                     "activation); ∂E/∂b = Σ δ"),
+        ("update", "each parameter of the next row = its value − η·∂E/∂(it) of the row above"),
+    ]
+
+
+def worked_quantities(spec: NetSpec) -> list[str]:
+    """The worked values at epoch 0: the first hidden and output neuron of example 1 forward,
+    its loss term, E_total, two δ terms, two gradients."""
+    names = topology.neuron_names(spec)
+    sfx = topology.example_suffix(spec, 0)
+    hidden, out = names[1][0], names[-1][0]
+    eq = topology.equations(spec)
+    loss = next(q for q in eq if q.startswith("E") and q != "E_total")
+    return [f"{hidden}{sfx}", f"a_{hidden}{sfx}", f"{out}{sfx}", f"a_{out}{sfx}", loss,
+            "E_total", f"δ_{out}{sfx}", f"δ_{hidden}{sfx}", "∂E/∂w1", f"∂E/∂w{spec.n_weights}"]
+
+
+def steps(spec: NetSpec, epochs: int) -> tuple[Step, ...]:
+    """The Guide of a network: the course's lesson for the course's network; for any other,
+    its steps in words, then worked values — the sheet's own formula written with names, beside
+    a live reference to its cell."""
+    if topology.course_network(spec):
+        return STEPS
+    eq = {**topology.equations(spec), **topology.updates(spec)}
+
+    def named(name: str, lag: int) -> str:
+        return f"{name}(epoch above)" if lag else name
+
+    out = [section("1. The network and its names"),
+           Step("network", describe(spec))]
+    out += [Step(topic, text) for topic, text in lines(spec)]
+    out.append(section("2. Worked values: the sheet's formulas, with names"))
+    out += [Step(q, "=" + eq[q].excel(named), "{" + q + "}") for q in worked_quantities(spec)]
+    if epochs > 1:
+        out.append(Step("w1", "=" + eq["w1"].excel(named), "{w1@1}",
+                        "at epoch 1: the update of the row above"))
+    return tuple(out)
+

@@ -1,4 +1,12 @@
-"""Where each quantity lives: the parameter block, the table's columns, epoch -> row, A1 text.
+"""Where each quantity of any network lives: a rate sheet's block and columns, the Network sheet.
+
+One plan for every network (``plan``): a rate sheet holds a title, a note, the parameter block
+(η, and the network's values where they fit: one example and at most ``BLOCK_ROWS`` rows of
+four label-value pairs — else they live on the Network sheet only), a second note, a row of
+group labels where the sheet has several examples, the header, one row per epoch, and the chart
+right of the table. The course's 2-2-2 network is the plan of its preset (``COURSE``); the
+module-level constants below are its cells, which the starter workbook and the 2-2-2 reading of
+``check`` share.
 
 Rows and columns are zero-based (XlsxWriter's convention); A1 text comes from XlsxWriter's
 utility helpers, never from hand-written column arithmetic.
@@ -6,101 +14,308 @@ utility helpers, never from hand-written column arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 
-from xlsxwriter.utility import xl_range_abs, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_range_abs, xl_rowcol_to_cell
 
-from workbook_builder.reference import QUANTITIES, WEIGHTS
-from workbook_builder.spec import MAX_EPOCHS, Network, Run, sheet_name
+from workbook_builder import topology
+from workbook_builder.equations import Expr
+from workbook_builder.spec import MAX_EPOCHS, sheet_name
+from workbook_builder.topology import NetSpec
 
 LR_LABEL = "η (learning rate)"
+EPOCH = "epoch"
 TITLE_ROW = 0
 NOTE_ROW = 1
-NOTE2_ROW = 7  # the rate sheet's second note, just above the header
 #: the rate sheet's title, note and parameter block start in column B: column A holds only the
 #: epochs, and it repeats on every printed page
 TEXT_COL = 1
-#: parameter block: label in one cell, its value in the cell directly right of it
-PARAM_CELLS: dict[str, tuple[int, int]] = {
-    "η": (2, 2),
-    "i1": (3, 2), "i2": (3, 4), "t1": (3, 6), "t2": (3, 8),
-    "w1": (4, 2), "w2": (4, 4), "w3": (4, 6), "w4": (4, 8),
-    "w5": (5, 2), "w6": (5, 4), "w7": (5, 6), "w8": (5, 8),
-    "b1": (6, 2), "b2": (6, 4),
-}  # fmt: skip
-PARAM_LABELS = {name: (LR_LABEL if name == "η" else name) for name in PARAM_CELLS}
-HEADER_ROW = 8
-FIRST_EPOCH_ROW = HEADER_ROW + 1
-EPOCH = "epoch"
-#: the table's columns, left to right; the header text is the name
-COLUMNS: tuple[str, ...] = (EPOCH, *QUANTITIES)
-COLUMN: dict[str, int] = {name: col for col, name in enumerate(COLUMNS)}
-#: the chart sits right of the table, one empty column between
-CHART_COL = len(COLUMNS) + 1
+BLOCK_ROW = 2  # η's row; the network's values, where they fit, in the rows below
+PAIRS_PER_ROW = 4  # label-value pairs in a row of the block
+BLOCK_ROWS = 4  # rows of network values a block holds: inputs and targets, weights, biases
 #: epochs 0..PRINT_EPOCHS−1 are what a printed page (and a rendered picture) shows
 PRINT_EPOCHS = 20
 ROW_PX = 20  # default row height, pixels
 COL_PX = 64  # default column width, pixels
 CHART_ROW = 2  # beside the parameter block, down to the last printed epoch
-CHART_SIZE = (960, ROW_PX * (HEADER_ROW - CHART_ROW + 1 + PRINT_EPOCHS))  # pixels
-CHART_COLUMNS = CHART_SIZE[0] // COL_PX + 1  # default-width columns the chart covers
-#: A rate sheet prints as one page per view, left to right (manual page breaks at each view's
-#: first column; the epoch column repeats on every page), then the chart. Each view is at most
-#: ~150 characters wide, so that its digits read when the picture is 1000 pixels wide.
-RATE_VIEWS: dict[str, tuple[str, str]] = {
-    "weights": ("w1", "w8"),
-    "forward": ("h1", "E_total"),
-    "deltas": ("δ_o1", "δ_h2"),
-    "gradients": ("∂E/∂w1", "∂E/∂w8"),
-}
-#: the views that get copies of the inputs above them (the weights view has the originals)
-VIEWS_WITH_INPUT_COPIES = ("forward", "deltas", "gradients")
+CHART_WIDTH = 960  # pixels
+CHART_COLUMNS = CHART_WIDTH // COL_PX + 1  # default-width columns the chart covers
+#: a printed view holds at most this many columns besides the epoch (~150 characters, so its
+#: digits read when the picture is 1000 pixels wide); a larger group of columns is split
+VIEW_COLUMNS = 11
 CHART_VIEW = "chart"
-#: above the other views, read-only copies of the inputs, in the parameter block's rows
-COPIED_INPUTS = ("i1", "i2", "t1", "t2")  # after η, which gets a row of its own
 PAPER_A4 = 9  # XlsxWriter's paper code
-PRINT_SCALE = 55  # percent: the widest view (forward, 12 columns) fits A4 landscape in LibreOffice
+PRINT_SCALE = 55  # percent: the widest view (11 columns) fits A4 landscape in LibreOffice
 MARGIN_INCHES = 0.3
 
-assert FIRST_EPOCH_ROW + MAX_EPOCHS <= 1_048_576, "spec.MAX_EPOCHS must leave room for the header"
+_SUFFIX = re.compile(r"\[(\d+)\]$")
 
 
-def params(network: Network, learning_rate: float) -> dict[str, float]:
-    """The parameter block's values; b1 and b2 appear only when the network has biases."""
-    values = {"η": learning_rate}
-    values.update(zip(("i1", "i2"), network.inputs, strict=True))
-    values.update(zip(("t1", "t2"), network.targets, strict=True))
-    values.update(zip(WEIGHTS, network.weights, strict=True))
-    if network.biases is not None:
-        values.update(zip(("b1", "b2"), network.biases, strict=True))
-    return values
+def example_of(name: str) -> int:
+    """The example a quantity belongs to (0-based; 0 with one example)."""
+    m = _SUFFIX.search(name)
+    return int(m.group(1)) - 1 if m else 0
 
 
-def network_params(network: Network) -> dict[str, float]:
-    """The Network sheet's values: ``params`` without η."""
-    return {k: v for k, v in params(network, 0.0).items() if k != "η"}
+def kind(name: str) -> str:
+    """A column's group: epoch, weights, biases, forward, loss, deltas, gradients."""
+    if name == EPOCH:
+        return "epoch"
+    if re.fullmatch(r"w\d+", name):
+        return "weights"
+    if name.startswith("b_"):
+        return "biases"
+    if name.startswith("δ_"):
+        return "deltas"
+    if name.startswith("∂E/∂"):
+        return "gradients"
+    if name.startswith("E"):
+        return "loss"
+    return "forward"
 
 
-def param_cell(name: str, absolute: bool = True) -> str:
-    """A1 text of a parameter's value cell, e.g. ``$B$3`` for η."""
-    row, col = PARAM_CELLS[name]
-    return str(xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute))
+#: a printed view per stage of the computation, left to right
+STAGE = {"weights": "weights", "biases": "weights", "forward": "forward", "loss": "forward",
+         "deltas": "deltas", "gradients": "gradients"}
 
 
-def epoch_row(epoch: int) -> int:
-    return FIRST_EPOCH_ROW + epoch
+@dataclass(frozen=True)
+class View:
+    """One printed page of a rate sheet: its name and first and last column."""
+
+    name: str
+    first: int
+    last: int
 
 
-def cell(name: str, epoch: int, absolute: bool = False) -> str:
-    """A1 text of a table cell, e.g. ``B10`` for w1 at epoch 0."""
-    return str(xl_rowcol_to_cell(epoch_row(epoch), COLUMN[name], row_abs=absolute,
-                                 col_abs=absolute))
+@dataclass(frozen=True)
+class Layout:
+    """A network's sheets: the rate sheet's block and columns, the Network sheet's cells."""
+
+    spec: NetSpec
+    columns: tuple[str, ...]  # the rate sheet's, left to right; the header text is the name
+    block: dict[str, tuple[int, int]]  # a rate sheet's value cells: η and (in_block) the rest
+    network_cells: dict[str, tuple[int, int]]  # the Network sheet's value cells
+    in_block: bool  # the network's values are in every rate sheet's block too (same cells)
+    note2_row: int
+    group_row: int | None  # labels over blocks of columns (several examples), or none
+    header_row: int
+    column: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column", {n: c for c, n in enumerate(self.columns)})
+
+    @property
+    def first_epoch_row(self) -> int:
+        return self.header_row + 1
+
+    def epoch_row(self, epoch: int) -> int:
+        return self.first_epoch_row + epoch
+
+    def cell(self, name: str, epoch: int, absolute: bool = False) -> str:
+        """A1 text of a table cell, e.g. ``B10`` for w1 at epoch 0."""
+        return str(xl_rowcol_to_cell(self.epoch_row(epoch), self.column[name],
+                                     row_abs=absolute, col_abs=absolute))
+
+    def value_ref(self, name: str) -> str:
+        """How a rate sheet's formula points at η or a network value: its block cell
+        (``$C$4``), else the Network sheet's (``'Network'!$B$6``)."""
+        if name in self.block:
+            row, col = self.block[name]
+            return str(xl_rowcol_to_cell(row, col, row_abs=True, col_abs=True))
+        return self.network_ref(name)
+
+    def network_ref(self, name: str) -> str:
+        """The Network sheet's cell of a network value, e.g. ``'Network'!$C$4`` for i1."""
+        row, col = self.network_cells[name]
+        return f"{quote(NETWORK)}!" + str(xl_rowcol_to_cell(row, col, row_abs=True,
+                                                            col_abs=True))
+
+    def template(self, expr: Expr) -> str:
+        """A formula as a ``str.format`` template over the row numbers: ``{r0}`` this epoch's
+        (1-based), ``{r1}`` the epoch above's; η and the network's values absolute."""
+        letters = {name: xl_col_to_name(col) for name, col in self.column.items()}
+
+        def resolve(name: str, lag: int) -> str:
+            if name in letters:
+                return f"{letters[name]}{{r{lag}}}"
+            return self.value_ref(name)
+
+        return "=" + expr.excel(resolve)
+
+    def row_numbers(self, epoch: int) -> dict[str, int]:
+        """The values for ``template``'s fields at an epoch."""
+        return {"r0": self.epoch_row(epoch) + 1, "r1": self.epoch_row(epoch)}
+
+    def column_range(self, sheet: str, name: str, epochs: int) -> str:
+        """Absolute range of a column over all epochs, with its sheet: ``'LR 0.5'!$T$10:$T$109``."""
+        col = self.column[name]
+        return f"{quote(sheet)}!" + str(xl_range_abs(self.epoch_row(0), col,
+                                                     self.epoch_row(epochs - 1), col))
+
+    @property
+    def chart_col(self) -> int:
+        """The chart sits right of the table, one empty column between."""
+        return len(self.columns) + 1
+
+    @property
+    def chart_size(self) -> tuple[int, int]:
+        """Pixels: from the block's row down to the last printed epoch."""
+        return CHART_WIDTH, ROW_PX * (self.header_row - CHART_ROW + 1 + PRINT_EPOCHS)
+
+    @property
+    def views(self) -> tuple[View, ...]:
+        """A rate sheet's printed pages, left to right: one per stage of the computation
+        (weights, forward pass and loss, δ terms, gradients; a stage wider than VIEW_COLUMNS
+        in parts of nearly equal width), then the chart."""
+        out: list[View] = []
+        stages: list[tuple[str, int, int]] = []
+        for col, name in enumerate(self.columns[1:], start=1):
+            stage = STAGE[kind(name)]
+            if stages and stages[-1][0] == stage:
+                stages[-1] = (stage, stages[-1][1], col)
+            else:
+                stages.append((stage, col, col))
+        for stage, first, last in stages:  # a wide stage: in parts of nearly equal width
+            parts = math.ceil((last - first + 1) / VIEW_COLUMNS)
+            width = math.ceil((last - first + 1) / parts)
+            for part in range(parts):
+                start = first + part * width
+                out.append(View(stage if part == 0 else f"{stage}-{part + 1}", start,
+                                min(last, start + width - 1)))
+        out.append(View(CHART_VIEW, self.chart_col, self.chart_col + CHART_COLUMNS))
+        return tuple(out)
+
+    def view(self, name: str) -> View:
+        return next(v for v in self.views if v.name == name)
+
+    def copied_inputs(self) -> tuple[str, ...]:
+        """What every view but the first shows above its columns: η, then the example's
+        inputs and targets where the block holds them."""
+        given = [n for n in self.block if n[0] in "it"]
+        return ("η", *given)
+
+    def input_copy_cells(self, view: View) -> tuple[dict[str, tuple[int, int]], int] | None:
+        """Where a view shows its copies of the inputs (name -> label cell; the value is right
+        of it), and the row of its note: η first, then label-value pairs as many to a row as
+        the view is wide, so that nothing spills onto the next printed page; None where they
+        would not fit above the second note or in the view's width, or the view starts beside
+        the block (whose columns it shares)."""
+        per_row = (view.last - view.first + 1) // 2
+        if per_row == 0 or view.first <= max(col for _, col in self.block.values()):
+            return None
+        row = self.block["η"][0]
+        names = self.copied_inputs()
+        cells = {"η": (row, view.first)}
+        for k, name in enumerate(names[1:]):
+            cells[name] = (row + 1 + k // per_row, view.first + 2 * (k % per_row))
+        note_row = max(r for r, _ in cells.values()) + 1
+        return (cells, note_row) if note_row < self.note2_row else None
+
+    def groups(self) -> list[tuple[int, int, str]]:
+        """Blocks of columns with their label: (first, last, label)."""
+        out: list[tuple[int, int, str]] = []
+        several = len(self.spec.examples) > 1
+        for col, name in enumerate(self.columns[1:], start=1):
+            group = kind(name)
+            if several and group in ("forward", "loss", "deltas") and name != "E_total":
+                label = f"{group if group != 'forward' else 'forward pass'}, example " \
+                        f"{example_of(name) + 1}"
+            else:
+                label = {"forward": "forward pass", "deltas": "δ terms"}.get(group, group)
+            if out and out[-1][2] == label:
+                out[-1] = (out[-1][0], col, label)
+            else:
+                out.append((col, col, label))
+        return out
 
 
-def column_range(sheet: str, name: str, epochs: int) -> str:
-    """Absolute range of a column over all epochs, with its sheet: ``'LR 0.5'!$T$10:$T$109``."""
-    col = COLUMN[name]
-    return f"{quote(sheet)}!" + str(xl_range_abs(epoch_row(0), col, epoch_row(epochs - 1), col))
+def columns_of(spec: NetSpec) -> tuple[str, ...]:
+    """epoch, the parameters, each example's forward pass (neuron by neuron: its sum, then
+    its activation) and its loss terms, E_total, the δ terms, the gradients."""
+    eq = topology.equations(spec)
+    order = {name: k for k, name in enumerate(eq)}
+
+    def neuron_key(name: str) -> tuple[bool, int]:
+        if kind(name) == "loss":
+            return True, order[name]
+        sum_name = name[2:] if name.startswith("a_") else name
+        return False, 2 * order[sum_name] + name.startswith("a_")
+
+    per_example: dict[int, list[str]] = {}
+    for name in eq:
+        if kind(name) in ("forward", "loss") and name != "E_total":
+            per_example.setdefault(example_of(name), []).append(name)
+    forward = [n for e in sorted(per_example) for n in sorted(per_example[e], key=neuron_key)]
+    rest = ["E_total"] + [n for n in eq if kind(n) == "deltas"] + \
+        [n for n in eq if kind(n) == "gradients"]
+    columns = (EPOCH, *topology.parameters(spec), *forward, *rest)
+    assert len(set(columns)) == len(columns) == 1 + len(topology.parameters(spec)) + len(eq)
+    return columns
+
+
+def _block_rows(spec: NetSpec) -> list[list[str]]:
+    """The network's values in the block's rows: the example's inputs and targets, the
+    weights, the biases (fixed or the trainable ones' initial values), four to a row."""
+    params = list(topology.parameters(spec))
+    weights = [p for p in params if kind(p) == "weights"]
+    biases = [p for p in params if kind(p) == "biases"]
+    if spec.biases is not None and not spec.train_biases:
+        biases = [f"b{layer}" for layer in range(1, len(spec.layers))]
+    given = [n for n in topology.constants(spec) if n[0] in "it"]
+    rows: list[list[str]] = []
+    for names in (given, weights, biases):
+        rows += [names[k:k + PAIRS_PER_ROW] for k in range(0, len(names), PAIRS_PER_ROW)]
+    return rows
+
+
+def _list_cells(spec: NetSpec) -> dict[str, tuple[int, int]]:
+    """The Network sheet of a network too large for a block: a table of the examples (one
+    row each), then a list of the parameters and fixed biases."""
+    cells: dict[str, tuple[int, int]] = {}
+    n_in, n_out = spec.layers[0], spec.layers[-1]
+    for e in range(len(spec.examples)):
+        sfx = topology.example_suffix(spec, e)
+        row = EXAMPLES_HEADER_ROW + 1 + e
+        for j in range(n_in):
+            cells[f"i{j + 1}{sfx}"] = (row, 1 + j)
+        for k in range(n_out):
+            cells[f"t{k + 1}{sfx}"] = (row, 1 + n_in + k)
+    row = EXAMPLES_HEADER_ROW + len(spec.examples) + 3  # a blank row, then a header
+    names = [*topology.parameters(spec)]
+    if spec.biases is not None and not spec.train_biases:
+        names += [f"b{layer}" for layer in range(1, len(spec.layers))]
+    for k, name in enumerate(names):
+        cells[name] = (row + k, VALUE_COL)
+    return cells
+
+
+def plan(spec: NetSpec) -> Layout:
+    """Where everything of ``spec``'s workbook goes (see the module's docstring)."""
+    rows = _block_rows(spec)
+    in_block = len(spec.examples) == 1 and len(rows) <= BLOCK_ROWS
+    block = {"η": (BLOCK_ROW, TEXT_COL + 1)}
+    if in_block:
+        for r, names in enumerate(rows, start=BLOCK_ROW + 1):
+            block.update({n: (r, TEXT_COL + 1 + 2 * k) for k, n in enumerate(names)})
+        # the block keeps its rows whatever fills them: the header stays where it is
+        note2_row = BLOCK_ROW + 1 + BLOCK_ROWS
+        network_cells = {n: cell for n, cell in block.items() if n != "η"}
+    else:
+        note2_row = BLOCK_ROW + 2  # a row for the copies' note above the other views
+        network_cells = _list_cells(spec)
+    group_row = note2_row + 1 if len(spec.examples) > 1 else None
+    header_row = (group_row if group_row is not None else note2_row) + 1
+    assert header_row + 1 + MAX_EPOCHS <= 1_048_576, "spec.MAX_EPOCHS must leave room"
+    return Layout(spec, columns_of(spec), block, network_cells, in_block, note2_row,
+                  group_row, header_row)
+
+
+def labels(name: str) -> str:
+    """A block cell's label."""
+    return LR_LABEL if name == "η" else name
 
 
 def quote(sheet: str) -> str:
@@ -108,47 +323,50 @@ def quote(sheet: str) -> str:
     return "'" + sheet.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True)
-class Refs:
-    """What a formula builder may point at from one epoch's row."""
+def shape(spec: NetSpec) -> str:
+    """``3-4-4-2``."""
+    return "-".join(str(n) for n in spec.layers)
 
-    epoch: int
-    has_bias: bool = False
 
-    @property
-    def first(self) -> bool:
-        return self.epoch == 0
+def network_words(spec: NetSpec) -> str:
+    """``2-2-2 sigmoid network``; ``3-4-2 network (tanh hidden, softmax output)``."""
+    if spec.activation == spec.output_activation:
+        return f"{shape(spec)} {spec.activation} network"
+    return f"{shape(spec)} network ({spec.activation} hidden, {spec.output_activation} output)"
 
-    def __getitem__(self, name: str) -> str:
-        """A table quantity at this row (relative), else a parameter (absolute)."""
-        return cell(name, self.epoch) if name in COLUMN else param_cell(name)
 
-    def param(self, name: str) -> str:
-        """A parameter-block value (absolute), e.g. the initial w1 rather than column w1."""
-        return param_cell(name)
-
-    def prev(self, name: str) -> str:
-        """A table quantity in the row above."""
-        return cell(name, self.epoch - 1)
+def describe(spec: NetSpec) -> str:
+    """One line: the network, its activations, loss, examples and biases."""
+    if spec.train_biases:
+        biases = "trainable biases"
+    elif spec.biases is not None:
+        biases = "fixed biases"
+    else:
+        biases = "no biases"
+    n = len(spec.examples)
+    return (f"a {shape(spec)} network: {spec.activation} hidden, {spec.output_activation} "
+            f"output, {spec.loss} loss, {n} example{'s' if n > 1 else ''}, {biases}")
 
 
 # --- the Network sheet --------------------------------------------------------------------
-#: The network's values are entered once, on this sheet, in the same cells as in a rate sheet's
-#: parameter block (i1 is C4 on both), where every rate sheet shows them as references to here;
-#: η alone is each rate sheet's own input.
+#: The network's values are entered once, on this sheet; where they fit in a rate sheet's block
+#: they sit in the same cells as there (i1 is C4 on both), where every rate sheet shows them as
+#: references to here; η alone is each rate sheet's own input.
 NETWORK = "Network"
 NETWORK_NOTE_ROWS = (1, 2)
-NETWORK_EXPLAIN_ROWS = (7, 8)  # below b1, b2: what the names mean
+NETWORK_EXPLAIN_ROWS = (7, 8)  # below the block: what the names mean
 NETWORK_WIDTHS = (3, 8, 12)  # characters: column A (notes only), labels, values
 #: the Guide's diagram, below, at 3/4 size: as wide as the value block (~620 px), 20 rows high
 NETWORK_IMAGE_ROW = 9
 NETWORK_IMAGE_SCALE = 0.75
 NETWORK_IMAGE_ROWS = 20
+#: a network too large for a block: its examples table, then its parameters' list
+EXAMPLES_HEADER_ROW = 4
+VALUE_COL = 1  # a parameter's initial value, right of its name
 
 
-def network_ref(name: str) -> str:
-    """The Network sheet's cell of a network value, e.g. ``'Network'!$C$4`` for i1."""
-    return f"{quote(NETWORK)}!{param_cell(name)}"
+def parameter_header_row(spec: NetSpec) -> int:
+    return EXAMPLES_HEADER_ROW + len(spec.examples) + 2
 
 
 # --- the Summary sheet --------------------------------------------------------------------
@@ -198,8 +416,9 @@ def summary_chart_row(rates: int) -> int:
     return summary_row(rates) + 1
 
 
-def sheet_names(run: Run) -> list[str]:
-    return [sheet_name(lr) for lr in run.learning_rates]
+def sheet_names(run: object) -> list[str]:
+    """The rate sheets' names of a run (anything with ``learning_rates``)."""
+    return [sheet_name(lr) for lr in run.learning_rates]  # type: ignore[attr-defined]
 
 
 # --- the Guide sheet ----------------------------------------------------------------------
@@ -207,56 +426,33 @@ GUIDE = "Guide"
 #: the network diagram sits under the title, where the explanation starts; the steps follow
 GUIDE_NOTE_ROWS = (1, 2, 3)
 GUIDE_IMAGE_ROW = 4
-GUIDE_IMAGE_ROWS = 27  # rows the diagram covers (its height in pixels / ROW_PX, rounded up)
-GUIDE_HEADER_ROW = GUIDE_IMAGE_ROW + GUIDE_IMAGE_ROWS
+GUIDE_IMAGE_ROWS = 27  # rows the course's diagram covers (``guide_image_rows`` of its PNG)
+GUIDE_HEADER_ROW = GUIDE_IMAGE_ROW + GUIDE_IMAGE_ROWS  # the course's
 #: equations are right-aligned, so each ends beside its value
 GUIDE_COLUMNS = ("quantity", "equation", "value at epoch 0", "why")
 GUIDE_WIDTHS = (17, 62, 16, 58)
 GUIDE_EXAMPLE_RATE = 1.0  # the worked examples point at this rate's sheet when it exists
 
 
-def guide_row(index: int) -> int:
+def guide_image_rows(png_height: int, dpi: int) -> int:
+    """Rows a diagram covers: XlsxWriter places a PNG by its dpi (96/dpi of its pixels)."""
+    return math.ceil(png_height * 96 / dpi / ROW_PX)
+
+
+def guide_row(index: int, header_row: int = GUIDE_HEADER_ROW) -> int:
     """Row of the index-th Guide step."""
-    return GUIDE_HEADER_ROW + 1 + index
+    return header_row + 1 + index
 
 
-def guide_source(run: Run) -> str:
+def guide_source(run: object) -> str:
     """The rate sheet the Guide's worked examples point at."""
-    rate = GUIDE_EXAMPLE_RATE if GUIDE_EXAMPLE_RATE in run.learning_rates else \
-        run.learning_rates[0]
-    return sheet_name(rate)
+    rates = run.learning_rates  # type: ignore[attr-defined]
+    return sheet_name(GUIDE_EXAMPLE_RATE if GUIDE_EXAMPLE_RATE in rates else rates[0])
 
 
-def ref(sheet: str, name: str, epoch: int) -> str:
-    """Another sheet's table cell or parameter, e.g. ``'LR 1.0'!O10`` or ``'LR 1.0'!$F$4``."""
-    address = cell(name, epoch) if name in COLUMN else param_cell(name)
-    return f"{quote(sheet)}!{address}"
-
-
-def workbook_sheets(run: Run) -> list[str]:
+def workbook_sheets(run: object) -> list[str]:
     """Every sheet, in workbook order."""
     return [GUIDE, NETWORK, SUMMARY, *sheet_names(run)]
-
-
-def view_columns(view: str) -> tuple[int, int]:
-    """First and last column of a rate sheet's printed view (the chart's columns for CHART_VIEW)."""
-    if view == CHART_VIEW:
-        return CHART_COL, CHART_COL + CHART_COLUMNS
-    first, last = RATE_VIEWS[view]
-    return COLUMN[first], COLUMN[last]
-
-
-def input_copy_cells(view: str) -> tuple[dict[str, tuple[int, int]], int]:
-    """Where a view shows its copies of the inputs (name -> label cell; the value is right of
-    it), and the row of its note: η first, then label-value pairs as many to a row as the
-    view is wide, so that nothing spills onto the next printed page."""
-    first, last = view_columns(view)
-    per_row = max(1, (last - first + 1) // 2)
-    row = PARAM_CELLS["η"][0]
-    cells = {"η": (row, first)}
-    for k, name in enumerate(COPIED_INPUTS):
-        cells[name] = (row + 1 + k // per_row, first + 2 * (k % per_row))
-    return cells, max(r for r, _ in cells.values()) + 1
 
 
 def slug(sheet: str) -> str:
@@ -264,9 +460,47 @@ def slug(sheet: str) -> str:
     return sheet.lower().replace(" ", "-")
 
 
-def pictures(run: Run) -> list[str]:
+def pictures(run: object) -> list[str]:
     """The rendered pictures' names, in the printed pages' order (one page each)."""
+    lay = plan(run.net)  # type: ignore[attr-defined]
     names = [slug(GUIDE), slug(NETWORK), slug(SUMMARY)]
     for sheet in sheet_names(run):
-        names += [f"{slug(sheet)}-{view}" for view in (*RATE_VIEWS, CHART_VIEW)]
+        names += [f"{slug(sheet)}-{view.name}" for view in lay.views]
     return names
+
+
+# --- the course's network: its plan's cells, by name ----------------------------------------
+#: the course's 2-2-2 network with fixed biases: every cell its sheets may have
+COURSE = plan(NetSpec(biases=(0.0, 0.0)))
+COLUMNS = COURSE.columns
+COLUMN = COURSE.column
+PARAM_CELLS = COURSE.block
+PARAM_LABELS = {name: labels(name) for name in PARAM_CELLS}
+NOTE2_ROW = COURSE.note2_row
+HEADER_ROW = COURSE.header_row
+FIRST_EPOCH_ROW = COURSE.first_epoch_row
+CHART_COL = COURSE.chart_col
+CHART_SIZE = COURSE.chart_size
+RATE_VIEWS: dict[str, tuple[str, str]] = {
+    v.name: (COLUMNS[v.first], COLUMNS[v.last]) for v in COURSE.views if v.name != CHART_VIEW}
+
+
+def param_cell(name: str, absolute: bool = True) -> str:
+    """A1 text of a course block cell, e.g. ``$C$3`` for η."""
+    row, col = PARAM_CELLS[name]
+    return str(xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute))
+
+
+def epoch_row(epoch: int) -> int:
+    return COURSE.epoch_row(epoch)
+
+
+def cell(name: str, epoch: int, absolute: bool = False) -> str:
+    """A1 text of a course table cell, e.g. ``B10`` for w1 at epoch 0."""
+    return COURSE.cell(name, epoch, absolute)
+
+
+def view_columns(view: str) -> tuple[int, int]:
+    """First and last column of a course rate sheet's printed view."""
+    v = COURSE.view(view)
+    return v.first, v.last

@@ -94,7 +94,7 @@ class Model:
     def describe(self) -> str:
         if self.spec is None:
             return "the 2-2-2 sigmoid network (½-squared error, one example)"
-        from workbook_builder.netlayout import describe
+        from workbook_builder.layout import describe
 
         return describe(self.spec)
 
@@ -278,7 +278,7 @@ def spec_groups(spec: NetSpec, names: list[str]) -> tuple[tuple[str, ...], ...]:
 
 
 def spec_families(spec: NetSpec) -> tuple[tuple[str, ...], ...]:
-    from workbook_builder.netlayout import kind, plan
+    from workbook_builder.layout import kind, plan
 
     families: list[list[str]] = []
     last = None

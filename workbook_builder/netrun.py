@@ -136,12 +136,21 @@ def net_spec(fields: Mapping[str, object]) -> NetSpec:
                    train_biases=train, weights=weights, init_seed=seed, **texts)
 
 
+def course_spec(network: Network) -> NetSpec:
+    """The course's numbers (a spec.Network) as the engine's network."""
+    return NetSpec(examples=((network.inputs, network.targets),), biases=network.biases,
+                   weights=network.weights)
+
+
+def from_course(run: Run) -> NetRun:
+    """The course's run (spec.Run: the 2-2-2 network's numbers) as the engine's NetRun."""
+    return NetRun(course_spec(run.network), run.learning_rates, run.epochs)
+
+
 def todays_network(net: NetSpec) -> Network | None:
-    """The default builder's Network when ``net`` is one it writes (2-2-2, sigmoid, ½-squared
-    error, one example, fixed or no biases), else None."""
-    if (net.layers != topology.DEFAULT_LAYERS or net.activation != "sigmoid"
-            or net.output_activation != "sigmoid" or net.loss != "half-se"
-            or len(net.examples) != 1 or net.train_biases):
+    """The course's Network (spec.Network: its numbers) when ``net`` is the course's network
+    (2-2-2, sigmoid, ½-squared error, one example, fixed or no biases), else None."""
+    if not topology.course_network(net):
         return None
     (x, t), = net.examples
     biases = None if net.biases is None else (net.biases[0], net.biases[1])

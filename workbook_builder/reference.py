@@ -1,4 +1,10 @@
-"""Pure NumPy reference: a network and a learning rate -> every quantity of every epoch."""
+"""The 2-2-2 network's names and rules as the 2-2-2 reading of ``check`` applies them (RULES,
+Values), and its error-scale bound (tolerances of the 2-2-2 proofs).
+
+The builder computes and writes every network, 2-2-2 included, from the engine's expression
+trees (topology.py); the checker's own 2-2-2 rules move onto the same trees next (issue 27,
+slice 2). tests/test_topology.py proves RULES equal the trees' values on the course's network.
+"""
 
 from __future__ import annotations
 
@@ -105,7 +111,7 @@ def update(k: int, sign: float = -1.0) -> Rule:
 #: trace evaluates them in QUANTITIES order; `check` applies each to a sheet's own upstream
 #: cells, so one wrong column is found once. Gradients come from a_o, a_h, w, t and i (not from
 #: δ columns), so a sheet without δ columns can be checked too. The operations and their order
-#: mirror the sheet's formulas (cell_formulas.py), so engines round alike.
+#: mirror the sheet's formulas (topology.equations), so engines round alike.
 RULES: dict[str, Rule] = {
     **{f"w{k}": update(k) for k in range(1, 9)},
     "h1": lambda v: v["w1"] * v["i1"] + v["w2"] * v["i2"] + v["b1"],
@@ -134,52 +140,6 @@ RULES: dict[str, Rule] = {
 }
 #: the example a sheet learns (labelled cells or columns)
 EXAMPLE = ("i1", "i2", "t1", "t2")
-
-
-def step(network: Network, w: Array) -> Trace:
-    """Forward and backward pass at weights ``w`` (shape ``(8, ...)``): every quantity but w."""
-    shape = np.shape(w[0])
-    data: dict[str, Array] = {name: np.asarray(w[k], dtype=np.float64)
-                              for k, name in enumerate(WEIGHTS)}
-    given = dict(zip(EXAMPLE, (*network.inputs, *network.targets), strict=True))
-    if network.biases is not None:
-        given.update(zip(("b1", "b2"), network.biases, strict=True))
-    data.update({name: np.full(shape, value) for name, value in given.items()})
-    values = Values(data, shape)
-    for name in FORWARD + DELTAS + GRADIENTS:
-        data[name] = np.asarray(RULES[name](values), dtype=np.float64)
-    return {name: data[name] for name in FORWARD + DELTAS + GRADIENTS}
-
-
-def trace(network: Network, learning_rate: float, epochs: int) -> Trace:
-    """Plain gradient descent for ``epochs`` rows; row 0 holds the initial weights.
-
-    Returns:
-        Every quantity of ``QUANTITIES`` as an array of ``epochs`` float64 values.
-    """
-    return traces(network, (learning_rate,), epochs)[0]
-
-
-def traces(network: Network, learning_rates: tuple[float, ...], epochs: int) -> list[Trace]:
-    """``trace`` for several learning rates at once (one NumPy pass over the epochs)."""
-    lr = np.asarray(learning_rates, dtype=np.float64)
-    out = {q: np.empty((epochs, lr.size)) for q in QUANTITIES}
-    w = np.repeat(np.asarray(network.weights, dtype=np.float64)[:, None], lr.size, axis=1)
-    for epoch in range(epochs):
-        values = step(network, w)
-        grads = np.stack([values[g] for g in GRADIENTS])
-        for k, name in enumerate(WEIGHTS):
-            out[name][epoch] = w[k]
-        for name, v in values.items():
-            out[name][epoch] = v
-        w = w - lr * grads
-    return [{q: out[q][:, j].copy() for q in QUANTITIES} for j in range(lr.size)]
-
-
-def first_epoch_below(e_total: Array, fraction: float) -> int | None:
-    """The first epoch whose E_total is below ``fraction`` of epoch 0's, or None."""
-    hits = np.flatnonzero(e_total < fraction * e_total[0])
-    return int(hits[0]) if hits.size else None
 
 
 def error_scale(tr: Trace, network: Network, learning_rate: float) -> Trace:

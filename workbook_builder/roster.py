@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from workbook_builder.reference import trace
+from workbook_builder import topology
+from workbook_builder.netrun import course_spec
 from workbook_builder.spec import Network
 
 #: the key's columns (the default network), in order
@@ -88,7 +89,7 @@ def numbers_for(secret: bytes, student_id: str, eta: float | None = None) -> Num
         rate = eta if eta is not None else _draw(
             secret, student_id, "eta", attempt, lo // ETA_STEP, hi // ETA_STEP) / ETA_STEP * 1.0
         network = Network(inputs=inputs, targets=targets, weights=weights)
-        e = trace(network, rate, VISIBLE_EPOCHS + 1)["E_total"]
+        e = topology.trace(course_spec(network), rate, VISIBLE_EPOCHS + 1)["E_total"]
         if e[0] >= MIN_START_ERROR and e[-1] <= VISIBLE_SHARE * e[0]:
             return Numbers(network, rate)
     raise RosterError(f"no numbers for {student_id!r} make the error fall visibly with "

@@ -20,13 +20,17 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder import layout
+from workbook_builder import layout, topology
+from workbook_builder.equations import Array
 from workbook_builder.files import atomic_path
-from workbook_builder.reference import QUANTITIES, WEIGHTS, Trace, trace
+from workbook_builder.netrun import course_spec
 from workbook_builder.roster import Numbers
 
 SHEET = "Backprop"
 CHECK_SHEET = "Self-check"
+Trace = dict[str, Array]
+QUANTITIES = layout.COLUMNS[1:]
+WEIGHTS = tuple(name for name in QUANTITIES if layout.kind(name) == "weights")
 CHECKED_EPOCHS = 3  # epochs 0..2 are checked live
 ID_LABEL = "student id"
 ID_CELL = (6, 2)  # right of its label, in the parameter block's free row (no biases here)
@@ -45,7 +49,8 @@ INSTRUCTIONS = (
 def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) -> Path:
     """Write the starter workbook for one student (atomically)."""
     network, eta = numbers.network, numbers.eta
-    expected = trace(network, eta, CHECKED_EPOCHS)
+    spec = course_spec(network)
+    expected = topology.trace(spec, eta, CHECKED_EPOCHS)
     with atomic_path(path) as part:
         wb = Workbook(str(part), {"in_memory": True, "strings_to_numbers": False,
                                   "strings_to_formulas": False})
@@ -65,7 +70,7 @@ def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) ->
         ws.merge_range(layout.NOTE_ROW, layout.TEXT_COL, layout.NOTE_ROW,
                        layout.COLUMN["E_total"], INSTRUCTIONS[0], wrap)
         ws.set_row(layout.NOTE_ROW, 48)  # points: three wrapped lines
-        values = layout.params(network, eta)
+        values = {"η": eta, **topology.constants(spec), **topology.parameters(spec)}
         for name, (row, col) in layout.PARAM_CELLS.items():
             if name in values:
                 ws.write(row, col - 1, layout.PARAM_LABELS[name], bold)

@@ -377,6 +377,36 @@ def updates(s: NetSpec) -> dict[str, Expr]:
     return {p: Var(p, 1) - Var("η") * Var(f"∂E/∂{p}", 1) for p in parameters(s)}
 
 
+def course_network(s: NetSpec) -> bool:
+    """The course's network: 2-2-2, sigmoid, ½-squared error, one example, fixed or no
+    biases (any numbers); its Guide is the course's lesson (guide.STEPS)."""
+    return (s.layers == DEFAULT_LAYERS and s.activation == s.output_activation == "sigmoid"
+            and s.loss == "half-se" and len(s.examples) == 1 and not s.train_biases)
+
+
+def traces(s: NetSpec, learning_rates: tuple[float, ...], epochs: int) -> list[dict[str, Array]]:
+    """``trace`` for several rates, computed side by side as one array each (a tree walk per
+    epoch for all rates): element by element the same operations, so bit for bit ``trace``'s
+    values (tests/test_netwriter.py checks it)."""
+    n = len(learning_rates)
+    eq, upd = equations(s), updates(s)
+    given = {k: np.asarray(v, dtype=np.float64) for k, v in constants(s).items()}
+    given["η"] = np.asarray(learning_rates, dtype=np.float64)
+    params = {k: np.full(n, v, dtype=np.float64) for k, v in parameters(s).items()}
+    rows: list[dict[str, Array]] = []
+    for _ in range(epochs):
+        if rows:
+            def look(name: str, lag: int, above: dict[str, Array] = rows[-1]) -> Array:
+                return above[name] if lag else given[name]
+
+            params = {p: np.broadcast_to(np.asarray(upd[p].value(look), dtype=np.float64),
+                                         (n,)) for p in upd}
+        rows.append(evaluate(eq, {**given, **params}))
+    names = [*parameters(s), *eq]
+    stacked = {q: np.array([np.broadcast_to(r[q], (n,)) for r in rows]) for q in names}
+    return [{q: stacked[q][:, k].copy() for q in names} for k in range(n)]
+
+
 def trace(s: NetSpec, learning_rate: float, epochs: int) -> dict[str, Array]:
     """Full-batch gradient descent: every quantity of every epoch (row 0: initial values)."""
     eq, upd = equations(s), updates(s)

@@ -1,9 +1,14 @@
-"""Write the workbook with XlsxWriter: rate sheets, Summary, formats and cached values."""
+"""Write the workbook of any network with XlsxWriter: rate sheets, Network, Summary, Guide.
+
+The one writer: every quantity's formula is its expression tree (topology.py) printed into the
+cells the layout gives (layout.py), every cached value the engine's trace of the same tree.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,20 +21,14 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder import cell_formulas, charts, guide, layout
-from workbook_builder.diagram import network_png
+from workbook_builder import cell_formulas, charts, diagram, guide, layout, netdiagram, topology
+from workbook_builder.equations import Array
 from workbook_builder.files import atomic_path
-from workbook_builder.reference import (
-    DELTAS,
-    GRADIENTS,
-    QUANTITIES,
-    WEIGHTS,
-    Trace,
-    first_epoch_below,
-    traces,
-)
+from workbook_builder.layout import Layout
+from workbook_builder.netrun import NetRun, from_course
 from workbook_builder.spec import Run
 
+Trace = dict[str, Array]
 #: fixed document date, so the same inputs give a byte-identical file
 CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 NUMBER = "0.000000000"  # weights, activations, errors: nine decimals
@@ -37,6 +36,7 @@ SMALL = "0.000000E+00"  # δ terms and gradients shrink by orders of magnitude: 
 #: header fill per group of columns, so the chain of the computation reads left to right
 GROUP_FILL = {"weights": "#DDEBF7", "forward": "#E2EFDA", "loss": "#FCE4D6",
               "deltas": "#FFF2CC", "gradients": "#EDE7F6", "epoch": "#D9D9D9"}  # fmt: skip
+MAX_WIDTH = 24  # characters: a column of a run that diverged stays readable
 
 
 class PlainFormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no types
@@ -44,12 +44,13 @@ class PlainFormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no
 
     XlsxWriter runs some 30 regular-expression substitutions over every formula to prefix
     newer functions with ``_xlfn.``; on the rate sheets' ~19,000 formulas that is half the
-    build time. Formulas that call only the functions in PLAIN need no prefix, so they skip
-    the scan; anything else goes through XlsxWriter as usual. tests/test_writer.py checks that
-    the file is byte-identical to one written without this shortcut.
+    build time. Formulas that call only the functions in PLAIN (all the expression trees
+    call) need no prefix, so they skip the scan; anything else goes through XlsxWriter as
+    usual. tests/test_writer.py checks that the file is byte-identical to one written without
+    this shortcut.
     """
 
-    PLAIN = frozenset({"EXP", "MIN"})
+    PLAIN = frozenset({"EXP", "MIN", "MAX", "LN", "TANH", "IF"})
     _CALL = re.compile(r"([A-Z][A-Z0-9._]*)\(")
 
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
@@ -60,19 +61,18 @@ class PlainFormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no
 
 
 def group(name: str) -> str:
-    if name == layout.EPOCH:
-        return "epoch"
-    if name in WEIGHTS:
-        return "weights"
-    if name in DELTAS:
-        return "deltas"
-    if name in GRADIENTS:
-        return "gradients"
-    return "loss" if name.startswith("E") else "forward"
+    """A column's header fill."""
+    k = layout.kind(name)
+    return "weights" if k == "biases" else k
 
 
 def number_format(name: str) -> str:
-    return SMALL if name in DELTAS or name in GRADIENTS else NUMBER
+    return SMALL if layout.kind(name) in ("deltas", "gradients") else NUMBER
+
+
+def cached(v: float) -> float | str:
+    """A cached value; a run that overflowed shows Excel's error, as Excel computes it."""
+    return v if math.isfinite(v) else "#NUM!"
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Formats:
     label: Format
     value: Format
     header: dict[str, Format]
-    cells: dict[str, Format]
+    cells: dict[str, Format]  # by number format
     epoch: Format
     text: Format
     section: Format
@@ -114,7 +114,7 @@ class Formats:
             value=fmt({"font_color": "#0000FF", "bg_color": "#FFFFE0", "border": 1,
                        "border_color": "#BFBFBF", "num_format": "0.00####"}),
             header=header,
-            cells={q: fmt({"num_format": number_format(q)}) for q in QUANTITIES},
+            cells={n: fmt({"num_format": n}) for n in (NUMBER, SMALL)},
             epoch=fmt({"align": "center"}),
             text=fmt({"align": "center", "font_color": "#595959"}),
             section=fmt({"bold": True, "font_size": 12, "bg_color": "#F2F2F2", "top": 1}),
@@ -132,86 +132,112 @@ class Formats:
         )
 
 
-def column_widths(all_traces: list[Trace]) -> dict[str, float]:
+def network_values(spec: topology.NetSpec) -> dict[str, float]:
+    """Every value the Network sheet holds: the examples, fixed biases, initial parameters."""
+    return {**topology.constants(spec), **topology.parameters(spec)}
+
+
+def column_widths(lay: Layout, all_traces: list[Trace]) -> dict[str, float]:
     """Widths (characters) wide enough for the longest number any sheet shows in a column."""
     widths: dict[str, float] = {layout.EPOCH: 8}  # the epochs alone: it repeats on every page
-    for q in QUANTITIES:
-        biggest = max(float(np.max(np.abs(t[q]))) for t in all_traces)
-        shown = f"-{biggest:.7E}" if number_format(q) == SMALL else f"-{biggest:.9f}"
-        widths[q] = max(11, len(shown) + 1)
+    for name in lay.columns[1:]:
+        finite = [np.abs(t[name][np.isfinite(t[name])]) for t in all_traces]
+        biggest = max((float(f.max()) for f in finite if f.size), default=1.0)
+        shown = f"-{biggest:.7E}" if number_format(name) == SMALL else f"-{biggest:.9f}"
+        widths[name] = min(MAX_WIDTH, max(11, len(shown) + 1, len(name) + 2))
     # the column left of the η value holds its label: wide enough that the label does not run
     # into column A, which repeats on every printed page
-    label_col = layout.COLUMNS[layout.PARAM_CELLS["η"][1] - 1]
+    label_col = lay.columns[lay.block["η"][1] - 1]
     widths[label_col] = max(widths[label_col], len(layout.LR_LABEL) + 2)
     return widths
 
 
-RATE_TITLE = "Backpropagation of a 2-2-2 sigmoid network, " + layout.ETA_LABEL
+def rate_title(lay: Layout) -> str:
+    return f"Backpropagation of a {layout.network_words(lay.spec)}, " + layout.ETA_LABEL
 
 
-def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: Run, lr: float,
-                     trace: Trace, widths: dict[str, float]) -> None:
+def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: Layout,
+                     index: int, trace: Trace, widths: dict[str, float]) -> None:
     """One learning rate: title, parameter block, header, one row per epoch, the chart."""
-    net = run.network
-    eta = layout.param_cell("η")
+    lr = run.learning_rates[index]
+    eta = lay.value_ref("η")
+    title = rate_title(lay)
     # the title follows the η cell (a formula); the chart's legend follows it too
-    ws.write_formula(layout.TITLE_ROW, layout.TEXT_COL, cell_formulas.labelled(RATE_TITLE, eta),
-                     fm.title, RATE_TITLE + cell_formulas.general(lr))
+    ws.write_formula(layout.TITLE_ROW, layout.TEXT_COL, cell_formulas.labelled(title, eta),
+                     fm.title, title + cell_formulas.general(lr))
     # each note fits above the weights view, so nothing runs onto the other printed pages
+    where = "the grey network comes from" if lay.in_block else "the network is on"
     ws.write(layout.NOTE_ROW, layout.TEXT_COL,
-             f"Blue η is this sheet's input; the grey network comes from sheet "
-             f"{layout.NETWORK}: edit it there.", fm.note)
-    ws.write(layout.NOTE2_ROW, layout.TEXT_COL,
-             "Epoch 0 holds the initial weights; each row subtracts η × the gradients of the "
+             f"Blue η is this sheet's input; {where} sheet {layout.NETWORK}: edit it there.",
+             fm.note)
+    learn = "weights and biases" if lay.spec.train_biases else "weights"
+    ws.write(lay.note2_row, layout.TEXT_COL,
+             f"Epoch 0 holds the initial {learn}; each row subtracts η × the gradients of the "
              "row above (see the Guide).", fm.note)
-    for name, value in layout.params(net, lr).items():
-        row, col = layout.PARAM_CELLS[name]
-        ws.write(row, col - 1, layout.PARAM_LABELS[name], fm.label)
+    values = {"η": lr, **network_values(lay.spec)}
+    for name, (row, col) in lay.block.items():
+        ws.write(row, col - 1, layout.labels(name), fm.label)
         if name == "η":
-            ws.write_number(row, col, value, fm.value)
+            ws.write_number(row, col, lr, fm.value)
         else:  # one network for every rate sheet: entered once, on the Network sheet
-            ws.write_formula(row, col, f"={layout.network_ref(name)}", fm.linked, value)
+            ws.write_formula(row, col, f"={lay.network_ref(name)}", fm.linked, values[name])
 
-    for col, name in enumerate(layout.COLUMNS):
-        ws.write(layout.HEADER_ROW, col, name, fm.header[group(name)])
+    if lay.group_row is not None:
+        ws.set_row(lay.group_row, 30)  # a group label over one column takes two lines
+        for first, last, label in lay.groups():
+            group_format = fm.header[group(lay.columns[first])]
+            if first == last:
+                ws.write(lay.group_row, first, label, group_format)
+            else:
+                ws.merge_range(lay.group_row, first, lay.group_row, last, label, group_format)
+    for col, name in enumerate(lay.columns):
+        ws.write(lay.header_row, col, name, fm.header[group(name)])
         ws.set_column(col, col, widths[name])
-    ws.set_row(layout.HEADER_ROW, 20)
+    ws.set_row(lay.header_row, 20)
 
-    has_bias = net.biases is not None
+    eq, updates = topology.equations(lay.spec), topology.updates(lay.spec)
+    first_row = {p: "=" + lay.value_ref(p) for p in updates}
+    later = {p: lay.template(updates[p]) for p in updates}
+    later.update({q: lay.template(eq[q]) for q in eq})
+    plan = [(lay.column[name], name, fm.cells[number_format(name)], trace[name].tolist())
+            for name in lay.columns[1:]]
     for epoch in range(run.epochs):
-        row = layout.epoch_row(epoch)
+        row = lay.epoch_row(epoch)
+        numbers = lay.row_numbers(epoch)
         ws.write_number(row, 0, epoch, fm.epoch)
-        refs = layout.Refs(epoch, has_bias)
-        for name in QUANTITIES:
-            ws.write_formula(row, layout.COLUMN[name], cell_formulas.formula(name, refs),
-                             fm.cells[name], float(trace[name][epoch]))
+        for col, name, cell_format, column in plan:
+            text = first_row[name] if epoch == 0 and name in first_row else \
+                later[name].format(**numbers)
+            ws.write_formula(row, col, text, cell_format, cached(column[epoch]))
 
-    ws.freeze_panes(layout.FIRST_EPOCH_ROW, 1)
+    ws.freeze_panes(lay.first_epoch_row, 1)
     sheets = layout.sheet_names(run)
-    chart = charts.error_chart(wb, sheets, sheets.index(ws.get_name()), run.learning_rates,
+    chart = charts.error_chart(wb, lay, sheets, sheets.index(ws.get_name()), run.learning_rates,
                                run.epochs)
-    chart.set_size({"width": layout.CHART_SIZE[0], "height": layout.CHART_SIZE[1]})
-    ws.insert_chart(layout.CHART_ROW, layout.CHART_COL, chart, {"x_offset": 10})
-    write_input_copies(ws, fm, layout.params(net, lr))
+    chart.set_size({"width": lay.chart_size[0], "height": lay.chart_size[1]})
+    ws.insert_chart(layout.CHART_ROW, lay.chart_col, chart, {"x_offset": 10})
+    write_input_copies(ws, fm, lay, values)
     # printed pages (and the rendered pictures): one per view, the epoch column on each
-    last_row = layout.FIRST_EPOCH_ROW + min(run.epochs, layout.PRINT_EPOCHS) - 1
-    ws.print_area(0, 0, last_row, layout.view_columns(layout.CHART_VIEW)[1])
-    ws.set_v_pagebreaks([layout.view_columns(v)[0] for v in (*layout.RATE_VIEWS,
-                                                              layout.CHART_VIEW)][1:])
+    last_row = lay.epoch_row(min(run.epochs, layout.PRINT_EPOCHS) - 1)
+    ws.print_area(0, 0, last_row, lay.views[-1].last)
+    ws.set_v_pagebreaks([view.first for view in lay.views][1:])
     ws.repeat_columns(0)
     page_setup(ws, scale=layout.PRINT_SCALE)
 
 
-def write_input_copies(ws: Worksheet, fm: Formats, values: dict[str, float]) -> None:
-    """Above the forward and backward views, the inputs they use, as formulas (not inputs)."""
-    for view in layout.VIEWS_WITH_INPUT_COPIES:
-        cells, note_row = layout.input_copy_cells(view)
+def write_input_copies(ws: Worksheet, fm: Formats, lay: Layout, values: dict[str, float]) -> None:
+    """Above every view but the first (and the chart), the inputs it uses, as formulas."""
+    for view in lay.views[1:-1]:
+        placed = lay.input_copy_cells(view)
+        if placed is None:
+            continue
+        cells, note_row = placed
         for name, (row, col) in cells.items():
             ws.write(row, col, name, fm.copy_label)  # left-aligned: stays on its page
-            ws.write_formula(row, col + 1, f"={layout.param_cell(name)}", fm.copy,
-                             values[name])
-        ws.write(note_row, layout.view_columns(view)[0],
-                 f"copies: edit η at the left, the rest on sheet {layout.NETWORK}", fm.note)
+            ws.write_formula(row, col + 1, f"={lay.value_ref(name)}", fm.copy, values[name])
+        where = f"the rest on sheet {layout.NETWORK}" if lay.in_block else \
+            f"the network on sheet {layout.NETWORK}"
+        ws.write(note_row, view.first, f"copies: edit η at the left, {where}", fm.note)
 
 
 def page_setup(ws: Worksheet, scale: int | None = None) -> None:
@@ -226,37 +252,118 @@ def page_setup(ws: Worksheet, scale: int | None = None) -> None:
         ws.set_print_scale(scale)
 
 
-def write_network(ws: Worksheet, fm: Formats, run: Run, diagram: bytes) -> None:
-    """The network every rate sheet trains, entered once: inputs, targets, initial weights,
-    biases (blue input cells, in the same cells as each rate sheet's parameter block), and its
-    diagram."""
+def _and(names: list[str]) -> str:
+    """``h1``, ``h1 and h2``, ``h1, h2 and h3``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _span(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]}…{names[-1]}"
+
+
+def network_explained(spec: topology.NetSpec) -> list[str]:
+    """What the Network sheet's names mean, one line per kind."""
+    n_in, n_out = spec.layers[0], spec.layers[-1]
+    weights = [f"w{k}" for k in range(1, spec.n_weights + 1)]
+    out = [f"{', '.join(f'i{j}' for j in range(1, n_in + 1))}: the inputs; "
+           f"{', '.join(f't{k}' for k in range(1, n_out + 1))}: the targets; "
+           f"{_span(weights)}: the weights at epoch 0"]
+    neurons = topology.neuron_names(spec)
+    if spec.train_biases:
+        biases = [p for p in topology.parameters(spec) if p.startswith("b_")]
+        out.append(f"{_span(biases)}: each neuron's own bias at epoch 0 (they learn)")
+    elif spec.biases is not None:
+        fixed = [f"b{layer}" for layer in range(1, len(spec.layers))]
+        added = [f"{b} in {_and(neurons[layer])}" for layer, b in enumerate(fixed, start=1)]
+        out.append(f"{', '.join(fixed)}: fixed biases, {added[0].replace(' in ', ' added in ', 1)}"
+                   + "".join(f", {a}" for a in added[1:]))
+    return out
+
+
+def write_network(ws: Worksheet, fm: Formats, lay: Layout, picture: bytes) -> None:
+    """The network every rate sheet trains, entered once: the examples, the initial weights,
+    the biases (blue input cells) — in the same cells as each rate sheet's block where it
+    holds them, and the network's diagram; else as tables."""
+    if not lay.in_block:
+        write_network_tables(ws, fm, lay)
+        return
     ws.write(layout.TITLE_ROW, 0, "The network every rate sheet trains", fm.title)
     notes = ("Blue cells are inputs: every rate sheet, the Summary and the Guide follow.",
              "Each rate sheet shows them in grey and has its own η (its blue cell).")
     for row, text in zip(layout.NETWORK_NOTE_ROWS, notes, strict=True):
         ws.write(row, 0, text, fm.note)
-    for name, value in layout.network_params(run.network).items():
-        row, col = layout.PARAM_CELLS[name]
-        ws.write(row, col - 1, layout.PARAM_LABELS[name], fm.label)
-        ws.write_number(row, col, value, fm.value)
-    explain = ["i1, i2: the inputs; t1, t2: the targets; w1…w8: the weights at epoch 0"]
-    if run.network.biases is not None:
-        explain.append("b1, b2: fixed biases, b1 added in h1 and h2, b2 in o1 and o2")
-    for row, text in zip(layout.NETWORK_EXPLAIN_ROWS, explain, strict=False):
+    values = network_values(lay.spec)
+    for name, (row, col) in lay.network_cells.items():
+        ws.write(row, col - 1, layout.labels(name), fm.label)
+        ws.write_number(row, col, values[name], fm.value)
+    for row, text in zip(layout.NETWORK_EXPLAIN_ROWS, network_explained(lay.spec),
+                         strict=False):
         ws.write(row, 0, text, fm.note)
     ws.insert_image(layout.NETWORK_IMAGE_ROW, 0, "network.png", {
-        "image_data": io.BytesIO(diagram), "object_position": 3,
+        "image_data": io.BytesIO(picture), "object_position": 3,
         "x_scale": layout.NETWORK_IMAGE_SCALE, "y_scale": layout.NETWORK_IMAGE_SCALE})
     margin, label_width, value_width = layout.NETWORK_WIDTHS
     ws.set_column(0, 0, margin)
-    last_col = max(col for _, col in layout.PARAM_CELLS.values())
+    last_col = max(col for _, col in lay.block.values())
     for col in range(1, last_col + 1):
         ws.set_column(col, col, value_width if col % 2 == 0 else label_width)
-    ws.print_area(0, 0, layout.NETWORK_IMAGE_ROW + layout.NETWORK_IMAGE_ROWS, last_col)
+    height = netdiagram.png_size(picture)[1] * layout.NETWORK_IMAGE_SCALE
+    rows = layout.guide_image_rows(round(height), netdiagram.DPI)
+    ws.print_area(0, 0, layout.NETWORK_IMAGE_ROW + rows, last_col)
     page_setup(ws)
 
 
-def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
+def write_network_tables(ws: Worksheet, fm: Formats, lay: Layout) -> None:
+    """A network too large for a block: a table of the examples, a list of the parameters."""
+    spec = lay.spec
+    ws.write(0, 0, f"The network every rate sheet trains: {layout.describe(spec)}", fm.title)
+    notes = ("Blue cells are inputs: every rate sheet and the Summary follow.",
+             "Weights: layer by layer, within a layer by destination neuron, then source "
+             "neuron (w1 = i1→first hidden neuron, w2 = i2→it, …).")
+    for row, text in zip(layout.NETWORK_NOTE_ROWS, notes, strict=True):
+        ws.write(row, 0, text, fm.note)
+    n_in, n_out = spec.layers[0], spec.layers[-1]
+    heads = ["example", *(f"i{j}" for j in range(1, n_in + 1)),
+             *(f"t{k}" for k in range(1, n_out + 1))]
+    for col, text in enumerate(heads):
+        ws.write(layout.EXAMPLES_HEADER_ROW, col, text,
+                 fm.header["epoch" if col == 0 else "forward" if col <= n_in else "loss"])
+    values = network_values(spec)
+    for e in range(len(spec.examples)):
+        ws.write_number(layout.EXAMPLES_HEADER_ROW + 1 + e, 0, e + 1, fm.epoch)
+    names = topology.neuron_names(spec)
+    source: dict[str, tuple[str, str]] = {}
+    for layer, block in enumerate(topology.weight_index(spec), start=1):
+        for d, row_names in enumerate(block):
+            for j, w in enumerate(row_names):
+                source[w] = (names[layer - 1][j], names[layer][d])
+    head = layout.parameter_header_row(spec)
+    for col, text in enumerate(("parameter", "initial value", "from → to")):
+        ws.write(head, col, text, fm.header["weights"])
+    for name, (row, col) in lay.network_cells.items():
+        ws.write_number(row, col, values[name], fm.value)
+        if name in source:
+            ws.write(row, 0, name, fm.label)
+            ws.write(row, 2, f"{source[name][0]} → {source[name][1]}", fm.note)
+        elif name.startswith("b_"):
+            ws.write(row, 0, name, fm.label)
+            ws.write(row, 2, f"{name[2:]}'s bias at epoch 0 (it learns)", fm.note)
+        elif name.startswith("b"):
+            ws.write(row, 0, name, fm.label)
+            ws.write(row, 2, f"fixed, added in {', '.join(names[int(name[1:])])}", fm.note)
+    ws.set_column(0, 0, 12)
+    ws.set_column(1, max(2, n_in + n_out), 12)
+    ws.set_column(2, 2, 14)
+    page_setup(ws)
+
+
+def first_epoch_below(e_total: Array, fraction: float) -> int | None:
+    """The first epoch whose E_total is below ``fraction`` of epoch 0's, or None."""
+    hits = np.flatnonzero(e_total < fraction * e_total[0])
+    return int(hits[0]) if hits.size else None
+
+
+def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: Layout,
                   all_traces: list[Trace]) -> None:
     """Per rate: E_total at chosen epochs and the first epoch below 50/10/1 % of the start."""
     sheets = layout.sheet_names(run)
@@ -283,7 +390,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                                                strict=True)):
         row = layout.summary_row(k)
         quoted = layout.quote(sheet)
-        ws.write_formula(row, 0, f"={quoted}!{layout.param_cell('η')}", fm.summary_eta, lr)
+        ws.write_formula(row, 0, f"={quoted}!{lay.value_ref('η')}", fm.summary_eta, lr)
         ws.write_url(row, 1, f"internal:{quoted}!A1", string=sheet)
         for j, epoch in enumerate(e_columns):
             col = 2 + j
@@ -291,11 +398,11 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                 ws.write(row, col, f"n/a ({run.epochs} epochs)", fm.text)
                 continue
             # scientific: large rates drive E_total below what nine decimals show
-            ws.write_formula(row, col, f"={quoted}!{layout.cell('E_total', epoch, True)}",
-                             fm.small, float(trace["E_total"][epoch]))
-        epochs_range = layout.column_range(sheet, layout.EPOCH, run.epochs)
-        e_range = layout.column_range(sheet, "E_total", run.epochs)
-        start = f"{quoted}!{layout.cell('E_total', 0, True)}"
+            ws.write_formula(row, col, f"={quoted}!{lay.cell('E_total', epoch, True)}",
+                             fm.small, cached(float(trace["E_total"][epoch])))
+        epochs_range = lay.column_range(sheet, layout.EPOCH, run.epochs)
+        e_range = lay.column_range(sheet, "E_total", run.epochs)
+        start = f"{quoted}!{lay.cell('E_total', 0, True)}"
         for j, fraction in enumerate(layout.SUMMARY_FRACTIONS):
             hit = first_epoch_below(trace["E_total"], fraction)
             ws.write_formula(
@@ -303,7 +410,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
                 cell_formulas.first_epoch_below(epochs_range, e_range, start, fraction),
                 fm.epoch, layout.NOT_REACHED if hit is None else hit,
             )
-    chart = charts.summary_chart(wb, sheets, run.learning_rates, run.epochs)
+    chart = charts.summary_chart(wb, lay, sheets, run.learning_rates, run.epochs)
     width, height = layout.summary_chart_size()
     chart.set_size({"width": width, "height": height})
     chart_row = layout.summary_chart_row(len(sheets))
@@ -312,13 +419,13 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: Run,
     page_setup(ws)
 
 
-def write_guide(ws: Worksheet, fm: Formats, run: Run, all_traces: list[Trace],
-                diagram: bytes) -> None:
+def write_guide(ws: Worksheet, fm: Formats, run: NetRun, lay: Layout, all_traces: list[Trace],
+                picture: bytes) -> None:
     """Each step of backpropagation with its equation and a live value from one rate sheet."""
     source = layout.guide_source(run)
-    trace = all_traces[layout.sheet_names(run).index(source)]
-    lr = run.learning_rates[layout.sheet_names(run).index(source)]
-    values = layout.params(run.network, lr)
+    index = layout.sheet_names(run).index(source)
+    trace, lr = all_traces[index], run.learning_rates[index]
+    values = {"η": lr, **network_values(lay.spec)}
     ws.write(layout.TITLE_ROW, 0, "Guide: backpropagation step by step", fm.title)
     notes = (f"Values are live formulas on sheet {source!r}, epoch 0 (epoch 1 where marked): "
              f"edit the network on sheet {layout.NETWORK}, or that sheet's η, and they follow.",
@@ -328,52 +435,77 @@ def write_guide(ws: Worksheet, fm: Formats, run: Run, all_traces: list[Trace],
     for row, text in zip(layout.GUIDE_NOTE_ROWS, notes, strict=True):
         ws.write(row, 0, text, fm.note)
     ws.insert_image(layout.GUIDE_IMAGE_ROW, 0, "network.png", {
-        "image_data": io.BytesIO(diagram),
+        "image_data": io.BytesIO(picture),
         "object_position": 3,  # XlsxWriter sizes it by the PNG's 200 dpi: ~810 × 520 px
     })
+    header_row = layout.GUIDE_IMAGE_ROW + layout.guide_image_rows(
+        netdiagram.png_size(picture)[1], netdiagram.DPI)
     for col, (text, width) in enumerate(zip(layout.GUIDE_COLUMNS, layout.GUIDE_WIDTHS,
                                             strict=True)):
-        ws.write(layout.GUIDE_HEADER_ROW, col, text, fm.header["epoch"])
+        ws.write(header_row, col, text, fm.header["epoch"])
         ws.set_column(col, col, width)
-    for k, step in enumerate(guide.STEPS):
-        row = layout.guide_row(k)
-        if not step.example:
+
+    def ref(name: str, epoch: int) -> str:
+        if name in lay.column:
+            return f"{layout.quote(source)}!{lay.cell(name, epoch)}"
+        if name in lay.block:
+            return f"{layout.quote(source)}!{lay.value_ref(name)}"
+        return lay.network_ref(name)
+
+    steps = guide.steps(lay.spec, run.epochs)
+    for k, step in enumerate(steps):
+        row = layout.guide_row(k, header_row)
+        if not step.example and not step.equation:
             ws.merge_range(row, 0, row, len(layout.GUIDE_COLUMNS) - 1, step.name, fm.section)
             continue
         ws.write(row, 0, step.name, fm.label)
+        if not step.example:  # a line of text
+            ws.write(row, 1, step.equation)
+            continue
         ws.write(row, 1, step.equation, fm.equation)
-        refs = {key: layout.ref(source, *key) for key in guide.names(step.example)}
+        refs = {key: ref(*key) for key in guide.names(step.example)}
         numbers = {key: float(trace[key[0]][key[1]]) if key[0] in trace else values[key[0]]
                    for key in refs}
-        ws.write_formula(row, 2, "=" + guide.fill(step.example, refs), fm.guide_value,
-                         guide.evaluate(step.example, numbers))
+        value: float | str = "#NUM!"
+        if all(math.isfinite(v) for v in numbers.values()):
+            value = cached(guide.evaluate(step.example, numbers))
+        ws.write_formula(row, 2, "=" + guide.fill(step.example, refs), fm.guide_value, value)
         ws.write(row, 3, step.note, fm.note)
-    last_row = layout.guide_row(len(guide.STEPS) - 1)
+    last_row = layout.guide_row(len(steps) - 1, header_row)
     ws.print_area(0, 0, last_row, len(layout.GUIDE_COLUMNS) - 1)
     ws.set_portrait()
     ws.set_paper(layout.PAPER_A4)
     ws.fit_to_pages(1, 1)
-    ws.freeze_panes(layout.GUIDE_HEADER_ROW + 1, 0)
+    ws.freeze_panes(header_row + 1, 0)
 
 
-def write_workbook(run: Run, all_traces: list[Trace], path: Path,
+def picture_of(spec: topology.NetSpec) -> bytes:
+    """The network's diagram (PNG bytes)."""
+    if topology.course_network(spec):
+        return diagram.network_png(spec.biases is not None)
+    return netdiagram.network_png(spec)
+
+
+def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
                    progress: Callable[[str], None] | None = None,
                    sheet_class: type[Worksheet] = PlainFormulaSheet) -> None:
     """Write the whole workbook to ``path`` (not atomically; see ``build``).
 
     Args:
         run: the network, learning rates and epoch count.
-        all_traces: the reference's trace of each learning rate: the cached values.
+        all_traces: the engine's trace of each learning rate: the cached values.
         path: where to write.
         progress: called with each sheet's name as it is written.
         sheet_class: the worksheet class (tests compare with XlsxWriter's plain Worksheet).
     """
+    run = from_course(run) if isinstance(run, Run) else run
+    lay = layout.plan(run.net)
     # in_memory: XlsxWriter otherwise writes each part to a temporary file first, and those
     # outlive a Ctrl-C or SIGTERM during the final save
     wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
                               "in_memory": True})
     wb.set_properties({
-        "title": "Backpropagation of a 2-2-2 sigmoid network",
+        "title": f"Backpropagation of a {layout.network_words(run.net)}",
         "subject": "Live-formula backpropagation, one sheet per learning rate",
         "author": "workbook_builder",
         "created": CREATED,
@@ -381,16 +513,15 @@ def write_workbook(run: Run, all_traces: list[Trace], path: Path,
     fm = Formats.create(wb)
     sheets = {name: wb.add_worksheet(name, worksheet_class=sheet_class)
               for name in layout.workbook_sheets(run)}
-    widths = column_widths(all_traces)
-    for sheet, lr, trace in zip(layout.sheet_names(run), run.learning_rates, all_traces,
-                                strict=True):
+    widths = column_widths(lay, all_traces)
+    for k, sheet in enumerate(layout.sheet_names(run)):
         if progress is not None:
             progress(sheet)
-        write_rate_sheet(wb, sheets[sheet], fm, run, lr, trace, widths)
-    diagram = network_png(run.network.biases is not None)
-    write_network(sheets[layout.NETWORK], fm, run, diagram)
-    write_summary(wb, sheets[layout.SUMMARY], fm, run, all_traces)
-    write_guide(sheets[layout.GUIDE], fm, run, all_traces, diagram)
+        write_rate_sheet(wb, sheets[sheet], fm, run, lay, k, all_traces[k], widths)
+    picture = picture_of(run.net)
+    write_network(sheets[layout.NETWORK], fm, lay, picture)
+    write_summary(wb, sheets[layout.SUMMARY], fm, run, lay, all_traces)
+    write_guide(sheets[layout.GUIDE], fm, run, lay, all_traces, picture)
     try:
         wb.close()
     except FileCreateError as exc:  # XlsxWriter wraps the OSError (disk full, size limit, ...)
@@ -399,10 +530,16 @@ def write_workbook(run: Run, all_traces: list[Trace], path: Path,
                       str(exc), str(path)) from None
 
 
-def build(run: Run, out: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """The reference's traces, written atomically: an existing ``out`` is replaced only by a
+def traces(run: Run | NetRun) -> list[Trace]:
+    """The engine's trace of every learning rate of a run."""
+    run = from_course(run) if isinstance(run, Run) else run
+    return topology.traces(run.net, run.learning_rates, run.epochs)
+
+
+def build(run: Run | NetRun, out: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """The engine's traces, written atomically: an existing ``out`` is replaced only by a
     complete file."""
-    all_traces = traces(run.network, run.learning_rates, run.epochs)
+    all_traces = traces(run)
     with atomic_path(out) as tmp:
         try:
             write_workbook(run, all_traces, tmp, progress)

@@ -1,4 +1,4 @@
-"""The workbook of any small network (netwriter.py): its formulas recomputed by the formulas
+"""The workbook of any small network (writer.py): its formulas recomputed by the formulas
 engine and by LibreOffice agree with topology.trace every epoch; inputs on the Network sheet
 drive every sheet; headers, formulas and charts as promised; the command line's options."""
 
@@ -19,7 +19,7 @@ from tests.engines import load_model, value
 from tests.test_render import edit_numbers, needs_soffice
 from tests.test_topology import OUTPUT_LOSSES, XOR, make_spec, torch_descent
 from tests.test_topology import TOLERANCE as TORCH_TOLERANCE
-from workbook_builder import netlayout, netrun, netwriter, render, topology
+from workbook_builder import layout, netrun, render, topology, writer
 from workbook_builder.cli import main
 from workbook_builder.netrun import NetRun
 from workbook_builder.spec import Network, Run, sheet_name
@@ -46,13 +46,13 @@ def deviation(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.abs(got - expected).max()) / scale
 
 
-def assert_columns(read: Any, lay: netlayout.NetLayout, sheet: str, trace: dict[str, Any],
+def assert_columns(read: Any, lay: layout.Layout, sheet: str, trace: dict[str, Any],
                    epochs: int) -> float:
     """Every computed column of ``sheet`` (``read(address)`` gives a cell's recomputed value)
     against the trace; returns the worst deviation."""
     worst = 0.0
     for name in lay.columns[1:]:
-        got = [read(netlayout.cell(lay, name, e)) for e in range(epochs)]
+        got = [read(lay.cell(name, e)) for e in range(epochs)]
         # a number, not an error or text (LibreOffice saves a whole number, ReLU's 0, as 0)
         assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in got), \
             (sheet, name, got)
@@ -88,9 +88,9 @@ FORMULAS_EPOCHS = 5  # the formulas engine costs ~2.5 ms a formula cell to load
 
 def formulas_check(spec: NetSpec, tmp: Path, rates: tuple[float, ...] = (0.5,)) -> float:
     run = NetRun(spec, rates, FORMULAS_EPOCHS)
-    path = netwriter.build(run, tmp / "net.xlsx")
+    path = writer.build(run, tmp / "net.xlsx")
     solution = load_model(path).calculate()
-    lay = netlayout.plan(spec)
+    lay = layout.plan(spec)
     worst = 0.0
     for lr in rates:
         sheet = sheet_name(lr)
@@ -124,7 +124,8 @@ def test_side_by_side_traces_are_topologys_bit_for_bit() -> None:
     for k, (activation, output, loss) in enumerate(FAST):
         spec = matrix_spec(k, activation, output, loss)
         run = NetRun(spec, (0.1, 0.5, 2.0), 12)
-        for lr, ours in zip(run.learning_rates, netwriter.traces(run), strict=True):
+        side_by_side = topology.traces(spec, run.learning_rates, run.epochs)
+        for lr, ours in zip(run.learning_rates, side_by_side, strict=True):
             theirs = topology.trace(spec, lr, run.epochs)
             for q in theirs:
                 assert np.array_equal(ours[q], theirs[q], equal_nan=True), (spec, lr, q)
@@ -157,8 +158,8 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
     sheet, and every rate sheet follows: it computes the changed network's trace."""
     spec = LO_CONFIGS[name]
     run = NetRun(spec, (0.2, 1.0), LO_EPOCHS)
-    path = netwriter.build(run, tmp_path / "net.xlsx")
-    lay = netlayout.plan(spec)
+    path = writer.build(run, tmp_path / "net.xlsx")
+    lay = layout.plan(spec)
     book = lo_book(path, tmp_path / "lo")
     for k, lr in enumerate(run.learning_rates):
         ws = book[sheet_name(lr)]
@@ -168,10 +169,10 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
         # weight and its gradient, within test_topology's bound (its comment says why: fused
         # kernels and mean reductions round in another order than the sheet)
         for q, expected in torch_descent(spec, lr, LO_EPOCHS).items():
-            got = np.array([ws[netlayout.cell(lay, q, e)].value for e in range(LO_EPOCHS)])
+            got = np.array([ws[lay.cell(q, e)].value for e in range(LO_EPOCHS)])
             assert deviation(got, expected) < TORCH_TOLERANCE, (lr, q)
         summary = book["Summary"]
-        row = netlayout.summary_row(k) + 1
+        row = layout.summary_row(k) + 1
         assert summary[f"A{row}"].value == lr
         assert summary.cell(row, 5).value == f"n/a ({LO_EPOCHS} epochs)"  # epoch 50
         got = [summary.cell(row, col).value for col in (3, 4, 6)]  # epochs 0, 10, last
@@ -181,8 +182,8 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
     shown = {(r[0].value, r[2].value) for r in guide.iter_rows(min_col=1, max_col=3)
              if r[0].value is not None and isinstance(r[2].value, int | float)}
     worked = {name: value for name, value in shown}
-    for name, epoch in netwriter.worked_quantities(spec):
-        assert deviation(np.array([worked[name]]), tr[name][[epoch]]) <= SCALE_RTOL, name
+    for name in guide.worked_quantities(spec):
+        assert deviation(np.array([worked[name]]), tr[name][[0]]) <= SCALE_RTOL, name
     assert deviation(np.array([worked["w1"]]), tr["w1"][[1]]) <= SCALE_RTOL
     # change the network on its sheet, only there
     (x0, t0), *rest = spec.examples
@@ -194,7 +195,7 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
                       examples=((x_new, t0), *rest), biases=spec.biases,
                       train_biases=spec.train_biases, weights=tuple(w))
     i1 = "i1" + topology.example_suffix(spec, 0)
-    cells = {name: str(netlayout.network_ref(lay, name).split("!")[1].replace("$", ""))
+    cells = {name: str(lay.network_ref(name).split("!")[1].replace("$", ""))
              for name in (i1, "w2")}
     edited = tmp_path / "edited.xlsx"
     edit_numbers(path, edited, {"Network": {cells[i1]: x_new[0], cells["w2"]: 0.9}})
@@ -220,9 +221,9 @@ def test_xor_is_learned_in_libreoffice(tmp_path: Path) -> None:
     book = lo_book(out, tmp_path / "lo")
     spec = NetSpec(layers=(2, 2, 1), activation="tanh", examples=XOR, train_biases=True,
                    weights=None, init_seed=1)
-    lay = netlayout.plan(spec)
+    lay = layout.plan(spec)
     ws = book["LR 1.0"]
-    outputs = np.array([[ws[netlayout.cell(lay, f"a_o1[{k}]", e)].value for e in range(120)]
+    outputs = np.array([[ws[lay.cell(f"a_o1[{k}]", e)].value for e in range(120)]
                         for k in range(1, 5)])
     right = np.all(np.round(outputs) == np.array([[0], [1], [1], [0]]), axis=0)
     assert not right[93] and right[94:].all()
@@ -234,42 +235,42 @@ def test_xor_is_learned_in_libreoffice(tmp_path: Path) -> None:
 def wide(tmp_path_factory: pytest.TempPathFactory) -> tuple[NetRun, Path]:
     spec = make_spec("tanh", "softmax", "ce", "trainable", 4, 2)  # 17-digit targets
     run = NetRun(spec, (0.1, 0.5, 2.0), 60)
-    return run, netwriter.build(run, tmp_path_factory.mktemp("wide") / "wide.xlsx")
+    return run, writer.build(run, tmp_path_factory.mktemp("wide") / "wide.xlsx")
 
 
 def test_headers_formulas_and_charts(wide: tuple[NetRun, Path]) -> None:
     run, path = wide
-    lay = netlayout.plan(run.net)
+    lay = layout.plan(run.net)
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["Guide", "Network", "Summary", "LR 0.1", "LR 0.5", "LR 2.0"]
     for lr in run.learning_rates:
         ws = book[sheet_name(lr)]
-        header = [c.value for c in ws[netlayout.HEADER_ROW + 1]]
+        header = [c.value for c in ws[lay.header_row + 1]]
         assert header == list(lay.columns)
         weights = [h for h in header if h.startswith("w")]
         assert weights == [f"w{k}" for k in range(1, run.net.n_weights + 1)]
         assert header.count("E_total") == 1
-        for row in ws.iter_rows(min_row=netlayout.FIRST_EPOCH_ROW + 1, min_col=2,
+        for row in ws.iter_rows(min_row=lay.first_epoch_row + 1, min_col=2,
                                 max_col=len(header)):
             for c in row:
                 assert isinstance(c.value, str) and c.value.startswith("="), c.coordinate
-        assert ws.max_row == netlayout.FIRST_EPOCH_ROW + run.epochs
+        assert ws.max_row == lay.first_epoch_row + run.epochs
         (chart,) = ws._charts
         (series,) = chart.series
         sheet, _, cells = series.val.numRef.f.rpartition("!")
         assert sheet.strip("'") == sheet_name(lr)
         min_col, min_row, max_col, max_row = range_boundaries(cells.replace("$", ""))
         assert min_col == max_col == header.index("E_total") + 1
-        assert (min_row, max_row) == (netlayout.FIRST_EPOCH_ROW + 1,
-                                      netlayout.FIRST_EPOCH_ROW + run.epochs)
-        eta = ws[netlayout.eta_cell().replace("$", "")]
+        assert (min_row, max_row) == (lay.first_epoch_row + 1,
+                                      lay.first_epoch_row + run.epochs)
+        eta = ws[lay.value_ref("η").replace("$", "")]
         assert eta.value == lr
     assert len(book["Summary"]._charts[0].series) == len(run.learning_rates)
 
 
 def test_the_network_sheet_holds_every_input(wide: tuple[NetRun, Path]) -> None:
     run, path = wide
-    lay = netlayout.plan(run.net)
+    lay = layout.plan(run.net)
     ws = openpyxl.load_workbook(path)["Network"]
     given = {**topology.constants(run.net), **topology.parameters(run.net)}
     assert set(lay.network_cells) == set(given)
@@ -281,7 +282,7 @@ def test_the_network_sheet_holds_every_input(wide: tuple[NetRun, Path]) -> None:
 
 def test_same_request_gives_identical_bytes(wide: tuple[NetRun, Path], tmp_path: Path) -> None:
     run, path = wide
-    assert netwriter.build(run, tmp_path / "again.xlsx").read_bytes() == path.read_bytes()
+    assert writer.build(run, tmp_path / "again.xlsx").read_bytes() == path.read_bytes()
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -298,10 +299,10 @@ def test_mazur_with_trainable_biases(tmp_path: Path) -> None:
     solution = load_model(out).calculate()
     spec = netrun.net_spec({"layers": [2, 2, 2], "biases": [0.35, 0.6], "inputs": [0.05, 0.1],
                             "targets": [0.01, 0.99], "train_biases": True})
-    lay = netlayout.plan(spec)
-    e0 = value(solution, out, "LR 0.5", netlayout.cell(lay, "E_total", 0))
+    lay = layout.plan(spec)
+    e0 = value(solution, out, "LR 0.5", lay.cell("E_total", 0))
     assert round(e0, 9) == 0.298371109
-    b1 = [value(solution, out, "LR 0.5", netlayout.cell(lay, "b_h1", e)) for e in (0, 2)]
+    b1 = [value(solution, out, "LR 0.5", lay.cell("b_h1", e)) for e in (0, 2)]
     assert b1[0] == 0.35 and b1[1] != 0.35
 
 
@@ -378,14 +379,14 @@ def test_a_wrong_formula_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     """The check can fail: one δ column printed with a sign flipped (its cached value still
     right) is found by the formulas engine."""
     spec = matrix_spec(0, "tanh", "sigmoid", "half-se")  # one hidden layer, 1 example
-    template = netlayout.template
+    template = layout.Layout.template
     monkeypatch.setattr(topology, "equations", functools.cache(topology.equations))
 
-    def wrong(lay: netlayout.NetLayout, expr: Any) -> str:
+    def wrong(lay: layout.Layout, expr: Any) -> str:
         text = template(lay, expr)
         return "=-(" + text[1:] + ")" if expr is topology.equations(spec)["δ_h2"] else text
 
-    monkeypatch.setattr(netlayout, "template", wrong)
+    monkeypatch.setattr(layout.Layout, "template", wrong)
     with pytest.raises(AssertionError, match=r"LR 0\.5"):  # first seen in w1, epoch 1
         formulas_check(spec, tmp_path)
 
@@ -393,7 +394,7 @@ def test_a_wrong_formula_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 @pytest.mark.libreoffice
 @needs_soffice
 def test_render_draws_each_view_of_another_network(tmp_path: Path) -> None:
-    """--render on another network: one picture per printed page, as netlayout lays them out
+    """--render on another network: one picture per printed page, as layout.py lays them out
     (render.render refuses a PDF whose page count differs)."""
     out = tmp_path / "net.xlsx"
     assert main(["--layers", "2", "3", "2", "--activation", "tanh", "--example", "0.1", "0.2",
@@ -401,6 +402,6 @@ def test_render_draws_each_view_of_another_network(tmp_path: Path) -> None:
                  "-q"]) == 0
     run = NetRun(netrun.net_spec({"layers": [2, 3, 2], "activation": "tanh",
                                   "examples": [[0.1, 0.2, 0.3, 0.7]]}), (1.0,), 30)
-    names = netlayout.pictures(run)
-    assert len(names) == 3 + len(netlayout.views(netlayout.plan(run.net))) > 4
+    names = layout.pictures(run)
+    assert len(names) == 3 + len(layout.plan(run.net).views) > 4
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{n}.png" for n in names)
