@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from tests.messy import Layout, make
-from workbook_builder.spec import Run
-from workbook_builder.writer import build
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet.writer import build
 
 
 def check_seconds(path: Path, *extra: str) -> tuple[float, int]:

@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbook_builder import netrun, writer
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import netrun
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import writer
 
 FOUR = (((0.0, 1.0), (1.0,)), ((1.0, 0.0), (1.0,)), ((1.0, 1.0), (0.0,)), ((0.0, 0.0), (0.0,)))
 NETWORKS = {

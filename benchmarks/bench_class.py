@@ -58,7 +58,7 @@ def main() -> None:
         wrong = make(base / "wrong.xlsx", Layout(edit=template_bug))
         ods = None
         if shutil.which("soffice"):
-            from workbook_builder import render
+            from workbook_builder.sheet import render
 
             ods = render.convert(right, "ods", base)
         folder = base / "download"

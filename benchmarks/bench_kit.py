@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbook_builder import kit
-from workbook_builder.roster import Student
+from workbook_builder.classroom import kit
+from workbook_builder.classroom.roster import Student
 
 
 def main() -> None:

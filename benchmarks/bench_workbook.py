@@ -15,10 +15,11 @@ from pathlib import Path
 
 import formulas
 
-from workbook_builder import netrun, writer
-from workbook_builder.netrun import NetRun
-from workbook_builder.spec import Run
-from workbook_builder.writer import build
+from workbook_builder.network import netrun
+from workbook_builder.network.netrun import NetRun
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet import writer
+from workbook_builder.sheet.writer import build
 
 
 def timed(fn: object, repeat: int) -> float:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.course import traces
-from workbook_builder.reference import Trace
-from workbook_builder.spec import Run
-from workbook_builder.writer import build
+from workbook_builder.network.reference import Trace
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet.writer import build
 
 REPO = Path(__file__).resolve().parent.parent
 

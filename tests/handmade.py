@@ -15,9 +15,9 @@ from pathlib import Path
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from workbook_builder import topology
-from workbook_builder.equations import Expr
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import topology
+from workbook_builder.network.equations import Expr
+from workbook_builder.network.topology import NetSpec
 
 ETA_CELL = "B2"
 EXAMPLES_ROW = 4  # the examples' header row; one row per example below

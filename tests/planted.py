@@ -13,8 +13,9 @@ from pathlib import Path
 
 import openpyxl
 
-from workbook_builder import netrun, writer
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import netrun
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import writer
 
 Plant = Callable[[str, int], str]
 

@@ -10,10 +10,11 @@ import pytest
 
 from tests.course import trace
 from tests.student import FIRST, col, make
-from workbook_builder import audit, layout
-from workbook_builder.cli import main
-from workbook_builder.spec import Network, Run
-from workbook_builder.writer import build
+from workbook_builder.check import audit
+from workbook_builder.cli.main import main
+from workbook_builder.network.spec import Network, Run
+from workbook_builder.sheet import layout
+from workbook_builder.sheet.writer import build
 
 
 def check(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict]:

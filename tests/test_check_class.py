@@ -18,9 +18,9 @@ import pytest
 
 from tests.conftest import REPO, cli, processes_with
 from tests.messy import Layout, make
-from workbook_builder.cli import main
-from workbook_builder.spec import Run
-from workbook_builder.writer import build
+from workbook_builder.cli.main import main
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet.writer import build
 
 
 def template_bug(r: int, first: int, f: dict[str, str]) -> None:
@@ -128,7 +128,7 @@ def test_annotated_copy_marks_the_wrong_cells_only(tmp_path: Path,
                     reason="LibreOffice (soffice) not installed; CI=true makes this a failure")
 def test_annotated_copies_of_a_class_open_in_libreoffice(
         classroom: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbook_builder import render
+    from workbook_builder.sheet import render
 
     notes = tmp_path / "annotated"
     assert main(["check", str(classroom), "--annotate", str(notes)]) == 2
@@ -154,7 +154,7 @@ def workbooks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     wrong = make(folder / "wrong.xlsx", Layout(edit=template_bug))
     ods = None
     if HAVE_SOFFICE:
-        from workbook_builder import render
+        from workbook_builder.sheet import render
 
         ods = render.convert(right, "ods", folder)
     return right, wrong, ods
@@ -201,7 +201,7 @@ def test_lms_download_gives_a_row_for_everything_and_a_copy_for_each(
 @pytest.mark.parametrize("kind", ["ods", "xls"])
 def test_ods_and_xls_are_converted_by_libreoffice_and_checked(
         kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbook_builder import render
+    from workbook_builder.sheet import render
 
     bob = render.convert(make(tmp_path / "bob.xlsx", Layout(edit=template_bug)), kind, tmp_path)
     assert main(["check", str(bob)]) == 1
@@ -228,7 +228,7 @@ def no_check(*args: object, **kwargs: object) -> None:
 def test_outputs_are_checked_before_any_work(
         extra: list[str], message: str, classroom: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbook_builder import batch
+    from workbook_builder.classroom import batch
 
     monkeypatch.setattr(batch, "check_isolated", no_check)
     make(classroom / "alice.checked.xlsx")  # what --annotate class/ would write for alice
@@ -267,7 +267,7 @@ def test_csv_for_one_file_is_a_one_row_table(tmp_path: Path,
 def test_interrupted_class_keeps_its_rows_and_resume_checks_only_the_rest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from workbook_builder import batch
+    from workbook_builder.classroom import batch
 
     folder = tmp_path / "class"
     for k in range(6):

@@ -13,10 +13,10 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.formula import ArrayFormula
 
 from tests.messy import Layout, make
-from workbook_builder import audit
-from workbook_builder.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status, to_lines
-from workbook_builder.foreign import AuditError
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check import audit
+from workbook_builder.check.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status, to_lines
+from workbook_builder.check.foreign import AuditError
+from workbook_builder.check.verdict import SheetReport
 
 Post = Callable[[openpyxl.Workbook], None]
 
@@ -369,7 +369,7 @@ def test_a_sign_error_beside_eta_is_not_taken_for_eta_without_dollar(tmp_path: P
 def test_columns_checked_only_in_part_earn_no_points(tmp_path: Path) -> None:
     """η = 1/0: every column after it could be judged only at the changed inputs. The verdict
     is WRONG, and the score must not hand out the points of columns never checked as given."""
-    from workbook_builder import points
+    from workbook_builder.classroom import points
 
     reports = checked(tmp_path, Layout(), set_cell("B1", "=1/0"))
     assert status(reports) == WRONG

@@ -19,9 +19,9 @@ import pytest
 
 from tests.conftest import REPO, cli, processes_with
 from tests.student import FIRST, col, make
-from workbook_builder.cli import main
-from workbook_builder.spec import Run
-from workbook_builder.writer import build
+from workbook_builder.cli.main import main
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet.writer import build
 
 SECRET = 31415.9265
 
@@ -69,7 +69,7 @@ def test_engine_itself_opens_no_other_file(tmp_path: Path,
     import formulas
     from formulas.excel import xlreader
 
-    from workbook_builder.audit import guard_other_files
+    from workbook_builder.check.audit import guard_other_files
 
     monkeypatch.setattr(xlreader, "load_workbook", xlreader.load_workbook)  # restored after
     answer = openpyxl.Workbook()
@@ -233,7 +233,7 @@ FAULTS = {"empty": "could not write its answer", "garbled": "could not write its
 
 @pytest.fixture
 def faulty(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    from workbook_builder import checker
+    from workbook_builder.check import checker
 
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the child imports tests.faulty_child
 

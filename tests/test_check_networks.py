@@ -15,11 +15,14 @@ import pytest
 
 from tests import planted
 from tests.test_topology import OUTPUT_LOSSES, make_spec
-from workbook_builder import audit, layout, points, topology
-from workbook_builder.cli import main
-from workbook_builder.foreign import AuditError
-from workbook_builder.topology import NetSpec
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check import audit
+from workbook_builder.check.foreign import AuditError
+from workbook_builder.check.verdict import SheetReport
+from workbook_builder.classroom import points
+from workbook_builder.cli.main import main
+from workbook_builder.network import topology
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import layout
 
 
 def fields(spec: NetSpec) -> dict[str, Any]:
@@ -497,7 +500,7 @@ def test_a_piecewise_formula_is_proved_by_text_only_at_the_sums_signs(formula: s
                                                                      proved: bool) -> None:
     """The pieces the trace follows are the signs of the kinked sums (columns O and P here):
     a kink moved by a constant, or a condition on another cell or row, is not proved by text."""
-    from workbook_builder.foreign import not_provable_by_text
+    from workbook_builder.check.foreign import not_provable_by_text
 
     why = not_provable_by_text(formula, range(19, 120), (20, {15, 16}))
     assert (why is None) == proved, why

@@ -14,12 +14,12 @@ import pytest
 
 from tests.course import trace
 from tests.messy import Layout, make
-from workbook_builder import audit
-from workbook_builder.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status
-from workbook_builder.foreign import Table
-from workbook_builder.reference import QUANTITIES, WEIGHTS
-from workbook_builder.spec import Network
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check import audit
+from workbook_builder.check.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status
+from workbook_builder.check.foreign import Table
+from workbook_builder.check.verdict import SheetReport
+from workbook_builder.network.reference import QUANTITIES, WEIGHTS
+from workbook_builder.network.spec import Network
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +221,7 @@ def test_quantities_not_in_the_sheet_make_it_incomplete(tmp_path: Path) -> None:
 def test_saved_through_libreoffice(layout: Layout, expected: int, tmp_path: Path) -> None:
     """The same workbooks after a round trip through LibreOffice (its XML: shared strings,
     its own formula and style parts): the same verdicts."""
-    from workbook_builder import render
+    from workbook_builder.sheet import render
 
     original = make(tmp_path / "student.xlsx", layout)
     (tmp_path / "lo").mkdir()

@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 
 from tests.conftest import REPO
-from workbook_builder import layout
-from workbook_builder.cli import invoked_as, main
+from workbook_builder.cli.main import invoked_as, main
+from workbook_builder.sheet import layout
 
 
 def test_default_writes_generated_backprop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -183,7 +183,7 @@ def test_write_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device", str(out))
 
-    monkeypatch.setattr("workbook_builder.writer.write_workbook", refuse)
+    monkeypatch.setattr("workbook_builder.sheet.writer.write_workbook", refuse)
     assert main(["--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left" in err

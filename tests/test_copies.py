@@ -8,7 +8,8 @@ import openpyxl
 import pytest
 
 from tests.messy import Layout, make
-from workbook_builder import audit, copies
+from workbook_builder.check import audit
+from workbook_builder.classroom import copies
 
 
 def fp(name: str, **extra: str) -> dict[str, str]:

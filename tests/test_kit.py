@@ -13,12 +13,15 @@ import openpyxl
 import pytest
 
 from tests.course import trace
-from workbook_builder import audit, kit, layout, points, roster, topology
-from workbook_builder.audit_report import ALL_RIGHT, WRONG, status
-from workbook_builder.reference import QUANTITIES, WEIGHTS
-from workbook_builder.roster import RosterError, Student
-from workbook_builder.starter import CHECK_SHEET, SHEET, build_starter
-from workbook_builder.topology import NetSpec
+from workbook_builder.check import audit
+from workbook_builder.check.audit_report import ALL_RIGHT, WRONG, status
+from workbook_builder.classroom import kit, points, roster
+from workbook_builder.classroom.roster import RosterError, Student
+from workbook_builder.classroom.starter import CHECK_SHEET, SHEET, build_starter
+from workbook_builder.network import topology
+from workbook_builder.network.reference import QUANTITIES, WEIGHTS
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import layout
 
 SECRET = b"a teacher's secret"
 
@@ -155,7 +158,7 @@ def test_the_self_check_turns_as_formulas_are_typed(tmp_path: Path) -> None:
     """In LibreOffice: an empty starter says "to do" everywhere; filled right, every column
     says ✔; with the sign of one column's formula flipped, that column says ✘ (and the one
     column that adds it)."""
-    from workbook_builder import render
+    from workbook_builder.sheet import render
 
     numbers = roster.numbers_for(SECRET, "s9")
     states = {}
@@ -225,7 +228,7 @@ def test_the_default_rubric_is_100_points() -> None:
 
 # --- the command line -----------------------------------------------------------------------
 def test_assign_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbook_builder.cli import main
+    from workbook_builder.cli.main import main
 
     (tmp_path / "roster.csv").write_text("id,name\nu1,Ana\nu2,Bo\n", encoding="utf-8")
     code = main(["assign", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "kit"),
@@ -241,7 +244,7 @@ def test_assign_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_assign_refuses_a_bad_roster_and_writes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbook_builder.cli import main
+    from workbook_builder.cli.main import main
 
     (tmp_path / "roster.csv").write_text("id\nu1\nu1\n", encoding="utf-8")
     code = main(["assign", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "kit"),
@@ -257,7 +260,7 @@ def test_check_a_class_against_the_key(tmp_path: Path,
     s1's answer (another student's numbers); s4's workbook has a wrong gradient."""
     import csv
 
-    from workbook_builder.cli import main
+    from workbook_builder.cli.main import main
 
     made = kit.assign([Student(f"s{k}", {}) for k in range(1, 5)], tmp_path / "kit", SECRET,
                       12, None)
@@ -293,7 +296,7 @@ def test_check_a_class_against_the_key(tmp_path: Path,
 def test_assign_render_draws_the_first_starter(tmp_path: Path) -> None:
     from PIL import Image
 
-    from workbook_builder.cli import main
+    from workbook_builder.cli.main import main
 
     (tmp_path / "roster.csv").write_text("id\nu1\nu2\n", encoding="utf-8")
     assert main(["assign", str(tmp_path / "roster.csv"), "--out", str(tmp_path / "kit"),
@@ -306,7 +309,7 @@ def test_assign_render_draws_the_first_starter(tmp_path: Path) -> None:
 
 
 def test_the_numbers_signal_says_what_it_found() -> None:
-    from workbook_builder.grading import numbers_signals
+    from workbook_builder.classroom.grading import numbers_signals
 
     key = {sid: roster.numbers_for(SECRET, sid) for sid in ("a", "b")}
     own: dict[str, float | None] = dict(key["a"].as_against())

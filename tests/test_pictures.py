@@ -16,10 +16,10 @@ from PIL import Image
 
 from tests.conftest import REPO
 from tests.course import trace
-from workbook_builder import layout
-from workbook_builder.netrun import from_course
-from workbook_builder.reference import Trace
-from workbook_builder.spec import Network, Run, sheet_name
+from workbook_builder.network.netrun import from_course
+from workbook_builder.network.reference import Trace
+from workbook_builder.network.spec import Network, Run, sheet_name
+from workbook_builder.sheet import layout
 
 README_WIDTH = 1000  # px: GitHub's README column
 EPOCHS = 5  # epochs 0-4 are read back

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from tests.engines import assert_matches
-from workbook_builder.netrun import course_spec
-from workbook_builder.reference import (
+from workbook_builder.network.netrun import course_spec
+from workbook_builder.network.reference import (
     GRADIENTS,
     QUANTITIES,
     WEIGHTS,
@@ -22,8 +22,8 @@ from workbook_builder.reference import (
     exp,
     sigmoid,
 )
-from workbook_builder.spec import Network
-from workbook_builder.topology import trace as engine_trace
+from workbook_builder.network.spec import Network
+from workbook_builder.network.topology import trace as engine_trace
 
 
 def trace(network: Network, lr: float, epochs: int) -> Trace:

@@ -17,11 +17,11 @@ from PIL import Image
 
 from tests.course import first_epoch_below, trace
 from tests.engines import assert_matches
-from workbook_builder import layout, render
-from workbook_builder.cli import main
-from workbook_builder.netrun import from_course
-from workbook_builder.reference import QUANTITIES, Trace, error_scale
-from workbook_builder.spec import Network, Run, sheet_name
+from workbook_builder.cli.main import main
+from workbook_builder.network.netrun import from_course
+from workbook_builder.network.reference import QUANTITIES, Trace, error_scale
+from workbook_builder.network.spec import Network, Run, sheet_name
+from workbook_builder.sheet import layout, render
 
 HAVE_SOFFICE = shutil.which("soffice") is not None and shutil.which("pdftoppm") is not None
 needs_soffice = pytest.mark.skipif(

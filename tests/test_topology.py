@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from workbook_builder import equations, reference, topology
-from workbook_builder.netrun import course_spec
-from workbook_builder.spec import Network, SpecError
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import equations, reference, topology
+from workbook_builder.network.netrun import course_spec
+from workbook_builder.network.spec import Network, SpecError
+from workbook_builder.network.topology import NetSpec
 
 OUTPUT_LOSSES = [("sigmoid", "half-se"), ("sigmoid", "mse"), ("sigmoid", "ce"),
                  ("linear", "half-se"), ("linear", "mse"),

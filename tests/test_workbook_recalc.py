@@ -14,10 +14,10 @@ import pytest
 
 from tests.course import first_epoch_below, trace
 from tests.engines import assert_matches, key, load_model, value
-from workbook_builder import guide, layout
-from workbook_builder.reference import QUANTITIES, Trace, error_scale
-from workbook_builder.spec import Network, Run, sheet_name
-from workbook_builder.writer import build
+from workbook_builder.network.reference import QUANTITIES, Trace, error_scale
+from workbook_builder.network.spec import Network, Run, sheet_name
+from workbook_builder.sheet import guide, layout
+from workbook_builder.sheet.writer import build
 
 pytestmark = pytest.mark.slow
 #: for the Guide's epoch-0 examples only: none is a difference of near-equal terms there

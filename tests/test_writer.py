@@ -18,10 +18,10 @@ from xlsxwriter.worksheet import Worksheet
 
 from tests.conftest import REPO
 from tests.course import first_epoch_below, trace, traces
-from workbook_builder import layout
-from workbook_builder.reference import QUANTITIES, Trace
-from workbook_builder.spec import Network, Run, sheet_name
-from workbook_builder.writer import SMALL, build, number_format, write_workbook
+from workbook_builder.network.reference import QUANTITIES, Trace
+from workbook_builder.network.spec import Network, Run, sheet_name
+from workbook_builder.sheet import layout
+from workbook_builder.sheet.writer import SMALL, build, number_format, write_workbook
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,13 @@ from tests.engines import load_model, value
 from tests.test_render import edit_numbers, needs_soffice
 from tests.test_topology import OUTPUT_LOSSES, XOR, make_spec, torch_descent
 from tests.test_topology import TOLERANCE as TORCH_TOLERANCE
-from workbook_builder import layout, netrun, render, topology, writer
-from workbook_builder.cli import main
-from workbook_builder.netrun import NetRun
-from workbook_builder.spec import Network, Run, sheet_name
-from workbook_builder.topology import NetSpec
-from workbook_builder.writer import build as build_default
+from workbook_builder.cli.main import main
+from workbook_builder.network import netrun, topology
+from workbook_builder.network.netrun import NetRun
+from workbook_builder.network.spec import Network, Run, sheet_name
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import guide, layout, render, writer
+from workbook_builder.sheet.writer import build as build_default
 
 #: Why this bound: the sheet's formula is the very tree topology.trace walks, printed in the
 #: same order of operations, so +, −, ×, ÷ round identically in every engine; only EXP, LN
@@ -178,8 +179,8 @@ def test_libreoffice_recomputes_every_sheet_and_follows_the_network(
         got = [summary.cell(row, col).value for col in (3, 4, 6)]  # epochs 0, 10, last
         assert deviation(np.array(got), tr["E_total"][[0, 10, LO_EPOCHS - 1]]) <= SCALE_RTOL
     # the Guide's worked values follow LR 1.0 (its source sheet)
-    guide, tr = book["Guide"], topology.trace(spec, 1.0, LO_EPOCHS)
-    shown = {(r[0].value, r[2].value) for r in guide.iter_rows(min_col=1, max_col=3)
+    guide_sheet, tr = book["Guide"], topology.trace(spec, 1.0, LO_EPOCHS)
+    shown = {(r[0].value, r[2].value) for r in guide_sheet.iter_rows(min_col=1, max_col=3)
              if r[0].value is not None and isinstance(r[2].value, int | float)}
     worked = {name: value for name, value in shown}
     for name in guide.worked_quantities(spec):

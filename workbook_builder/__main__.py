@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from workbook_builder.cli import main
+from workbook_builder.cli.main import main
 
 raise SystemExit(main())

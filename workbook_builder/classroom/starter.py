@@ -20,11 +20,12 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder import layout, topology
-from workbook_builder.equations import Array
+from workbook_builder.classroom.roster import Numbers
 from workbook_builder.files import atomic_path
-from workbook_builder.netrun import course_spec
-from workbook_builder.roster import Numbers
+from workbook_builder.network import topology
+from workbook_builder.network.equations import Array
+from workbook_builder.network.netrun import course_spec
+from workbook_builder.sheet import layout
 
 SHEET = "Backprop"
 CHECK_SHEET = "Self-check"
@@ -99,7 +100,7 @@ def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) ->
 
 
 def _created() -> object:
-    from workbook_builder.writer import CREATED  # the builder's fixed date: same bytes
+    from workbook_builder.sheet.writer import CREATED  # the builder's fixed date: same bytes
 
     return CREATED
 

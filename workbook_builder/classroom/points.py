@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check.verdict import SheetReport
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -30,7 +30,7 @@ from openpyxl.utils.cell import (
 )
 
 from workbook_builder import isolation
-from workbook_builder.foreign import (
+from workbook_builder.check.foreign import (
     RECOMPUTED_ROWS,
     AuditError,
     Cells,
@@ -43,7 +43,7 @@ from workbook_builder.foreign import (
     rows_to_recompute,
     volatile_calls,
 )
-from workbook_builder.netmodel import (
+from workbook_builder.check.netmodel import (
     CLASSIC_CHANGED,
     CLASSIC_GROUPS,
     Model,
@@ -52,7 +52,8 @@ from workbook_builder.netmodel import (
     kink_names,
     uncovered_pieces,
 )
-from workbook_builder.reference import (
+from workbook_builder.check.verdict import ColumnResult, SheetReport
+from workbook_builder.network.reference import (
     QUANTITIES,
     RULES,
     WEIGHTS,
@@ -63,7 +64,6 @@ from workbook_builder.reference import (
     sigmoid,
     update,
 )
-from workbook_builder.verdict import ColumnResult, SheetReport
 
 MAX_ROWS = 5_000  # epoch rows checked per table
 DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
@@ -176,7 +176,7 @@ def hypotheses(name: str, data: list[dict[str, Array]], n: int, model: Model = C
         out += [(rules[name], {x: y, y: x}, f"swaps {x} and {y}") for y in used[i + 1:]
                 if any(x in g and y in g for g in model.groups)]
     if model.spec is not None:
-        from workbook_builder.netdiagnose import concept_hypotheses
+        from workbook_builder.check.netdiagnose import concept_hypotheses
 
         return out + concept_hypotheses(model, name)
     if name in WEIGHTS:
@@ -690,7 +690,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     """
     import formulas
 
-    from workbook_builder import netdetect
+    from workbook_builder.check import netdetect
 
     wb = open_workbook(path)
     name_notes = resolve_names(wb)

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from workbook_builder import isolation
-from workbook_builder.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, audit
+from workbook_builder.check.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, audit
+from workbook_builder.check.foreign import MAX_BYTES, AuditError
+from workbook_builder.check.verdict import ColumnResult, SheetReport
 from workbook_builder.files import atomic_path
-from workbook_builder.foreign import MAX_BYTES, AuditError
-from workbook_builder.verdict import ColumnResult, SheetReport
 
 #: what the child reports as a refusal (one line for the user) rather than a crash
 REFUSED = (AuditError,)
 #: the child's entry (a test points it at a misbehaving one)
-ENTRY = "workbook_builder.checker:audit_json"
+ENTRY = "workbook_builder.check.checker:audit_json"
 #: the least --max-memory: importing numpy, openpyxl and all of formulas' functions maps 275 MB
 #: of address space (measured, VmPeak), and checking the smallest table needs 350-400 MB; with
 #: less, the engine's lazy imports fail and are retried until the deadline (measured at 200 MB)
@@ -54,7 +54,7 @@ def _readable(source: Path, workdir: Path) -> tuple[Path, str | None]:
     kind = source.suffix.lower()
     if kind not in CONVERTED:
         return source, None
-    from workbook_builder.render import RenderError, to_xlsx
+    from workbook_builder.sheet.render import RenderError, to_xlsx
 
     if not source.is_file():
         raise AuditError(f"{source}: no such file")
@@ -92,7 +92,7 @@ def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = 
         for report in reports:
             report.notes.insert(0, note)
     if annotated is not None:
-        from workbook_builder.annotate import annotate
+        from workbook_builder.check.annotate import annotate
 
         annotate(readable, reports, Path(annotated))
     return [asdict(r) for r in reports]

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbook_builder.roster import Numbers, RosterError, Student, key_text, numbers_for
-from workbook_builder.spec import Run
+from workbook_builder.classroom.roster import Numbers, RosterError, Student, key_text, numbers_for
+from workbook_builder.network.spec import Run
 
 KEY = "key.csv"
 ANSWERS = "answers"
@@ -57,8 +57,8 @@ def assign(students: list[Student], out: Path, secret: bytes | None, epochs: int
         secret: derives the numbers; None makes a new one, saved as ``out/secret.txt``.
         eta: one η for everyone; None gives each student their own.
     """
-    from workbook_builder.starter import build_starter
-    from workbook_builder.writer import build
+    from workbook_builder.classroom.starter import build_starter
+    from workbook_builder.sheet.writer import build
 
     written = secret is None
     secret = secret if secret is not None else secrets.token_hex(16).encode()
@@ -92,8 +92,8 @@ def preview(starter: Path, out_dir: Path, timeout: float) -> list[Path]:
     (openpyxl), so the student's own file prints whole."""
     import openpyxl
 
-    from workbook_builder import layout, render
-    from workbook_builder.starter import CHECK_SHEET, SHEET
+    from workbook_builder.classroom.starter import CHECK_SHEET, SHEET
+    from workbook_builder.sheet import layout, render
 
     with tempfile.TemporaryDirectory(prefix="workbook-builder-preview-") as tmp:
         copy = Path(tmp) / "starter.xlsx"

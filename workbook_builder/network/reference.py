@@ -15,7 +15,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from workbook_builder.spec import Network
+from workbook_builder.network.spec import Network
 
 Array: TypeAlias = npt.NDArray[np.float64]
 #: quantity name (the sheet's column header) -> one float64 value per epoch

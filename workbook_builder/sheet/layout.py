@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 from xlsxwriter.utility import xl_col_to_name, xl_range_abs, xl_rowcol_to_cell
 
-from workbook_builder import topology
-from workbook_builder.equations import Expr
-from workbook_builder.spec import MAX_EPOCHS, sheet_name
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import topology
+from workbook_builder.network.equations import Expr
+from workbook_builder.network.spec import MAX_EPOCHS, sheet_name
+from workbook_builder.network.topology import NetSpec
 
 LR_LABEL = "η (learning rate)"
 EPOCH = "epoch"
@@ -178,15 +178,34 @@ class Layout:
                 stages[-1] = (stage, stages[-1][1], col)
             else:
                 stages.append((stage, col, col))
-        for stage, first, last in stages:  # a wide stage: in parts of nearly equal width
-            parts = math.ceil((last - first + 1) / VIEW_COLUMNS)
-            width = math.ceil((last - first + 1) / parts)
-            for part in range(parts):
-                start = first + part * width
-                out.append(View(stage if part == 0 else f"{stage}-{part + 1}", start,
-                                min(last, start + width - 1)))
+        for stage, first, last in stages:
+            pieces: list[tuple[int, int]] = []  # whole examples together, as many as fit
+            for lo, hi in self._example_blocks(first, last):
+                if pieces and hi - pieces[-1][0] < VIEW_COLUMNS:
+                    pieces[-1] = (pieces[-1][0], hi)
+                    continue
+                parts = math.ceil((hi - lo + 1) / VIEW_COLUMNS)  # too wide: equal parts
+                width = math.ceil((hi - lo + 1) / parts)
+                pieces += [(start, min(hi, start + width - 1))
+                           for start in range(lo, hi + 1, width)]
+            out += [View(stage if k == 0 else f"{stage}-{k + 1}", lo, hi)
+                    for k, (lo, hi) in enumerate(pieces)]
         out.append(View(CHART_VIEW, self.chart_col, self.chart_col + CHART_COLUMNS))
         return tuple(out)
+
+    def _example_blocks(self, first: int, last: int) -> list[tuple[int, int]]:
+        """Columns first..last cut where the example changes (E_total and the gradients
+        belong to none: they stay with what they follow)."""
+        blocks: list[tuple[int, int]] = []
+        for col in range(first, last + 1):
+            name = self.columns[col]
+            same = blocks and (example_of(name) == example_of(self.columns[col - 1])
+                               or "[" not in name)
+            if same:
+                blocks[-1] = (blocks[-1][0], col)
+            else:
+                blocks.append((col, col))
+        return blocks
 
     def view(self, name: str) -> View:
         return next(v for v in self.views if v.name == name)

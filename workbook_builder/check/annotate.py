@@ -14,8 +14,8 @@ import openpyxl
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 
-from workbook_builder.audit_report import to_lines
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check.audit_report import to_lines
+from workbook_builder.check.verdict import SheetReport
 
 CHECK_SHEET = "Check"
 WRONG_FILL = PatternFill(fill_type="solid", start_color="FFFF9999", end_color="FFFF9999")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbook_builder.equations import (
+from workbook_builder.network.equations import (
     Array,
     Expr,
     Num,
@@ -43,7 +43,7 @@ from workbook_builder.equations import (
     tanh,
     total,
 )
-from workbook_builder.spec import SpecError
+from workbook_builder.network.spec import SpecError
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky-relu", "linear")
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear", "softmax")

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from workbook_builder import topology
-from workbook_builder.netrun import course_spec
-from workbook_builder.spec import Network
+from workbook_builder.network import topology
+from workbook_builder.network.netrun import course_spec
+from workbook_builder.network.spec import Network
 
 #: the key's columns (the default network), in order
 KEY_FIELDS = ("id", "i1", "i2", "t1", "t2", *(f"w{k}" for k in range(1, 9)), "eta")

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from workbook_builder import topology
-from workbook_builder.equations import Bin, Expr, Var
-from workbook_builder.netmodel import Model, base_and_example, rule_of
-from workbook_builder.reference import Rule, sigmoid
-from workbook_builder.spec import SpecError
+from workbook_builder.check.netmodel import Model, base_and_example, rule_of
+from workbook_builder.network import topology
+from workbook_builder.network.equations import Bin, Expr, Var
+from workbook_builder.network.reference import Rule, sigmoid
+from workbook_builder.network.spec import SpecError
 
 Hypothesis = tuple[Rule, dict[str, str], str]
 

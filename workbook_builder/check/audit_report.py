@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check.verdict import SheetReport
 
 
 def _finite(value: Any) -> Any:

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbook_builder import spec, topology
-from workbook_builder.spec import Network, Run, SpecError
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import spec, topology
+from workbook_builder.network.spec import Network, Run, SpecError
+from workbook_builder.network.topology import NetSpec
 
 #: the fields a request may give (TOML keys; ``-`` and ``_`` alike, ``example`` = ``examples``)
 FIELDS = ("layers", "activation", "output_activation", "loss", "examples", "inputs", "targets",

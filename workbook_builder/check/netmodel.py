@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workbook_builder import topology
-from workbook_builder.equations import Bin, Call, Expr, If, Neg, Num, Var
-from workbook_builder.foreign import _ETA, CONFUSABLES, canonical
-from workbook_builder.reference import (
+from workbook_builder.check.names import _ETA, CONFUSABLES, canonical, normalise
+from workbook_builder.network import topology
+from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Num, Var
+from workbook_builder.network.reference import (
     DELTAS,
     EXAMPLE,
     FORWARD,
@@ -34,7 +34,7 @@ from workbook_builder.reference import (
     Rule,
     Values,
 )
-from workbook_builder.topology import NetSpec
+from workbook_builder.network.topology import NetSpec
 
 #: the classic network's changed inputs: different enough that a_h1 ≠ a_h2, i1 ≠ i2, t1 ≠ t2
 #: and no weight repeats
@@ -94,15 +94,13 @@ class Model:
     def describe(self) -> str:
         if self.spec is None:
             return "the 2-2-2 sigmoid network (½-squared error, one example)"
-        from workbook_builder.layout import describe
+        from workbook_builder.sheet.layout import describe
 
         return describe(self.spec)
 
     def normalise(self, text: object) -> str | None:
         """A header or label as the quantity it names, or None."""
         if self.spec is None:
-            from workbook_builder.foreign import normalise
-
             return normalise(text)
         return read_name(text, self.aliases, len(self.spec.examples))
 
@@ -278,7 +276,7 @@ def spec_groups(spec: NetSpec, names: list[str]) -> tuple[tuple[str, ...], ...]:
 
 
 def spec_families(spec: NetSpec) -> tuple[tuple[str, ...], ...]:
-    from workbook_builder.layout import kind, plan
+    from workbook_builder.sheet.layout import kind, plan
 
     families: list[list[str]] = []
     last = None
@@ -436,7 +434,7 @@ def pieces(model: Model, start: Mapping[str, float], eta: float, rows: int
     """Per kink (see kink_names), the piece each row of the network's trace takes (a ReLU
     sum's sign, the largest softmax output), the trace starting from ``start``'s examples,
     fixed biases and initial parameters."""
-    from workbook_builder.equations import evaluate
+    from workbook_builder.network.equations import evaluate
 
     spec = model.spec
     assert spec is not None
@@ -504,7 +502,7 @@ def contrasting(model: Model, run: dict[str, Array]) -> dict[str, float]:
     sheet's own run would otherwise be right by accident (w − η·0 = w + η·0). The sheet's own
     run, where neurons are off, computes the other piece. Other networks: ``model.changed``.
     (``run``, the sheet's own values, is kept for a choice that depends on them.)"""
-    from workbook_builder.equations import evaluate
+    from workbook_builder.network.equations import evaluate
 
     spec = model.spec
     if spec is None or spec.activation not in ("relu", "leaky-relu"):

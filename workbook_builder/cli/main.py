@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any, NoReturn
 
-from workbook_builder import netrun, spec
-from workbook_builder.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from workbook_builder.foreign import AuditError
-from workbook_builder.netrun import NetRun
-from workbook_builder.points import PointsError
-from workbook_builder.render import RenderError
-from workbook_builder.roster import RosterError
-from workbook_builder.spec import SpecError
+from workbook_builder.check.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from workbook_builder.check.foreign import AuditError
+from workbook_builder.classroom.points import PointsError
+from workbook_builder.classroom.roster import RosterError
+from workbook_builder.network import netrun, spec
+from workbook_builder.network.netrun import NetRun
+from workbook_builder.network.spec import SpecError
+from workbook_builder.sheet.render import RenderError
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
 SCRIPT = "backprop-workbook"  # the console script (pyproject's [project.scripts])
@@ -207,7 +207,7 @@ def bounded_int(low: int, high: int, unit: str, why: str) -> Callable[[str], int
 
 
 def build_check_parser() -> Parser:
-    from workbook_builder.checker import MAX_MEMORY_MB, MIN_MEMORY_MB
+    from workbook_builder.check.checker import MAX_MEMORY_MB, MIN_MEMORY_MB
     from workbook_builder.isolation import MAX_SECONDS
 
     parser = Parser(
@@ -292,7 +292,7 @@ def build_check_parser() -> Parser:
 def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
     """The network ``check`` was given (TOML file, then options over it), checked; None when
     none was given."""
-    from workbook_builder.netdetect import spec_of
+    from workbook_builder.check.netdetect import spec_of
 
     fields = netrun.read_toml(args.spec) if args.spec is not None else {}
     given = {"layers": args.layers, "activation": args.activation,
@@ -343,7 +343,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """Every output checked before the first workbook is: then one file, or a class."""
-    from workbook_builder import batch, points, roster
+    from workbook_builder.classroom import batch, points, roster
 
     entries = batch.collect(args.paths)
     if not entries:
@@ -380,7 +380,7 @@ def _annotated_targets(entries: list[Any], annotate: Path | None,
                        single: bool) -> dict[str, Path]:
     """Where each annotated copy goes, checked before any work: the folder writable, and no
     copy landing on an input."""
-    from workbook_builder import batch
+    from workbook_builder.classroom import batch
 
     if annotate is None:
         return {}
@@ -408,8 +408,8 @@ def _annotated_targets(entries: list[Any], annotate: Path | None,
 
 
 def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
-    from workbook_builder import batch
-    from workbook_builder.audit_report import to_json, to_lines
+    from workbook_builder.check.audit_report import to_json, to_lines
+    from workbook_builder.classroom import batch
     from workbook_builder.escape import printable
 
     row = batch.row_for(entry, args.timeout, args.max_memory, target,
@@ -440,7 +440,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
                 finished: dict[str, Any]) -> int:
     from tqdm import tqdm
 
-    from workbook_builder import batch
+    from workbook_builder.classroom import batch
 
     rows: dict[str, batch.Row] = dict(finished)
     if finished:
@@ -480,7 +480,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
 
 
 def _print_table(rows: list[Any], as_json: bool, total: int | None) -> None:
-    from workbook_builder import batch
+    from workbook_builder.classroom import batch
 
     if as_json:
         print(json.dumps([batch.json_row(r) for r in rows], indent=2, ensure_ascii=False,
@@ -492,7 +492,7 @@ def _print_table(rows: list[Any], as_json: bool, total: int | None) -> None:
 def _keep_partial(rows: list[Any], total: int, args: argparse.Namespace) -> None:
     """An interrupted class: the rows done written to the CSV and printed (a closed terminal
     may refuse the printing; the CSV is what counts)."""
-    from workbook_builder import batch
+    from workbook_builder.classroom import batch
 
     with contextlib.suppress(OSError):
         if args.csv is not None:
@@ -539,7 +539,7 @@ def check_output(out: Path, create_folder: bool, flag: str = "--out",
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from workbook_builder.writer import build  # XlsxWriter is needed only here
+    from workbook_builder.sheet.writer import build  # XlsxWriter is needed only here
 
     run = run_from_args(args)
     check_output(args.out, create_folder=args.out == DEFAULT_OUT)
@@ -558,7 +558,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}: {len(run.learning_rates)} learning rates × {run.epochs} "
               f"epochs in {time.perf_counter() - started:.2f} s")
     if args.render:
-        from workbook_builder import layout, render
+        from workbook_builder.sheet import layout, render
 
         started = time.perf_counter()
         names = layout.pictures(run)
@@ -605,7 +605,7 @@ def build_assign_parser() -> Parser:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from workbook_builder import kit, roster
+    from workbook_builder.classroom import kit, roster
 
     if args.lr is not None and args.lr <= 0:
         raise UsageError(f"--lr must be positive, got {args.lr:g}")

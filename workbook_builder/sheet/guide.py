@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbook_builder import topology
-from workbook_builder.layout import describe
-from workbook_builder.topology import NetSpec
+from workbook_builder.network import topology
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet.layout import describe
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from workbook_builder import copies, points, roster
-from workbook_builder.verdict import SheetReport
+from workbook_builder.check.verdict import SheetReport
+from workbook_builder.classroom import copies, points, roster
 
 
 @dataclass

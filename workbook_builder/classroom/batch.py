@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from workbook_builder.audit_report import (
+from workbook_builder.check.audit_report import (
     ALL_RIGHT,
     CANNOT_CHECK,
     INCOMPLETE,
@@ -31,13 +31,13 @@ from workbook_builder.audit_report import (
     status,
     to_json,
 )
-from workbook_builder.checker import check_isolated
+from workbook_builder.check.checker import check_isolated
+from workbook_builder.check.foreign import AuditError
+from workbook_builder.check.verdict import SheetReport
+from workbook_builder.classroom.points import Part
+from workbook_builder.classroom.roster import Numbers
 from workbook_builder.escape import cell, printable_json
 from workbook_builder.files import atomic_path
-from workbook_builder.foreign import AuditError
-from workbook_builder.points import Part
-from workbook_builder.roster import Numbers
-from workbook_builder.verdict import SheetReport
 
 #: what `check` picks up in a folder (refused ones get their row with the reason)
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -333,7 +333,7 @@ def csv_rows(rows: list[Row]) -> list[dict[str, object]]:
 
 def apply_grade(row: Row, key: dict[str, Numbers] | None, rubric: tuple[Part, ...]) -> None:
     """The row's student, score, signals and feedback (grading.grade)."""
-    from workbook_builder.grading import grade
+    from workbook_builder.classroom.grading import grade
 
     g = grade(row.file, row.reports, row.verdict, row.wrong, row.error, key, rubric)
     row.student, row.score, row.signals, row.feedback = g.student, g.score, g.signals, \
@@ -342,7 +342,7 @@ def apply_grade(row: Row, key: dict[str, Numbers] | None, rubric: tuple[Part, ..
 
 def apply_copies(rows: list[Row]) -> None:
     """Possible copies among the rows checked in this run, added to their signals."""
-    from workbook_builder.grading import copy_signals
+    from workbook_builder.classroom.grading import copy_signals
 
     prints = {r.file: r.reports[0].fingerprint for r in rows if r.reports and
               r.reports[0].fingerprint}

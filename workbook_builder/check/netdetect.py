@@ -17,11 +17,12 @@ from typing import Any
 
 from openpyxl.formula.tokenizer import Token, Tokenizer
 
-from workbook_builder import netrun, topology
-from workbook_builder.foreign import AuditError, Cells, Table, canonical, find_table
-from workbook_builder.netmodel import Model, classic, for_spec, read_name, same_example_count
-from workbook_builder.spec import SpecError
-from workbook_builder.topology import NetSpec
+from workbook_builder.check.foreign import AuditError, Cells, Table, find_table
+from workbook_builder.check.names import canonical
+from workbook_builder.check.netmodel import Model, classic, for_spec, read_name, same_example_count
+from workbook_builder.network import netrun, topology
+from workbook_builder.network.spec import SpecError
+from workbook_builder.network.topology import NetSpec
 
 MAX_EXAMPLES = topology.MAX_EXAMPLES
 
@@ -147,7 +148,7 @@ def block_period(grid: Cells, table: Table, model: Model) -> int | None:
     """The number of rows of a block that the first parameter's formulas repeat (a block per
     epoch, one row per example: the weights updated in its first row, kept in the others),
     or None when every row below the first holds the same formula (in R1C1 form)."""
-    from workbook_builder.foreign import r1c1
+    from workbook_builder.check.foreign import r1c1
 
     name = next((p for p in model.parameters if p in table.columns), None)
     if name is None:

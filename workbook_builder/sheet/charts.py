@@ -7,8 +7,8 @@ from typing import Any
 from xlsxwriter.chart import Chart
 from xlsxwriter.workbook import Workbook
 
-from workbook_builder.cell_formulas import general
-from workbook_builder.layout import EPOCH, ETA_LABEL, Layout, summary_eta_cell
+from workbook_builder.sheet.cell_formulas import general
+from workbook_builder.sheet.layout import EPOCH, ETA_LABEL, Layout, summary_eta_cell
 
 _AXIS_FONT = {"size": 9}
 

@@ -21,12 +21,13 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder import cell_formulas, charts, diagram, guide, layout, netdiagram, topology
-from workbook_builder.equations import Array
 from workbook_builder.files import atomic_path
-from workbook_builder.layout import Layout
-from workbook_builder.netrun import NetRun, from_course
-from workbook_builder.spec import Run
+from workbook_builder.network import topology
+from workbook_builder.network.equations import Array
+from workbook_builder.network.netrun import NetRun, from_course
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet import cell_formulas, charts, diagram, guide, layout
+from workbook_builder.sheet.layout import Layout
 
 Trace = dict[str, Array]
 #: fixed document date, so the same inputs give a byte-identical file
@@ -307,8 +308,8 @@ def write_network(ws: Worksheet, fm: Formats, lay: Layout, picture: bytes) -> No
     last_col = max(col for _, col in lay.block.values())
     for col in range(1, last_col + 1):
         ws.set_column(col, col, value_width if col % 2 == 0 else label_width)
-    height = netdiagram.png_size(picture)[1] * layout.NETWORK_IMAGE_SCALE
-    rows = layout.guide_image_rows(round(height), netdiagram.DPI)
+    height = diagram.png_size(picture)[1] * layout.NETWORK_IMAGE_SCALE
+    rows = layout.guide_image_rows(round(height), diagram.DPI)
     ws.print_area(0, 0, layout.NETWORK_IMAGE_ROW + rows, last_col)
     page_setup(ws)
 
@@ -439,7 +440,7 @@ def write_guide(ws: Worksheet, fm: Formats, run: NetRun, lay: Layout, all_traces
         "object_position": 3,  # XlsxWriter sizes it by the PNG's 200 dpi: ~810 × 520 px
     })
     header_row = layout.GUIDE_IMAGE_ROW + layout.guide_image_rows(
-        netdiagram.png_size(picture)[1], netdiagram.DPI)
+        diagram.png_size(picture)[1], diagram.DPI)
     for col, (text, width) in enumerate(zip(layout.GUIDE_COLUMNS, layout.GUIDE_WIDTHS,
                                             strict=True)):
         ws.write(header_row, col, text, fm.header["epoch"])
@@ -479,13 +480,6 @@ def write_guide(ws: Worksheet, fm: Formats, run: NetRun, lay: Layout, all_traces
     ws.freeze_panes(header_row + 1, 0)
 
 
-def picture_of(spec: topology.NetSpec) -> bytes:
-    """The network's diagram (PNG bytes)."""
-    if topology.course_network(spec):
-        return diagram.network_png(spec.biases is not None)
-    return netdiagram.network_png(spec)
-
-
 def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
                    progress: Callable[[str], None] | None = None,
                    sheet_class: type[Worksheet] = PlainFormulaSheet) -> None:
@@ -518,7 +512,7 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
         if progress is not None:
             progress(sheet)
         write_rate_sheet(wb, sheets[sheet], fm, run, lay, k, all_traces[k], widths)
-    picture = picture_of(run.net)
+    picture = diagram.network_png(run.net)
     write_network(sheets[layout.NETWORK], fm, lay, picture)
     write_summary(wb, sheets[layout.SUMMARY], fm, run, lay, all_traces)
     write_guide(sheets[layout.GUIDE], fm, run, lay, all_traces, picture)

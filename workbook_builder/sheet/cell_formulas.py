@@ -4,7 +4,7 @@ topology.py, by layout.Layout.template.)"""
 
 from __future__ import annotations
 
-from workbook_builder.layout import NOT_REACHED
+from workbook_builder.sheet.layout import NOT_REACHED
 
 
 # --- text that names a value ------------------------------------------------------------
