@@ -50,7 +50,7 @@ def spec_of(fields: Mapping[str, Any]) -> tuple[NetSpec | None, bool]:
 def model_of(spec: NetSpec) -> Model:
     """The course's network keeps its own model (its diagnoses know its two paths); any other
     gets the builder's equations."""
-    return classic() if netrun.todays_network(spec) is not None else for_spec(spec)
+    return classic() if topology.course_network(spec) else for_spec(spec)
 
 
 def _find(wb: Any, grids: dict[str, Cells], model: Model) -> list[tuple[Cells, Table]]:

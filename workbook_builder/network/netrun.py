@@ -145,14 +145,3 @@ def course_spec(network: Network) -> NetSpec:
 def from_course(run: Run) -> NetRun:
     """The course's run (spec.Run: the 2-2-2 network's numbers) as the engine's NetRun."""
     return NetRun(course_spec(run.network), run.learning_rates, run.epochs)
-
-
-def todays_network(net: NetSpec) -> Network | None:
-    """The course's Network (spec.Network: its numbers) when ``net`` is the course's network
-    (2-2-2, sigmoid, ½-squared error, one example, fixed or no biases), else None."""
-    if not topology.course_network(net):
-        return None
-    (x, t), = net.examples
-    biases = None if net.biases is None else (net.biases[0], net.biases[1])
-    return Network(inputs=(x[0], x[1]), targets=(t[0], t[1]), weights=net.initial_weights,
-                   biases=biases)
