@@ -17,8 +17,9 @@ from tests.messy import Layout, make
 from workbook_builder.check import audit
 from workbook_builder.check.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status
 from workbook_builder.check.foreign import Table
+from workbook_builder.check.netmodel import course
 from workbook_builder.check.verdict import SheetReport
-from workbook_builder.network.reference import QUANTITIES, WEIGHTS
+from workbook_builder.network.reference import QUANTITIES
 from workbook_builder.network.spec import Network
 
 
@@ -104,7 +105,7 @@ def test_a_column_is_found_by_what_it_computes() -> None:
     columns = {q: k for k, q in enumerate(given, start=1)}
     table = Table("S", 1, columns, list(range(2, 8)), unknown={40: "B", 41: "C"})
     junk = tr["a_h2"] * (1 + 1e-6)
-    audit.identify_by_values(table, given, {40: junk, 41: tr["a_h2"]})
+    audit.identify_by_values(table, given, {40: junk, 41: tr["a_h2"]}, course())
     assert table.columns["a_h2"] == 41
     assert table.notes == ["column AO, headed 'C', found as a_h2 by what its cells compute"]
 
@@ -196,17 +197,29 @@ def test_a_cell_from_the_wrong_row_is_named(tmp_path: Path) -> None:
 
 
 def test_quantities_not_in_the_sheet_make_it_incomplete(tmp_path: Path) -> None:
-    """No E1 and E2 columns (E_tot written in one go): what is there is right, but E1, E2 and
-    E_total (which needs them) are not checked: exit 3, never "all right"."""
+    """No E1 and E2 columns (E_tot written in one go): what is there is right, and E_total is
+    judged through E1's and E2's own equations, but E1 and E2 are missing: exit 3, never "all
+    right"."""
     def one_go(r: int, first: int, f: dict[str, str]) -> None:
-        f["E_tot"] = f"=0.5*(A{r}-Q{r})^2+0.5*(B{r}-S{r})^2"
+        f["E_tot"] = f"=0.5*(A{r}-R{r})^2+0.5*(B{r}-T{r})^2"
 
     code, reports = verdict(tmp_path, Layout(drop=("E1", "E2"), edit=one_go))
     assert code == INCOMPLETE
     (r,) = reports
     assert r.missing == ["E1", "E2"]
-    assert [c.name for c in r.columns if c.ok is None] == ["E_total"]
-    assert all(c.ok for c in r.columns if c.name in WEIGHTS)
+    assert all(c.ok for c in r.columns), [(c.name, c.diagnosis) for c in r.columns if not c.ok]
+    assert "E_total" in {c.name for c in r.columns}
+
+
+def test_a_total_written_in_one_go_is_still_judged(tmp_path: Path) -> None:
+    """E_tot in one go from the sums o1, o2 (columns Q, S) where a_o1, a_o2 (R, T) belong:
+    without E1 and E2 columns E_total is still judged, through their equations: WRONG."""
+    def one_go(r: int, first: int, f: dict[str, str]) -> None:
+        f["E_tot"] = f"=0.5*(A{r}-Q{r})^2+0.5*(B{r}-S{r})^2"
+
+    code, reports = verdict(tmp_path, Layout(drop=("E1", "E2"), edit=one_go))
+    assert code == WRONG
+    assert set(wrong(reports)) == {"E_total"}
 
 
 @pytest.mark.libreoffice

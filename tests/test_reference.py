@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from tests.engines import assert_matches
+from workbook_builder.network import topology
+from workbook_builder.network.equations import FUNCTIONS, Var
 from workbook_builder.network.netrun import course_spec
 from workbook_builder.network.reference import (
     GRADIENTS,
@@ -19,11 +21,20 @@ from workbook_builder.network.reference import (
     WEIGHTS,
     Trace,
     error_scale,
-    exp,
-    sigmoid,
 )
 from workbook_builder.network.spec import Network
 from workbook_builder.network.topology import trace as engine_trace
+
+
+def sigmoid(x: float) -> float:
+    """The engine's σ (the tree the builder writes, 1/(1+EXP(MIN(709,-x)))), evaluated."""
+    tree = topology.activate("sigmoid", Var("x"))
+    return float(tree.value(lambda name, lag: np.asarray(x, dtype=np.float64)))
+
+
+def exp(x: float) -> float:
+    """The engine's EXP (what every cached e^x comes from)."""
+    return float(FUNCTIONS["EXP"](np.asarray(x)))
 
 
 def trace(network: Network, lr: float, epochs: int) -> Trace:
@@ -126,7 +137,7 @@ def test_default_error_falls_for_every_default_rate() -> None:
 @pytest.mark.parametrize("x", [-1e6, -800.0, -50.0, 0.0, 50.0, 800.0, 1e6])
 def test_sigmoid_never_overflows(x: float) -> None:
     with np.errstate(over="raise"):
-        value = float(sigmoid(np.float64(x)))
+        value = sigmoid(x)
     expected = float(torch.sigmoid(torch.tensor(x, dtype=torch.float64)))
     assert np.isfinite(value)
     assert value == pytest.approx(expected, rel=1e-12, abs=1e-300)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from workbook_builder.check.netmodel import course
 from workbook_builder.network import equations, reference, topology
 from workbook_builder.network.netrun import course_spec
 from workbook_builder.network.spec import Network, SpecError
@@ -23,7 +24,7 @@ OUTPUT_LOSSES = [("sigmoid", "half-se"), ("sigmoid", "mse"), ("sigmoid", "ce"),
 EPOCHS = 20
 
 
-# --- the default network: the checker's 2-2-2 rules are the engine's ---------------------------
+# --- the default network: the checker's 2-2-2 model computes the engine's values ---------------
 @pytest.mark.parametrize("network", [
     Network(), Network(biases=(0.35, 0.6)),
     Network(inputs=(1.0, -2.0), targets=(0.9, 0.1), weights=(-3, 2, 0.5, -1, 4, -2, 1, 3)),
@@ -31,17 +32,19 @@ EPOCHS = 20
 @pytest.mark.parametrize("lr", [0.5, 2.0])
 def test_the_checkers_2_2_2_rules_compute_the_engines_values(network: Network, lr: float) -> None:
     """The builder writes the engine's trees (its formula text and values are proved by
-    tests/test_writer.py's byte comparison with generated/); the 2-2-2 reading of ``check``
-    still applies reference.RULES: applied to the engine's trace they give it back, bit for
-    bit, for every quantity (a weight from the row above: from epoch 1)."""
+    tests/test_writer.py's byte comparison with generated/); ``check``'s course model (its
+    rules read a sheet's cells, b1 and b2 as 0 where the sheet has none), applied to the
+    engine's trace, gives it back bit for bit, for every quantity (a weight from the row
+    above: from epoch 1)."""
     epochs = 60
     spec = course_spec(network)
     tr = topology.trace(spec, lr, epochs)
     data = {**tr, "η": np.full(epochs, lr)}
     data.update({k: np.full(epochs, v) for k, v in topology.constants(spec).items()})
-    values = reference.Values(data, epochs)
+    model = course()  # without biases, the data has no b1, b2: read as 0
+    assert ("b1" in data) == (network.biases is not None)
     for q in reference.QUANTITIES:
-        got = np.asarray(reference.RULES[q](values))
+        got = np.asarray(model.rules[q](model.values(data, epochs)))
         first = 1 if q in reference.WEIGHTS else 0
         assert np.array_equal(got[first:], tr[q][first:]), q
 

@@ -31,7 +31,6 @@ from openpyxl.utils.cell import (
 
 from workbook_builder import isolation
 from workbook_builder.check.foreign import (
-    RECOMPUTED_ROWS,
     AuditError,
     Cells,
     Table,
@@ -44,43 +43,22 @@ from workbook_builder.check.foreign import (
     volatile_calls,
 )
 from workbook_builder.check.netmodel import (
-    CLASSIC_CHANGED,
-    CLASSIC_GROUPS,
     Model,
-    classic,
+    Rule,
     contrasting,
     kink_names,
     uncovered_pieces,
 )
 from workbook_builder.check.verdict import ColumnResult, SheetReport
-from workbook_builder.network.reference import (
-    QUANTITIES,
-    RULES,
-    WEIGHTS,
-    Array,
-    Rule,
-    Values,
-    d_o,
-    sigmoid,
-    update,
-)
+from workbook_builder.network.reference import Array, Values
 
 MAX_ROWS = 5_000  # epoch rows checked per table
 DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
 DEFAULT_MEMORY_MB = 2048  # the child process's address-space cap
 RTOL, ATOL = 1e-9, 1e-15
-CHANGED = CLASSIC_CHANGED  # the 2-2-2 network's changed inputs (netmodel.py)
 ETA_FACTOR = 1.5  # the changed run also scales η, where the sheet has an η cell
 CHANGED_ETA = 0.75  # ... and sets it to this where η is not a number (or 0)
 
-#: rows recomputed for a network other than 2-2-2: row 0 and five updates, at
-#: two sets of inputs, ten generic points at which a smooth formula that repeats down its
-#: column must agree with its rule (the engine's load is ~2.5 ms a formula cell, so this halves
-#: the check of a wide table); the 2-2-2 network keeps RECOMPUTED_ROWS, as before
-FEWER_ROWS = 6
-CHECKED = QUANTITIES
-GROUPS = CLASSIC_GROUPS
-CLASSIC = classic()
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -116,7 +94,7 @@ Mask = npt.NDArray[np.bool_]
 
 
 def explains(rule: Rule, data: list[dict[str, Array]], n: int, rename: dict[str, str],
-             got: list[Array], only: list[Mask] | None = None, model: Model = CLASSIC,
+             got: list[Array], only: list[Mask] | None, model: Model,
              name: str | None = None) -> bool:
     """Does ``rule`` with names substituted reproduce the sheet's column in every run (in the
     rows of ``only``, where given: the rows found wrong)? Judged with ``name``'s tolerance."""
@@ -133,32 +111,7 @@ def explains(rule: Rule, data: list[dict[str, Array]], n: int, rename: dict[str,
         return False
 
 
-def scaled(rule: Rule, factor: float) -> Rule:
-    return lambda v: factor * rule(v)
-
-
-#: ∂E/∂w1..w4 and δ_h: the hidden neuron, the input (None for δ_h), and its two paths, each
-#: (output, weight from the hidden neuron to that output)
-HIDDEN = {"∂E/∂w1": (1, "i1"), "∂E/∂w2": (1, "i2"), "∂E/∂w3": (2, "i1"),
-          "∂E/∂w4": (2, "i2"), "δ_h1": (1, None), "δ_h2": (2, None)}
-PATHS = {1: ((1, "w5"), (2, "w7")), 2: ((1, "w6"), (2, "w8"))}
-
-
-def hidden_gradient(name: str, signs: tuple[float, float]) -> Rule:
-    """``name``'s rule with each output path multiplied by a sign (0 drops the path; −1 is the
-    path's δ_o written with (t − a) for (a − t))."""
-    k, x = HIDDEN[name]
-
-    def rule(v: Values) -> Array:
-        a = v[f"a_h{k}"]
-        total = sum(sign * d_o(v, o) * v[w] for sign, (o, w) in zip(signs, PATHS[k],
-                                                                       strict=True))
-        out = total * a * (1 - a)
-        return out * v[x] if x is not None else out
-    return rule
-
-
-def hypotheses(name: str, data: list[dict[str, Array]], n: int, model: Model = CLASSIC
+def hypotheses(name: str, data: list[dict[str, Array]], n: int, model: Model
                ) -> list[tuple[Rule, dict[str, str], str]]:
     """What a wrong column may compute instead: (rule, names substituted, the words for it),
     most specific first."""
@@ -175,45 +128,13 @@ def hypotheses(name: str, data: list[dict[str, Array]], n: int, model: Model = C
     for i, x in enumerate(used):  # two names swapped
         out += [(rules[name], {x: y, y: x}, f"swaps {x} and {y}") for y in used[i + 1:]
                 if any(x in g and y in g for g in model.groups)]
-    if model.spec is not None:
-        from workbook_builder.check.netdiagnose import concept_hypotheses
+    from workbook_builder.check.netdiagnose import concept_hypotheses
 
-        return out + concept_hypotheses(model, name)
-    if name in WEIGHTS:
-        k = int(name[1])
-        out.append((update(k, +1.0), {},
-                    f"adds η·∂E/∂{name} instead of subtracting it (sign error)"))
-        out.append((lambda v: v.prev(name), {}, "never changes: the update is missing"))
-    if name.startswith("a_") and len(used) == 1:  # σ written 1/(1+EXP(x))
-        x = used[0]
-        out.append((lambda v: sigmoid(-v[x]), {},
-                    f"computes σ(−{x}) = 1 − σ({x}): the sign inside EXP is flipped "
-                    f"(1/(1+EXP(-{x})) is σ)"))
-    if name in HIDDEN:
-        k, _ = HIDDEN[name]
-        (o1, w1), (o2, w2) = PATHS[k]
-        out += [
-            (hidden_gradient(name, (1.0, 0.0)), {},
-             f"leaves out the path through o{o2} (δ_o{o2}·{w2}): ∂E_total/∂a_h{k} sums over "
-             "both outputs"),
-            (hidden_gradient(name, (0.0, 1.0)), {},
-             f"leaves out the path through o{o1} (δ_o{o1}·{w1}): ∂E_total/∂a_h{k} sums over "
-             "both outputs"),
-            (hidden_gradient(name, (1.0, -1.0)), {},
-             f"the path through o{o2} has the wrong sign: (t{o2} − a_o{o2}) where "
-             f"(a_o{o2} − t{o2}) belongs"),
-            (hidden_gradient(name, (-1.0, 1.0)), {},
-             f"the path through o{o1} has the wrong sign: (t{o1} − a_o{o1}) where "
-             f"(a_o{o1} − t{o1}) belongs"),
-        ]
-    out += [(scaled(RULES[name], factor), {}, text) for factor, text in (
-        (2.0, "twice the right value (is the ½ missing?)"), (0.5, "half the right value"),
-        (-1.0, "the right value with the wrong sign"))]
-    return out
+    return out + concept_hypotheses(model, name)
 
 
 def diagnose(name: str, data: list[dict[str, Array]], n: int,
-             only: list[Mask] | None = None, model: Model = CLASSIC) -> str | None:
+             only: list[Mask] | None, model: Model) -> str | None:
     """What the wrong column seems to compute instead, when a simple hypothesis explains it
     (in the rows of ``only``, where given)."""
     got = [d[name] for d in data]
@@ -283,7 +204,7 @@ def unknown_values(solution: Any, book: str, table: Table) -> dict[int, Array]:
 
 
 def identify_by_values(table: Table, given: dict[str, Array],
-                       unknown: dict[int, Array], model: Model = CLASSIC) -> None:
+                       unknown: dict[int, Array], model: Model) -> None:
     """Quantities no header named, found by what a column computes: the one unnamed column
     whose every row equals the quantity's rule applied to that row's own upstream cells."""
     n = len(table.rows)
@@ -309,7 +230,7 @@ def identify_by_values(table: Table, given: dict[str, Array],
                                "compute")
 
 
-def changed_inputs(book: str, table: Table, eta: float, model: Model = CLASSIC
+def changed_inputs(book: str, table: Table, eta: float, model: Model
                    ) -> dict[str, float]:
     """Engine inputs for the changed run: the examples, the fixed biases, the first row's
     parameters and η."""
@@ -334,7 +255,7 @@ def changed_inputs(book: str, table: Table, eta: float, model: Model = CLASSIC
     return inputs
 
 
-def infer_eta(data: dict[str, Array], model: Model = CLASSIC) -> float | None:
+def infer_eta(data: dict[str, Array], model: Model) -> float | None:
     """η from consecutive weight rows: (w_now − w_next) / ∂E/∂w_now, the median over cells."""
     ratios: list[float] = []
     for p, gradient in model.gradients.items():
@@ -348,8 +269,8 @@ def infer_eta(data: dict[str, Array], model: Model = CLASSIC) -> float | None:
 
 
 def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
-                 eta_cell: str | None, invalid: dict[tuple[int, int], str] | None = None,
-                 model: Model = CLASSIC) -> ColumnResult:
+                 eta_cell: str | None, invalid: dict[tuple[int, int], str] | None,
+                 model: Model) -> ColumnResult:
     """One column's verdict: right only if every row that must hold a value held a finite
     number equal to the rule's finite expectation, at the given and at the changed inputs."""
     col = table.columns[name]
@@ -417,7 +338,7 @@ UNJUDGED = "right where checked; from row {row} at the {label} {what} not a numb
 
 def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
                   eta_cell: str | None, result: ColumnResult,
-                  invalid: dict[tuple[int, int], str], model: Model = CLASSIC) -> str | None:
+                  invalid: dict[tuple[int, int], str], model: Model) -> str | None:
     """The diagnosis of a wrong column: what it seems to compute instead, or why not."""
     col = table.columns[name]
     n = len(table.rows)
@@ -443,7 +364,7 @@ def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: C
                     f"(formula {formula!r})")
         return (f"row {row} does not evaluate to a number (formula {formula!r}: an error, a "
                 "circular reference or an unsupported function)")
-    diagnosis = diagnose(name, runs, n, model=model)
+    diagnosis = diagnose(name, runs, n, None, model)
     if diagnosis is not None:
         return diagnosis
     # a few rows wrong, the rest right: say which, and what those rows compute
@@ -484,7 +405,7 @@ def unsupported_functions(formula: object) -> list[str]:
             t.subtype == Token.OPEN and t.value[:-1].upper() not in known]
 
 
-def wrong_row(grid: Cells, table: Table, name: str, row: int, model: Model = CLASSIC
+def wrong_row(grid: Cells, table: Table, name: str, row: int, model: Model
               ) -> str | None:
     """A formula that reads another row's cells where its own row's belong (a weight update
     reads the row above): "a_h1 uses h1 from row r+3". Such a chain can run backwards into a
@@ -541,7 +462,7 @@ def eta_drift(grid: Cells, table: Table, col: int, eta_cell: str) -> str | None:
 
 
 def check_inputs(table: Table, runs: list[dict[str, Array]], grid: Cells,
-                 model: Model = CLASSIC) -> list[ColumnResult]:
+                 model: Model) -> list[ColumnResult]:
     """The example and η, as the sheet holds them at the given inputs: each must be a finite
     number (η = 1/0, =NA(), "0,5" typed as text, a circular reference: wrong, and named)."""
     results = []
@@ -591,7 +512,7 @@ def volatile_elsewhere(grid: Cells, table: Table) -> list[str]:
     return found
 
 
-def found_numbers(table: Table, runs: list[dict[str, Array]], model: Model = CLASSIC
+def found_numbers(table: Table, runs: list[dict[str, Array]], model: Model
                   ) -> dict[str, float | None]:
     """The numbers the sheet was checked against: its example, initial weights and η."""
     given = runs[0]
@@ -605,8 +526,8 @@ def found_numbers(table: Table, runs: list[dict[str, Array]], model: Model = CLA
 
 def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, book: str,
                 eta: float, eta_source: str,
-                invalid: dict[tuple[int, int], str] | None = None,
-                model: Model = CLASSIC) -> SheetReport:
+                invalid: dict[tuple[int, int], str] | None,
+                model: Model) -> SheetReport:
     runs = [column_values(solution, book, table)]
     if changed is not None:
         runs.append(column_values(changed, book, table))
@@ -616,7 +537,7 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     results += [check_column(name, table, runs, grid, table.params.get("η"), invalid, model)
                 for name in model.checked if name in table.columns]
     # δ columns are optional (the course template has none: its gradients are written out)
-    needed = (*model.checked, *model.given, *(model.fixed if model.spec is not None else ()))
+    needed = (*model.checked, *model.given, *(n for n in model.fixed if n not in model.defaults))
     missing = [n for n in needed if n not in table.columns and
                n not in table.params and n not in model.optional]
     for c in results:
@@ -711,10 +632,9 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     if not every_row:
         for grid, t in tables:
             kinks = kink_names(model)
-            # another network than 2-2-2 needs fewer rows (see FEWER_ROWS; with kinks, a
-            # second pass recomputes more where the trace takes a piece they do not)
-            keep = rows_to_recompute(grid, t, kinks, max(min_rows, FEWER_ROWS if model.spec
-                                     is not None else RECOMPUTED_ROWS))
+            # the model's rows (netmodel.ROWS; with kinks, a second pass recomputes more
+            # where the trace takes a piece they do not)
+            keep = rows_to_recompute(grid, t, kinks, max(min_rows, model.rows))
             if keep < len(t.rows):
                 t.rows, t.repeated = t.rows[:keep], t.rows[keep:]
                 t.notes.append(f"rows {t.repeated[0]}–{t.repeated[-1]} repeat row "

@@ -23,9 +23,7 @@ from openpyxl.utils.cell import coordinate_from_string, get_column_letter
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
-from workbook_builder.check.names import normalise
 from workbook_builder.isolation import out_of_memory
-from workbook_builder.network.reference import DELTAS, FORWARD, GRADIENTS, WEIGHTS
 
 if TYPE_CHECKING:
     from workbook_builder.check.netmodel import Model
@@ -343,8 +341,6 @@ class Table:
     findings: list[str] = field(default_factory=list)
 
 
-#: families whose members stand side by side in a table, for placing a mistyped header
-FAMILIES = (WEIGHTS, FORWARD, DELTAS, GRADIENTS)
 MAX_HEADER_ROW = 200
 MAX_TEXT_ROWS = 3  # rows of text (formula descriptions) allowed between header and epoch 0
 
@@ -358,13 +354,13 @@ def header_candidates(grid: Cells) -> dict[int, dict[int, str]]:
     return rows
 
 
-def match_header(texts: dict[int, str], model: Model | None = None
+def match_header(texts: dict[int, str], model: Model
                  ) -> tuple[dict[str, int], dict[int, str], list[str]]:
     """Quantity -> column from a header row's texts, then the unmatched columns, and notes.
 
     A header no rule reads is placed by its neighbours: a column between w2 and w4 holds w3.
     """
-    read = normalise if model is None else model.normalise
+    read = model.normalise
     columns: dict[str, int] = {}
     for c, text in sorted(texts.items()):
         name = read(text)
@@ -372,7 +368,7 @@ def match_header(texts: dict[int, str], model: Model | None = None
             columns.setdefault(name, c)
     unknown = {c: t for c, t in texts.items() if c not in columns.values()}
     notes = []
-    for family in (FAMILIES if model is None else model.families):
+    for family in model.families:
         for k, name in enumerate(family):
             if name in columns:
                 continue
@@ -391,13 +387,13 @@ def match_header(texts: dict[int, str], model: Model | None = None
     return columns, unknown, notes
 
 
-def find_table(ws: Worksheet, grid: Cells, model: Model | None = None,
+def find_table(ws: Worksheet, grid: Cells, model: Model,
                grids: dict[str, Cells] | None = None) -> Table | None:
     """The header row naming the most quantities (all weights but two, at least six of the
     2-2-2 network's), and what is below; value cells are looked for on the table's sheet, then
     on the others of ``grids``."""
-    weights = WEIGHTS if model is None else model.weights
-    enough = 6 if model is None else max(1, len(weights) - 2)
+    weights = model.weights
+    enough = max(1, len(weights) - 2)
     best: tuple[int, dict[str, int], dict[int, str], list[str]] | None = None
     for r, texts in sorted(header_candidates(grid).items()):
         columns, unknown, notes = match_header(texts, model)
@@ -456,17 +452,16 @@ def value_beside(grid: Cells, row: int, col: int) -> str | None:
     return None
 
 
-def find_params(grid: Cells, table: Table, model: Model | None = None,
+def find_params(grid: Cells, table: Table, model: Model,
                 grids: dict[str, Cells] | None = None) -> None:
     """The examples' and η's value cells (into ``table.params``): η is the cell the weight
     updates multiply (read from their formulas); the others, and η when no formula shows it,
     from labelled cells — on the table's sheet, else on another sheet of ``grids`` (the
     builder keeps the examples on its Network sheet), where a header row of names (i1 i2 t1)
     over one row per example gives each example's values."""
-    given = ("i1", "i2", "t1", "t2", "b1", "b2") if model is None else \
-        (*model.given, *model.fixed)
-    read = normalise if model is None else model.normalise
-    examples = 1 if model is None or model.spec is None else len(model.spec.examples)
+    given = (*model.given, *model.fixed)
+    read = model.normalise
+    examples = len(model.spec.examples)
     wanted = {*given, "η"} - table.columns.keys()
     in_table = set(table.rows) | {table.header_row}
     table_columns = set(table.columns.values())
@@ -514,7 +509,7 @@ def find_params(grid: Cells, table: Table, model: Model | None = None,
         table.param_content["η"] = grid.get((r, column_index(letters)))
 
 
-def eta_from_updates(grid: Cells, table: Table, model: Model | None = None) -> str | None:
+def eta_from_updates(grid: Cells, table: Table, model: Model) -> str | None:
     """The cell that the second row's weight updates multiply the gradients by, if one."""
     if len(table.rows) < 2:
         return None
@@ -522,7 +517,7 @@ def eta_from_updates(grid: Cells, table: Table, model: Model | None = None) -> s
     table_columns = set(table.columns.values())
     seen: Counter[str] = Counter()
     literals: list[float] = []
-    for name in (WEIGHTS if model is None else model.parameters):
+    for name in model.parameters:
         formula = grid.get((row, table.columns.get(name, 0)))
         if not isinstance(formula, str) or not formula.startswith("="):
             continue

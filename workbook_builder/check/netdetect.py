@@ -19,7 +19,7 @@ from openpyxl.formula.tokenizer import Token, Tokenizer
 
 from workbook_builder.check.foreign import AuditError, Cells, Table, find_table
 from workbook_builder.check.names import canonical
-from workbook_builder.check.netmodel import Model, classic, for_spec, read_name, same_example_count
+from workbook_builder.check.netmodel import Model, course, for_spec, read_name, same_example_count
 from workbook_builder.network import netrun, topology
 from workbook_builder.network.spec import SpecError
 from workbook_builder.network.topology import NetSpec
@@ -48,9 +48,9 @@ def spec_of(fields: Mapping[str, Any]) -> tuple[NetSpec | None, bool]:
 
 
 def model_of(spec: NetSpec) -> Model:
-    """The course's network keeps its own model (its diagnoses know its two paths); any other
-    gets the builder's equations."""
-    return classic() if topology.course_network(spec) else for_spec(spec)
+    """The network's model: the course's preset of it (its header spellings, its optional
+    biases) for the course's network, else the engine's model of the spec."""
+    return course() if topology.course_network(spec) else for_spec(spec)
 
 
 def _find(wb: Any, grids: dict[str, Cells], model: Model) -> list[tuple[Cells, Table]]:
@@ -88,7 +88,7 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
         if not found:
             raise AuditError(no_table(model))
         return model, found, []
-    model = classic()
+    model = course()
     found = _find(wb, grids, model)
     shown = [shape for _, t in found if (shape := other_network(grids[t.sheet], t))]
     if found and not shown:

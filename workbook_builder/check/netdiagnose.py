@@ -2,21 +2,22 @@
 
 Besides the slips of names (audit.hypotheses: one name where another belongs, two swapped),
 these are slips of concept, each built from the network's own equation trees with one part
-changed: σ′ = a(1 − a) written where tanh′ = 1 − a² belongs (or the other way), σ′ left out of
-a sigmoid output or kept where cross-entropy cancels it, softmax outputs treated as separate
-sigmoids, a batch gradient that takes one example's term, the mean where the loss is a sum
-(off by the number of examples or outputs), an update with the wrong sign, a bias that never
-learns.
+changed, for the course's 2-2-2 network and every other alike: a hidden δ that leaves out one
+of the paths it sums or gives one the wrong sign, σ′ = a(1 − a) written where tanh′ = 1 − a²
+belongs (or the other way), σ′ left out of a sigmoid output or kept where cross-entropy
+cancels it, softmax outputs treated as separate sigmoids, a batch gradient that takes one
+example's term, the mean where the loss is a sum (off by the number of examples or outputs),
+an update with the wrong sign, a bias that never learns.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
-from workbook_builder.check.netmodel import Model, base_and_example, rule_of
+from workbook_builder.check.netmodel import Model, Rule, base_and_example, rule_of
 from workbook_builder.network import topology
-from workbook_builder.network.equations import Bin, Expr, Var
-from workbook_builder.network.reference import Rule, sigmoid
+from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Var, total
 from workbook_builder.network.spec import SpecError
 
 Hypothesis = tuple[Rule, dict[str, str], str]
@@ -45,7 +46,6 @@ def _equations(spec: topology.NetSpec, **change: str) -> dict[str, Expr] | None:
 def _with(model: Model, name: str, overrides: dict[str, Expr]) -> Rule | None:
     """``name``'s rule where the quantities of ``overrides`` have other equations (used for
     ``name`` itself when it is one of them, and inline where the sheet does not show them)."""
-    assert model.spec is not None
     eq = topology.equations(model.spec)
     inline = {**eq, **overrides}
     expr = overrides.get(name, model.exprs.get(name))
@@ -54,9 +54,98 @@ def _with(model: Model, name: str, overrides: dict[str, Expr]) -> Rule | None:
     return rule_of(expr, inline)
 
 
-def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
+def _replaced(e: Expr, old: Expr, new: Expr) -> Expr:
+    """``e`` with the node ``old`` (by identity) replaced by ``new``."""
+    if e is old:
+        return new
+    if isinstance(e, Bin):
+        return Bin(e.op, _replaced(e.a, old, new), _replaced(e.b, old, new))
+    if isinstance(e, Neg):
+        return Neg(_replaced(e.a, old, new))
+    if isinstance(e, Call):
+        return Call(e.fn, tuple(_replaced(a, old, new) for a in e.args))
+    if isinstance(e, If):
+        return dataclasses.replace(e, test=_replaced(e.test, old, new),
+                                   yes=_replaced(e.yes, old, new), no=_replaced(e.no, old, new))
+    return e
+
+
+def _path_sum(e: Expr) -> Expr | None:
+    """The sum over the paths in a hidden δ's tree: the first node whose terms are each
+    δ × weight (δ_o1·w5 + δ_o2·w7), with at least two of them."""
+    terms = _terms(e)
+    if len(terms) > 1 and all(isinstance(t, Bin) and t.op == "*" and isinstance(t.a, Var)
+                              and t.a.name.startswith("δ_") and isinstance(t.b, Var)
+                              for t in terms):
+        return e
+    children: tuple[Expr, ...] = ()
+    if isinstance(e, Bin):
+        children = (e.a, e.b)
+    elif isinstance(e, Neg):
+        children = (e.a,)
+    elif isinstance(e, Call):
+        children = tuple(e.args)
+    elif isinstance(e, If):
+        children = (e.test, e.yes, e.no)
+    for child in children:
+        if (found := _path_sum(child)) is not None:
+            return found
+    return None
+
+
+def _reads(expr: Expr, eq: Mapping[str, Expr], seen: set[str] | None = None) -> set[str]:
+    """The δ terms ``expr`` computes through, directly or through other δ terms."""
+    seen = set() if seen is None else seen
+    for n, lag in expr.names():
+        if not lag and n.startswith("δ_") and n not in seen and n in eq:
+            seen.add(n)
+            _reads(eq[n], eq, seen)
+    return seen
+
+
+def _path_slips(model: Model, name: str, eq: Mapping[str, Expr]) -> list[Hypothesis]:
+    """A hidden δ that ``name`` computes through (or is) with one path left out, or with
+    one path's sign flipped: ∂E_total/∂a_h sums over every neuron a_h feeds."""
     spec = model.spec
-    assert spec is not None
+    expr = model.exprs.get(name)
+    if expr is None:
+        return []
+    through = _reads(expr, eq) | ({name} if name.startswith("δ_") else set())
+    out: list[Hypothesis] = []
+    for d in sorted(through, key=list(eq).index):
+        tree = eq[d]
+        paths = _path_sum(tree)
+        if d.startswith("δ_o") or paths is None:
+            continue
+        terms = _terms(paths)
+        base, sfx = base_and_example(d)
+        neuron = base[2:]
+        outputs = all(isinstance(t, Bin) and isinstance(t.a, Var) and t.a.name.startswith("δ_o")
+                      for t in terms)
+        feeds = ("both outputs" if len(terms) == 2 else f"all {len(terms)} outputs") \
+            if outputs else f"all {len(terms)} neurons of the next layer"
+        for k, term in enumerate(terms):
+            assert isinstance(term, Bin) and isinstance(term.a, Var) and isinstance(term.b, Var)
+            via = base_and_example(term.a.name)[0][2:]
+            rest = total([t for j, t in enumerate(terms) if j != k])
+            flipped = total([-t if j == k else t for j, t in enumerate(terms)])
+            if (rule := _with(model, name, {d: _replaced(tree, paths, rest)})) is not None:
+                out.append((rule, {}, f"leaves out the path through {via} "
+                            f"({term.a.name}·{term.b.name}): ∂E_total/∂a_{neuron}{sfx} sums "
+                            f"over {feeds}"))
+            if (rule := _with(model, name, {d: _replaced(tree, paths, flipped)})) is not None:
+                if via.startswith("o") and spec.loss != "ce":
+                    t, a = f"t{via[1:]}{sfx}", f"a_{via}{sfx}"
+                    why = f": ({t} − {a}) where ({a} − {t}) belongs"
+                else:
+                    why = ""
+                out.append((rule, {}, f"the path through {via} has the wrong sign{why}"))
+    return out
+
+
+def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
+    """The slips of concept for ``name`` (see the module's docstring), most specific first."""
+    spec = model.spec
     out: list[Hypothesis] = []
     base, sfx = base_and_example(name)
     n_ex, n_out = len(spec.examples), spec.layers[-1]
@@ -72,7 +161,7 @@ def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
         kind = spec.output_activation if neuron.startswith("o") else spec.activation
         z = neuron + sfx
         if kind == "sigmoid":
-            out.append((lambda v: sigmoid(-v[z]), {},
+            out.append((rule_of(topology.activate("sigmoid", -Var(z)), {}), {},
                         f"computes σ(−{z}) = 1 − σ({z}): the sign inside EXP is flipped "
                         f"(1/(1+EXP(-{z})) is σ)"))
         if kind != "softmax":  # another activation than the network's
@@ -95,6 +184,7 @@ def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
             if (rule := _with(model, name, hidden)) is not None:
                 out.append((rule, {}, f"uses {text} where {SLOPE[spec.activation]} belongs"))
     if touches:
+        out += _path_slips(model, name, eq)
         for overrides, text in _output_slips(spec, eq):
             if (rule := _with(model, name, overrides)) is not None:
                 out.append((rule, {}, text))

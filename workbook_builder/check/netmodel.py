@@ -1,18 +1,21 @@
 """What `check` judges a table against: a network's quantities, their rules and their names.
 
-Two kinds of model share one shape (``Model``): the course's 2-2-2 sigmoid network, whose rules
-live in reference.py (``classic``), and any network a ``topology.NetSpec`` describes, whose
-rules are the builder's own equation trees (``for_spec``): the equations a sheet is judged by are
-the ones the builder writes, derived once from the topology.
+One model (``Model``, built by ``for_spec``) for every network a ``topology.NetSpec`` describes:
+its rules are the builder's own equation trees, derived once from the topology, so a sheet is
+judged by the equations the builder writes. The course's 2-2-2 sigmoid network is a preset of it
+(``course``): the same trees, with the course's own data beside them (its header spellings, its
+changed run, b1 and b2 read as 0 where a sheet has no biases).
 
 Each rule computes a quantity from the sheet's own upstream cells (a_h1[2] from the sheet's
-h1[2], next-row w6 from this row's w6, ∂E/∂w6 and η), so one wrong formula is found once. A
-quantity a sheet does not show (a δ column) is computed inline from its own equation, so
-gradients written out without δ columns are judged too.
+h1[2], next-row w6 from this row's w6, ∂E/∂w6 and η), so one wrong formula is found once, at
+its root cause: a quantity computed right from a wrong upstream cell is right (follow-through).
+A quantity a sheet does not show (a δ column, E1 of a total written in one go) is computed
+inline from its own equation, so gradients written out without δ columns are judged too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -21,31 +24,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbook_builder.check.names import _ETA, CONFUSABLES, canonical, normalise
-from workbook_builder.network import topology
+from workbook_builder.network import netrun, topology
 from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Num, Var
-from workbook_builder.network.reference import (
-    DELTAS,
-    EXAMPLE,
-    FORWARD,
-    GRADIENTS,
-    RULES,
-    WEIGHTS,
-    Array,
-    Rule,
-    Values,
-)
+from workbook_builder.network.reference import Array, Values
+from workbook_builder.network.spec import Network
 from workbook_builder.network.topology import NetSpec
 
-#: the classic network's changed inputs: different enough that a_h1 ≠ a_h2, i1 ≠ i2, t1 ≠ t2
+Rule = Callable[[Values], Array]
+
+#: the course network's changed inputs: different enough that a_h1 ≠ a_h2, i1 ≠ i2, t1 ≠ t2
 #: and no weight repeats
-CLASSIC_CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
+COURSE_CHANGED = {"i1": 0.3, "i2": -0.4, "t1": 0.15, "t2": 0.8,
                    "w1": 0.31, "w2": -0.42, "w3": 0.57, "w4": 0.12,
                    "w5": -0.23, "w6": 0.66, "w7": 0.48, "w8": -0.35}  # fmt: skip
-#: names a substitution may confuse with each other: one group each
-CLASSIC_GROUPS = (("a_h1", "a_h2"), ("a_o1", "a_o2"), ("h1", "h2"), ("o1", "o2"), ("i1", "i2"),
-                  ("t1", "t2"), WEIGHTS, GRADIENTS, ("δ_o1", "δ_o2"), ("E1", "E2"))  # fmt: skip
-#: families whose members stand side by side in a table, for placing a mistyped header
-CLASSIC_FAMILIES = (WEIGHTS, FORWARD, DELTAS, GRADIENTS)
+#: epoch rows recomputed (at least) where later rows repeat their formulas: row 0 and five
+#: updates, at two sets of inputs, ten generic points at which a smooth formula that repeats
+#: down its column must agree with its rule (the engine's load is ~2.5 ms a formula cell);
+#: the course's sheets keep the 12 rows they have always had (COURSE_ROWS)
+ROWS = 6
+COURSE_ROWS = 12
 
 
 @dataclass
@@ -60,11 +57,15 @@ class Model:
     groups: tuple[tuple[str, ...], ...]  # names a slip may confuse (see audit.hypotheses)
     families: tuple[tuple[str, ...], ...]  # names that stand side by side
     changed: dict[str, float]  # the changed run's inputs and initial parameters
-    spec: NetSpec | None = None  # None: the classic 2-2-2 network (reference.py)
-    #: names read as this value where the sheet has none (the classic network's b1 and b2)
+    spec: NetSpec
+    exprs: dict[str, Expr]  # the spec's trees: the updates, then every quantity
+    aliases: dict[str, str]  # canonical header -> name
+    #: names read as this value where the sheet has none (the course's b1 and b2)
     defaults: dict[str, float] = field(default_factory=dict)
-    exprs: dict[str, Expr] = field(default_factory=dict)  # the spec's trees (tolerances)
-    aliases: dict[str, str] = field(default_factory=dict)  # canonical header -> name
+    #: a reader of header spellings tried before the aliases (the course's: names.normalise)
+    read_first: Callable[[object], str | None] | None = None
+    description: str = ""  # the network in words; "" : layout.describe(spec)
+    rows: int = ROWS  # epoch rows recomputed at least (see ROWS)
 
     @property
     def checked(self) -> tuple[str, ...]:
@@ -92,23 +93,29 @@ class Model:
         return error_scale(expr, lookup(values, self.exprs))
 
     def describe(self) -> str:
-        if self.spec is None:
-            return "the 2-2-2 sigmoid network (½-squared error, one example)"
+        if self.description:
+            return self.description
         from workbook_builder.sheet.layout import describe
 
         return describe(self.spec)
 
     def normalise(self, text: object) -> str | None:
         """A header or label as the quantity it names, or None."""
-        if self.spec is None:
-            return normalise(text)
+        if self.read_first is not None and (name := self.read_first(text)) is not None:
+            return name
         return read_name(text, self.aliases, len(self.spec.examples))
 
 
-def classic() -> Model:
-    return Model(rules=dict(RULES), parameters=WEIGHTS, given=EXAMPLE, fixed=("b1", "b2"),
-                 optional=frozenset(DELTAS), groups=CLASSIC_GROUPS, families=CLASSIC_FAMILIES,
-                 changed=dict(CLASSIC_CHANGED), defaults={"b1": 0.0, "b2": 0.0})
+def course() -> Model:
+    """The course's 2-2-2 sigmoid network: the engine's model of it, with fixed biases b1 and
+    b2 that a sheet may leave out (read as 0 there), the course's header spellings (net_h1,
+    out_o1, a typed 0 for o: names.normalise) tried first, its changed run (COURSE_CHANGED)
+    and its 12 recomputed rows."""
+    spec = netrun.course_spec(Network(biases=(0.0, 0.0)))
+    return dataclasses.replace(
+        for_spec(spec), changed=dict(COURSE_CHANGED), defaults={"b1": 0.0, "b2": 0.0},
+        read_first=normalise, rows=COURSE_ROWS,
+        description="the 2-2-2 sigmoid network (½-squared error, one example)")
 
 
 # --- a spec's model ----------------------------------------------------------------------------
@@ -132,6 +139,7 @@ def lookup(v: Values, exprs: Mapping[str, Expr]) -> Callable[[str, int], Array]:
 
 
 def rule_of(expr: Expr, exprs: Mapping[str, Expr]) -> Rule:
+    """``expr`` as a rule on a sheet's values (see ``lookup``)."""
     def rule(v: Values) -> Array:
         with np.errstate(all="ignore"):
             out = np.asarray(expr.value(lookup(v, exprs)), dtype=np.float64)
@@ -416,8 +424,6 @@ def kink_names(model: Model) -> set[str]:
     """The quantities whose sign (or order) picks a piece of a piecewise formula: a ReLU
     layer's sums and activations, softmax's output sums."""
     spec = model.spec
-    if spec is None:
-        return set()
     out: set[str] = set()
     for name in model.exprs:
         base, _ = base_and_example(name)
@@ -437,7 +443,6 @@ def pieces(model: Model, start: Mapping[str, float], eta: float, rows: int
     from workbook_builder.network.equations import evaluate
 
     spec = model.spec
-    assert spec is not None
     eq, upd = topology.equations(spec), topology.updates(spec)
     given = {g: np.asarray(start[g]) for g in (*model.given, *model.fixed)}
     params = {p: np.asarray(start[p]) for p in model.parameters}
@@ -505,7 +510,7 @@ def contrasting(model: Model, run: dict[str, Array]) -> dict[str, float]:
     from workbook_builder.network.equations import evaluate
 
     spec = model.spec
-    if spec is None or spec.activation not in ("relu", "leaky-relu"):
+    if spec.activation not in ("relu", "leaky-relu"):
         return model.changed
     changed = dict(model.changed)
     names = topology.neuron_names(spec)
