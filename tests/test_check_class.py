@@ -30,7 +30,8 @@ def template_bug(r: int, first: int, f: dict[str, str]) -> None:
 
 
 def one_go(r: int, first: int, f: dict[str, str]) -> None:
-    f["E_tot"] = f"=0.5*(A{r}-Q{r})^2+0.5*(B{r}-S{r})^2"
+    """E_total in one go, from a_o1 and a_o2 (columns R, T): right, but E1 and E2 missing."""
+    f["E_tot"] = f"=0.5*(A{r}-R{r})^2+0.5*(B{r}-T{r})^2"
 
 
 @pytest.fixture
