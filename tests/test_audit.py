@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,8 @@ MISTAKES = [
 
 @pytest.mark.parametrize(("edit", "guilty", "diagnosis"), MISTAKES,
                          ids=[m[0].__name__ for m in MISTAKES])
-def test_planted_mistake_is_named_once(edit: audit.Rule, guilty: set[str], diagnosis: str,
+def test_planted_mistake_is_named_once(edit: Callable[[int, dict[str, str]], None],
+                                       guilty: set[str], diagnosis: str,
                                        tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     status, report = check(make(tmp_path / "student.xlsx", edit=edit), capsys)

@@ -69,7 +69,7 @@ def test_engine_itself_opens_no_other_file(tmp_path: Path,
     import formulas
     from formulas.excel import xlreader
 
-    from workbook_builder.check.audit import guard_other_files
+    from workbook_builder.check.engine import guard_other_files
 
     monkeypatch.setattr(xlreader, "load_workbook", xlreader.load_workbook)  # restored after
     answer = openpyxl.Workbook()

@@ -500,7 +500,7 @@ def test_a_piecewise_formula_is_proved_by_text_only_at_the_sums_signs(formula: s
                                                                      proved: bool) -> None:
     """The pieces the trace follows are the signs of the kinked sums (columns O and P here):
     a kink moved by a constant, or a condition on another cell or row, is not proved by text."""
-    from workbook_builder.check.foreign import not_provable_by_text
+    from workbook_builder.check.repeats import not_provable_by_text
 
     why = not_provable_by_text(formula, range(19, 120), (20, {15, 16}))
     assert (why is None) == proved, why

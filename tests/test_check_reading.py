@@ -16,8 +16,8 @@ from tests.course import trace
 from tests.messy import Layout, make
 from workbook_builder.check import audit
 from workbook_builder.check.audit_report import ALL_RIGHT, INCOMPLETE, WRONG, status
-from workbook_builder.check.foreign import Table
 from workbook_builder.check.netmodel import course
+from workbook_builder.check.table import Table
 from workbook_builder.check.verdict import SheetReport
 from workbook_builder.network.reference import QUANTITIES
 from workbook_builder.network.spec import Network

@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
-import os
-import re
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from openpyxl.formula.tokenizer import Token, Tokenizer
 from openpyxl.utils.cell import (
     column_index_from_string,
     coordinate_from_string,
@@ -30,177 +24,48 @@ from openpyxl.utils.cell import (
 )
 
 from workbook_builder import isolation
+from workbook_builder.check.compare import expect, mismatches
+from workbook_builder.check.engine import (
+    changed_eta,
+    changed_inputs,
+    column_values,
+    guard_other_files,
+    param_cell,
+    replace_invalid,
+    table_ranges,
+    unknown_values,
+)
+from workbook_builder.check.explain import (
+    explain_wrong,
+)
 from workbook_builder.check.foreign import (
     AuditError,
     Cells,
-    Table,
     cells,
     engine_copy,
     open_workbook,
-    r1c1,
     resolve_names,
-    rows_to_recompute,
     volatile_calls,
 )
 from workbook_builder.check.netmodel import (
     Model,
-    Rule,
     contrasting,
     kink_names,
     uncovered_pieces,
 )
+from workbook_builder.check.remarks import (
+    fingerprint,
+    student_id,
+    workbook_remarks,
+)
+from workbook_builder.check.repeats import rows_to_recompute
+from workbook_builder.check.table import Table
 from workbook_builder.check.verdict import ColumnResult, SheetReport
-from workbook_builder.network.reference import Array, Values
+from workbook_builder.network.reference import Array
 
 MAX_ROWS = 5_000  # epoch rows checked per table
 DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
 DEFAULT_MEMORY_MB = 2048  # the child process's address-space cap
-RTOL, ATOL = 1e-9, 1e-15
-ETA_FACTOR = 1.5  # the changed run also scales η, where the sheet has an η cell
-CHANGED_ETA = 0.75  # ... and sets it to this where η is not a number (or 0)
-
-
-
-# --- the checks ------------------------------------------------------------------------------
-def mismatches(got: Array, expected: Array, scale: Array | None = None
-               ) -> npt.NDArray[np.bool_]:
-    """Rows where the sheet disagrees with a finite expectation (a value that is not a finite
-    number disagrees with every one). Rows whose expectation is not finite are not judged
-    here: check_column reports them as not checked, never as right.
-
-    Without ``scale`` the tolerance is relative to the expectation; with it (netmodel's
-    error_scale: the size of what the formula combines, ≥ its value) relative to that, so a
-    result that cancels (½(t − a)² near its target, −LN(a) of a near-certain output) is
-    judged by how far rounding can move it, not by its own tiny size."""
-    with np.errstate(invalid="ignore"):
-        if scale is None:
-            close = np.isclose(got, expected, rtol=RTOL, atol=ATOL)
-        else:
-            close = np.abs(got - expected) <= RTOL * np.abs(scale) + ATOL
-        bad = ~close | ~np.isfinite(got)
-    return bad & np.isfinite(expected)
-
-
-def expect(model: Model, name: str, data: dict[str, Array], n: int,
-           rename: dict[str, str] | None = None) -> tuple[Array, Array | None, Values]:
-    """``name``'s rule on a run's values: the expectation, its tolerance scale and the
-    Values read (which names the rule used)."""
-    probe = model.values(data, n, rename)
-    expected = model.rules[name](probe)
-    return expected, model.scale(name, model.values(data, n, rename)), probe
-
-
-Mask = npt.NDArray[np.bool_]
-
-
-def explains(rule: Rule, data: list[dict[str, Array]], n: int, rename: dict[str, str],
-             got: list[Array], only: list[Mask] | None, model: Model,
-             name: str | None = None) -> bool:
-    """Does ``rule`` with names substituted reproduce the sheet's column in every run (in the
-    rows of ``only``, where given: the rows found wrong)? Judged with ``name``'s tolerance."""
-    try:
-        for k, (d, g) in enumerate(zip(data, got, strict=True)):
-            expected = rule(model.values(d, n, rename))
-            scale = model.scale(name, model.values(d, n)) if name is not None else None
-            rows = only[k] if only is not None else np.ones(n, dtype=bool)
-            if not np.isfinite(expected[rows]).all() or \
-                    mismatches(g, expected, scale)[rows].any():
-                return False
-        return True
-    except KeyError:
-        return False
-
-
-def hypotheses(name: str, data: list[dict[str, Array]], n: int, model: Model
-               ) -> list[tuple[Rule, dict[str, str], str]]:
-    """What a wrong column may compute instead: (rule, names substituted, the words for it),
-    most specific first."""
-    rules = model.rules
-    probe = model.values(data[0], n)
-    rules[name](probe)
-    used = list(dict.fromkeys(probe.read))
-    out: list[tuple[Rule, dict[str, str], str]] = []
-    for x in used:  # one name where another belongs (even one the formula uses elsewhere)
-        for group in model.groups:
-            if x in group:
-                out += [(rules[name], {x: y}, f"uses {y} where {x} belongs")
-                        for y in group if y != x]
-    for i, x in enumerate(used):  # two names swapped
-        out += [(rules[name], {x: y, y: x}, f"swaps {x} and {y}") for y in used[i + 1:]
-                if any(x in g and y in g for g in model.groups)]
-    from workbook_builder.check.netdiagnose import concept_hypotheses
-
-    return out + concept_hypotheses(model, name)
-
-
-def diagnose(name: str, data: list[dict[str, Array]], n: int,
-             only: list[Mask] | None, model: Model) -> str | None:
-    """What the wrong column seems to compute instead, when a simple hypothesis explains it
-    (in the rows of ``only``, where given)."""
-    got = [d[name] for d in data]
-    judged = [np.isfinite(model.rules[name](model.values(d, n))) for d in data]  # not row 0's
-    only = judged if only is None else [a & b for a, b in zip(only, judged, strict=True)]
-    for rule, rename, text in hypotheses(name, data, n, model):
-        if any(_all_zero(data, y) for y in rename.values()):
-            continue  # "uses a_h1[3]" of a neuron that is off throughout only drops a term
-        if explains(rule, data, n, rename, got, only, model, name):
-            return text
-    return None
-
-
-def _all_zero(data: list[dict[str, Array]], name: str) -> bool:
-    """Is ``name`` 0 in every row of every run (a dead ReLU neuron, a zero input)?"""
-    return all(name in d and not np.any(d[name]) for d in data)
-
-
-# --- evaluating the workbook -----------------------------------------------------------------
-def engine_key(book: str, table: Table, address: str) -> str:
-    return f"'[{book}]{table.engine_sheet}'!{address}"
-
-
-def param_key(book: str, table: Table, name: str) -> str:
-    """The engine's key of a value cell, on the table's sheet or another (param_sheets)."""
-    sheet = table.param_sheets.get(name)
-    engine = table.engine_sheets.get(sheet, table.engine_sheet) if sheet else table.engine_sheet
-    return f"'[{book}]{engine}'!{table.params[name]}"
-
-
-def param_cell(table: Table, name: str) -> str:
-    """A value cell as a person reads it: ``B6``, or ``Network!B6`` on another sheet."""
-    sheet = table.param_sheets.get(name)
-    return f"{sheet}!{table.params[name]}" if sheet else table.params[name]
-
-
-def as_number(v: Any) -> float:
-    return float(v) if isinstance(v, int | float | np.number) and not isinstance(v, bool) \
-        else float("nan")
-
-
-def column_values(solution: Any, book: str, table: Table) -> dict[str, Array]:
-    """Every quantity down the rows (NaN where a cell is empty, an error or not computed)."""
-    data: dict[str, Array] = {}
-    for name, col in table.columns.items():
-        values = []
-        for r in table.rows:
-            cell = solution.get(engine_key(book, table, f"{get_column_letter(col)}{r}"))
-            values.append(as_number(cell.value[0, 0]) if cell is not None else np.nan)
-        data[name] = np.asarray(values, dtype=float)
-    n = len(table.rows)
-    for name in table.params:
-        cell = solution.get(param_key(book, table, name))
-        data[name] = np.full(n, as_number(cell.value[0, 0]) if cell is not None else np.nan)
-    return data
-
-
-def unknown_values(solution: Any, book: str, table: Table) -> dict[int, Array]:
-    """The values of the columns whose header named nothing (helpers, mistyped headers)."""
-    out = {}
-    for col in table.unknown:
-        letter = get_column_letter(col)
-        cells = [solution.get(engine_key(book, table, f"{letter}{r}")) for r in table.rows]
-        out[col] = np.asarray([as_number(c.value[0, 0]) if c is not None else np.nan
-                               for c in cells], dtype=float)
-    return out
 
 
 def identify_by_values(table: Table, given: dict[str, Array],
@@ -228,31 +93,6 @@ def identify_by_values(table: Table, given: dict[str, Array],
             table.notes.append(f"column {get_column_letter(col)}, headed "
                                f"{table.unknown[col]!r}, found as {name} by what its cells "
                                "compute")
-
-
-def changed_inputs(book: str, table: Table, eta: float, model: Model
-                   ) -> dict[str, float]:
-    """Engine inputs for the changed run: the examples, the fixed biases, the first row's
-    parameters and η."""
-    inputs: dict[str, float] = {}
-    for name in (*model.given, *model.fixed):
-        if name not in model.changed:
-            continue
-        if name in table.params:
-            inputs[param_key(book, table, name)] = model.changed[name]
-        elif name in table.columns:  # a column: every row gets the new value
-            letter = get_column_letter(table.columns[name])
-            for r in table.rows:
-                inputs[engine_key(book, table, f"{letter}{r}")] = model.changed[name]
-    for name in model.parameters:
-        if name not in table.columns:
-            continue
-        address = f"{get_column_letter(table.columns[name])}{table.rows[0]}"
-        inputs[engine_key(book, table, address)] = model.changed[name]
-    if "η" in table.params:  # η that is not a number (=1/0) gets one, so the rest is checked
-        changed = eta * ETA_FACTOR if np.isfinite(eta) and eta != 0 else CHANGED_ETA
-        inputs[param_key(book, table, "η")] = changed
-    return inputs
 
 
 def infer_eta(data: dict[str, Array], model: Model) -> float | None:
@@ -334,131 +174,6 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
 
 #: a column right wherever it could be judged, with rows whose upstream is not a number
 UNJUDGED = "right where checked; from row {row} at the {label} {what} not a number"
-
-
-def explain_wrong(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
-                  eta_cell: str | None, result: ColumnResult,
-                  invalid: dict[tuple[int, int], str], model: Model) -> str | None:
-    """The diagnosis of a wrong column: what it seems to compute instead, or why not."""
-    col = table.columns[name]
-    n = len(table.rows)
-    row = result.first_wrong_row or 0
-    learned = name in model.parameters
-    typed = [r for r in table.rows[1 if learned else 0:]
-             if not str(grid.get((r, col), "")).startswith("=")]
-    if typed:
-        never = ": the bias never learns (the network's biases are trained)" \
-            if name.startswith("b_") and len(typed) >= len(table.rows) - 1 else ""
-        return (f"holds a typed number, not a formula, in row {typed[0]}"
-                + (f" and {len(typed) - 1} more" if len(typed) > 1 else "") + never)
-    if (row, col) in invalid:
-        return f"row {row}'s formula {invalid[row, col]!r} is not a valid formula"
-    if shifted := wrong_row(grid, table, name, row, model):
-        return shifted
-    if learned and eta_cell and (drift := eta_drift(grid, table, col, eta_cell)):
-        return drift
-    if not np.isfinite(result.got if result.got is not None else np.nan):
-        formula = grid.get((row, col))
-        if unknown := unsupported_functions(formula):
-            return (f"row {row} calls {unknown[0]}, which this checker cannot compute "
-                    f"(formula {formula!r})")
-        return (f"row {row} does not evaluate to a number (formula {formula!r}: an error, a "
-                "circular reference or an unsupported function)")
-    diagnosis = diagnose(name, runs, n, None, model)
-    if diagnosis is not None:
-        return diagnosis
-    # a few rows wrong, the rest right: say which, and what those rows compute
-    only = [mismatches(d[name], *expect(model, name, d, n)[:2]) for d in runs]
-    wrong_at = sorted({table.rows[int(i)] for m in only for i in np.flatnonzero(m)})
-    if len(wrong_at) < n - (1 if learned else 0):
-        where = f"row {wrong_at[0]}" if len(wrong_at) == 1 else \
-            "rows " + ", ".join(map(str, wrong_at[:5])) + (" …" if len(wrong_at) > 5 else "")
-        odd = [r for r in wrong_at if differs_from_column(grid, table, col, r)]
-        what = diagnose(name, runs, n, only, model)
-        return (f"wrong in {where} only" + (": there " + what if what else "")
-                + ("; the formula there differs from the rest of the column" if odd else ""))
-    if result.when == "changed inputs":
-        return ("right at the given inputs only: it disagrees when the inputs and initial "
-                "weights change")
-    return None
-
-
-def differs_from_column(grid: Cells, table: Table, col: int, row: int) -> bool:
-    """Is the formula at ``row`` another one (in R1C1 form) than most of its column's?"""
-    forms = Counter(r1c1(grid.get((r, col)), r, col) for r in table.rows[1:])
-    common, _ = forms.most_common(1)[0]
-    return r1c1(grid.get((row, col)), row, col) != common
-
-
-def unsupported_functions(formula: object) -> list[str]:
-    """The functions a formula calls that the formulas engine does not compute."""
-    if not (isinstance(formula, str) and formula.startswith("=")):
-        return []
-    import formulas
-
-    known = formulas.get_functions()
-    try:
-        tokens = Tokenizer(formula).items
-    except Exception:
-        return []
-    return [t.value[:-1].upper() for t in tokens if t.type == Token.FUNC and
-            t.subtype == Token.OPEN and t.value[:-1].upper() not in known]
-
-
-def wrong_row(grid: Cells, table: Table, name: str, row: int, model: Model
-              ) -> str | None:
-    """A formula that reads another row's cells where its own row's belong (a weight update
-    reads the row above): "a_h1 uses h1 from row r+3". Such a chain can run backwards into a
-    cycle, which the engine cannot evaluate; the formula text still shows it."""
-    formula = grid.get((row, table.columns[name]))
-    if not isinstance(formula, str) or not formula.startswith("="):
-        return None
-    by_column = {col: q for q, col in table.columns.items()}
-    expected = -1 if name in model.parameters else 0
-    for token in Tokenizer(formula).items:
-        if token.type != Token.OPERAND or token.subtype != Token.RANGE or "!" in token.value \
-                or ":" in token.value:
-            continue
-        m = re.fullmatch(r"\$?([A-Za-z]{1,3})(\$?)(\d+)", token.value)
-        if m is None or m[2]:  # a fixed row ($B$1, B$1) does not move with the formula
-            continue
-        letters, r = m[1].upper(), int(m[3])
-        quantity = by_column.get(column_index_from_string(letters))
-        if quantity is None or r not in table.rows or quantity in ("η", *model.given):
-            continue
-        offset = r - row
-        if offset != expected and not (name in model.parameters and quantity == name):
-            where = f"row r{offset:+d}" if offset else "the same row"
-            return (f"row {row}: {name} uses {quantity} from {where} (row {r}) where "
-                    f"{'the row above' if expected else 'its own row'} belongs")
-    return None
-
-
-def eta_drift(grid: Cells, table: Table, col: int, eta_cell: str) -> str | None:
-    """A weight update whose η reference has no $ and so moves as the formula is copied down:
-    a reference in η's column, relative in its row, that is not η's row. The update's own
-    previous weight (the row above, in the same column) is not taken for η, even when the
-    weight's column is η's."""
-    eta_letters, eta_row = coordinate_from_string(eta_cell.replace("$", ""))
-    eta_col = column_index_from_string(eta_letters)
-    for r in table.rows[1:]:
-        formula = grid.get((r, col))
-        if not isinstance(formula, str) or not formula.startswith("="):
-            continue
-        for token in Tokenizer(formula).items:
-            if token.type != Token.OPERAND or token.subtype != Token.RANGE or \
-                    "!" in token.value or ":" in token.value:
-                continue
-            m = re.fullmatch(r"(\$?)([A-Za-z]{1,3})(\$?)(\d+)", token.value)
-            if m is None or m[3] or column_index_from_string(m[2].upper()) != eta_col:
-                continue
-            ref_row = int(m[4])
-            if ref_row == eta_row or (col == eta_col and ref_row == r - 1):
-                continue
-            return (f"row {r} refers to {eta_letters}{ref_row} where the η cell {eta_cell} "
-                    "belongs: η is referenced without $ and drifts as the formula is copied "
-                    "down")
-    return None
 
 
 def check_inputs(table: Table, runs: list[dict[str, Array]], grid: Cells,
@@ -558,35 +273,6 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
                        eta, eta_source, results, missing, list(table.notes),
                        findings=table.findings + volatile_elsewhere(grid, table),
                        against=found_numbers(table, runs, model))
-
-
-def table_ranges(book: str, table: Table) -> list[str]:
-    """The engine ranges a check reads: the table below its header, and each parameter cell."""
-    used = [*table.columns.values(), *table.unknown]
-    first, last = min(used), max(used)
-    body = (f"{get_column_letter(first)}{table.rows[0]}:"
-            f"{get_column_letter(last)}{table.rows[-1]}")
-    return [engine_key(book, table, body), *(param_key(book, table, n) for n in table.params)]
-
-
-def guard_other_files(allowed: Path) -> None:
-    """Make the formulas engine refuse to open any file but ``allowed``.
-
-    A second wall behind foreign.engine_copy's refusal of external references: the engine
-    resolves such a reference by opening the file, so its opener is replaced for this
-    process (the limited child, which exits when the check is done).
-    """
-    from formulas.excel import xlreader
-
-    opener = xlreader.load_workbook
-    allowed_real = os.path.realpath(allowed)
-
-    def load_only_the_copy(filename: Any, *args: Any, **kwargs: Any) -> Any:
-        if os.path.realpath(str(filename)) != allowed_real:
-            raise AuditError(f"a formula needs another file ({filename}); it is not opened")
-        return opener(filename, *args, **kwargs)
-
-    xlreader.load_workbook = load_only_the_copy
 
 
 def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = None,
@@ -703,11 +389,10 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
             if not (t.piecewise and t.repeated):
                 continue
-            changed_eta = (eta * ETA_FACTOR if np.isfinite(eta) and eta != 0 else CHANGED_ETA) \
-                if "η" in t.params else eta
+            eta_now = changed_eta(eta) if "η" in t.params else eta
             uncovered = uncovered_pieces(models[t.sheet], column_values(solution, copy.name, t),
                                          len(t.rows), len(t.rows) + len(t.repeated), eta,
-                                         changed_eta)
+                                         eta_now)
             if uncovered is not None:  # a later row takes a piece no recomputed row took:
                 why, needed = uncovered  # again, recomputing the rows down to its last one
                 total = len(t.rows) + len(t.repeated)
@@ -739,88 +424,3 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     return reports
 
 
-def fingerprint(path: Path, wb: Any, grids: dict[str, Cells], report: SheetReport,
-                grid: Cells) -> dict[str, str]:
-    """What two independent submissions do not share (see copies.py)."""
-    props = wb.properties
-    content = hashlib.sha256()
-    for title in sorted(grids):
-        for key, value in sorted(grids[title].items()):
-            content.update(f"{title}\x00{key}\x00{value!r}\x01".encode())
-    out = {"file": hashlib.sha256(path.read_bytes()).hexdigest(),
-           "content": content.hexdigest(),
-           "creator": str(props.creator or ""),
-           "last_modified_by": str(props.lastModifiedBy or ""),
-           "created": props.created.isoformat() if props.created else ""}
-    for c in report.columns:
-        if c.ok is False and c.first_wrong_row is not None:
-            col = column_index_from_string(c.column) if c.column.isalpha() else 0
-            formula = grid.get((c.first_wrong_row, col))
-            if isinstance(formula, str) and formula.startswith("="):
-                out[f"wrong {c.name}"] = str(r1c1(formula, c.first_wrong_row, col))
-    return out
-
-
-#: labels of a student's id (the starter writes "student id"); a bare "id" is too common a
-#: header to take its neighbour for one
-ID_LABELS = ("studentid", "student", "studentnumber", "matriculationnumber")
-
-
-def student_id(grid: Cells) -> str | None:
-    """The value right of a "student id" label (a starter workbook has one), as text."""
-    for (r, c), value in sorted(grid.items()):
-        if isinstance(value, str) and re.sub(r"[\s_.:#-]", "", value.lower()) in ID_LABELS:
-            found = grid.get((r, c + 1))
-            if isinstance(found, float) and found.is_integer():
-                found = int(found)
-            if isinstance(found, int | str) and not str(found).startswith("=") and \
-                    str(found).strip():
-                return str(found).strip()
-    return None
-
-
-def replace_invalid(ws: Any, grid: Cells, table: Table) -> dict[tuple[int, int], str]:
-    """Formulas of the table that the engine cannot parse (``=U5+``, cut off), replaced by
-    ``=NA()`` in the engine's copy so that the rest is still checked; returns them by cell.
-
-    Each column repeats a formula down its rows, so each distinct R1C1 form is parsed once."""
-    from formulas import Parser
-
-    bad: dict[tuple[int, int], str] = {}
-    verdicts: dict[object, bool] = {}
-    for col in (*table.columns.values(), *table.unknown):
-        for r in (*table.rows, *table.repeated):
-            formula = grid.get((r, col))
-            if not (isinstance(formula, str) and formula.startswith("=")):
-                continue
-            form = r1c1(formula, r, col)
-            if form not in verdicts:
-                try:
-                    Parser().ast(formula)
-                    verdicts[form] = True
-                except Exception:
-                    verdicts[form] = False
-            if not verdicts[form]:
-                bad[r, col] = formula
-                ws._cells[r, col].value = "=NA()"
-    return bad
-
-
-#: what the builder writes as the file's author (writer.py): its own output is not hand-made
-BUILDER_AUTHOR = "workbook_builder"
-
-
-def workbook_remarks(wb: Any) -> tuple[list[str], list[str]]:
-    """Caveats (the numbers checked may not be what Excel shows) and signals for the grader,
-    from the workbook's settings and metadata."""
-    caveats, signals = [], []
-    calc = getattr(wb, "calculation", None)
-    if calc is not None and calc.fullPrecision is False:
-        caveats.append("the workbook is set to 'precision as displayed' (Excel: File > Options "
-                       "> Advanced): Excel rounds every value to the digits it shows, so its "
-                       "numbers are not the ones checked here; turn the setting off and check "
-                       "again")
-    creator = (wb.properties.creator or "").strip()
-    if creator == BUILDER_AUTHOR:
-        signals.append("made by workbook_builder itself (its metadata says so), not by hand")
-    return caveats, signals

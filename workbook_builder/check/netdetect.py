@@ -17,9 +17,10 @@ from typing import Any
 
 from openpyxl.formula.tokenizer import Token, Tokenizer
 
-from workbook_builder.check.foreign import AuditError, Cells, Table, find_table
+from workbook_builder.check.foreign import AuditError, Cells
 from workbook_builder.check.names import canonical
 from workbook_builder.check.netmodel import Model, course, for_spec, read_name, same_example_count
+from workbook_builder.check.table import Table, find_table
 from workbook_builder.network import netrun, topology
 from workbook_builder.network.spec import SpecError
 from workbook_builder.network.topology import NetSpec
@@ -148,7 +149,7 @@ def block_period(grid: Cells, table: Table, model: Model) -> int | None:
     """The number of rows of a block that the first parameter's formulas repeat (a block per
     epoch, one row per example: the weights updated in its first row, kept in the others),
     or None when every row below the first holds the same formula (in R1C1 form)."""
-    from workbook_builder.check.foreign import r1c1
+    from workbook_builder.check.repeats import r1c1
 
     name = next((p for p in model.parameters if p in table.columns), None)
     if name is None:
