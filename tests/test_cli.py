@@ -14,7 +14,8 @@ import openpyxl
 import pytest
 
 from tests.conftest import REPO
-from workbook_builder.cli.main import invoked_as, main
+from workbook_builder.cli.common import invoked_as
+from workbook_builder.cli.main import main
 from workbook_builder.sheet import layout
 
 

@@ -47,12 +47,8 @@ from workbook_builder.check.foreign import (
     resolve_names,
     volatile_calls,
 )
-from workbook_builder.check.netmodel import (
-    Model,
-    contrasting,
-    kink_names,
-    uncovered_pieces,
-)
+from workbook_builder.check.netmodel import Model
+from workbook_builder.check.pieces import contrasting, kink_names, uncovered_pieces
 from workbook_builder.check.remarks import (
     fingerprint,
     student_id,

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from workbook_builder.check.netmodel import (
-    Model,
-)
+from workbook_builder.check.netmodel import Model
 from workbook_builder.network.reference import Array, Values
 
 RTOL, ATOL = 1e-9, 1e-15

@@ -14,9 +14,7 @@ from openpyxl.utils.cell import (
 )
 
 from workbook_builder.check.foreign import AuditError, Cells
-from workbook_builder.check.netmodel import (
-    Model,
-)
+from workbook_builder.check.netmodel import Model
 from workbook_builder.check.repeats import r1c1
 from workbook_builder.check.table import Table
 from workbook_builder.network.reference import Array

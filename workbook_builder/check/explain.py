@@ -20,10 +20,7 @@ from openpyxl.utils.cell import (
 from workbook_builder.check.compare import Mask, expect, mismatches
 from workbook_builder.check.foreign import Cells
 from workbook_builder.check.netdiagnose import concept_hypotheses
-from workbook_builder.check.netmodel import (
-    Model,
-    Rule,
-)
+from workbook_builder.check.netmodel import Model, Rule
 from workbook_builder.check.repeats import r1c1
 from workbook_builder.check.table import Table
 from workbook_builder.check.verdict import ColumnResult

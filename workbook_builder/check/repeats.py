@@ -106,7 +106,7 @@ def not_provable_by_text(formula: object, table_rows: range | None = None,
     ReLU neuron's sum or activation, softmax's output sums) MAX, MIN, IF, ABS and comparisons
     are allowed too, when everything inside them is a number or a cell of its own row in
     those columns: the piece a row takes is then fixed by those sums alone, which audit
-    checks on the network's trace (netmodel.uncovered_pieces)."""
+    checks on the network's trace (pieces.uncovered_pieces)."""
     if not (isinstance(formula, str) and formula.startswith("=")):
         return None
     try:

@@ -35,7 +35,7 @@ class Table:
     eta_literal: float | None = None  # η typed into the update formulas themselves
     repeated: list[int] = field(default_factory=list)  # rows proved by formula text (below)
     #: columns proved by their text only if the rows below take no piece (of MAX, MIN, IF) the
-    #: recomputed rows did not: audit checks that on the network's own trace (netmodel.kinks)
+    #: recomputed rows did not: audit checks that on the network's own trace (pieces.kink_names)
     piecewise: list[str] = field(default_factory=list)
     #: mistakes of the whole table found while reading it (a stochastic sheet where the
     #: network takes full-batch steps): the sheet is wrong whatever its columns
