@@ -23,13 +23,12 @@ from openpyxl.utils.cell import (
     get_column_letter,
 )
 
-from workbook_builder import isolation
 from workbook_builder.check.compare import expect, mismatches
 from workbook_builder.check.engine import (
+    calculation,
     changed_eta,
     changed_inputs,
     column_values,
-    guard_other_files,
     param_cell,
     replace_invalid,
     table_ranges,
@@ -291,8 +290,6 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     Raises:
         AuditError: the file cannot be read, holds no table, or refers to other files.
     """
-    import formulas
-
     from workbook_builder.check import netdetect
 
     wb = open_workbook(path)
@@ -329,7 +326,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
             del ws_cells[key]
     invalid = {t.sheet: replace_invalid(wb[t.sheet], grid, t) for grid, t in tables}
     copy = workdir / "book.xlsx"  # a plain name for the engine's cell keys
-    names, google, _ = engine_copy(wb, copy)
+    names, google, _ = engine_copy(wb, copy, save=False)
     for _, t in tables:
         t.engine_sheet = names[t.sheet]
         t.engine_sheets = names
@@ -338,27 +335,13 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
             t.notes.append(f"{len(cells_)} cell(s) use POW, a Google Sheets function that Excel "
                            f"and LibreOffice cannot compute (#NAME? there), e.g. "
                            f"{cells_[0].removeprefix('cell ')}: judged as POWER")
-    guard_other_files(copy)
     n_formulas = sum(1 for grid, t in tables for (r, c), v in grid.items()
                      if r in t.rows and isinstance(v, str) and v.startswith("="))
     if progress is not None:
-        progress(f"recomputing {n_formulas:,} formulas in {len(tables)} table(s) with the "
-                 f"formulas engine (about {max(1, round(n_formulas * 0.004))} s)")
+        progress(f"recomputing {n_formulas:,} formulas in {len(tables)} table(s)")
     ranges = [r for _, t in tables for r in table_ranges(copy.name, t)]
-    with contextlib.redirect_stderr(io.StringIO()):  # the engine's progress bars
-        try:
-            engine = formulas.ExcelModel()
-            engine.add_book(str(copy))
-            engine.complete(ranges)
-            engine.finish()
-            solution = engine.calculate()
-        except AuditError:
-            raise
-        except Exception as exc:
-            if isolation.out_of_memory(exc):
-                raise
-            raise AuditError(f"{path}: the formulas engine cannot load it: "
-                             f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+    with contextlib.redirect_stderr(io.StringIO()):  # the formulas engine's progress bars
+        calc, solution = calculation(wb, copy, ranges, path)
         etas = []
         for _, t in tables:
             given = column_values(solution, copy.name, t)
@@ -406,7 +389,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                            "by their text too, since the network's trace from this sheet's "
                            f"values takes no piece below row {t.rows[-1]} that the rows "
                            "above do not (at the given or the changed inputs)")
-        changed = engine.calculate(inputs=inputs)
+        changed = calc.solve(inputs)
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
                                invalid[t.sheet], model)
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]

@@ -134,6 +134,9 @@ def volatile_calls(formula: object) -> list[str]:
     """The volatile functions a formula calls (``["RAND"]``), in order; [] for other content."""
     if not (isinstance(formula, str) and formula.startswith("=")):
         return []
+    upper = formula.upper()
+    if not any(name in upper for name in VOLATILE):  # most formulas: no tokenizing
+        return []
     try:
         tokens = Tokenizer(formula).items
     except Exception:  # an unparseable formula calls nothing we can name
@@ -269,9 +272,10 @@ def engine_names(wb: openpyxl.Workbook) -> dict[str, str]:
     return {ws.title: f"S{k}" for k, ws in enumerate(wb.worksheets, start=1)}
 
 
-def engine_copy(wb: openpyxl.Workbook, out: Path
+def engine_copy(wb: openpyxl.Workbook, out: Path, save: bool = True
                 ) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]]]:
-    """Save the copy the engine reads: plain sheet names, no external links.
+    """Make (and, with ``save``, save) the copy the engine reads: plain sheet names, no
+    external links.
 
     Every formula (cells and defined names) is rewritten for the new names and refused if it
     needs another file, before the engine sees it. Returns original title -> engine name, and
@@ -302,7 +306,8 @@ def engine_copy(wb: openpyxl.Workbook, out: Path
     for ws in wb.worksheets:
         ws.title = names[ws.title]
     wb._external_links = []  # no formula uses them (checked above); the engine must not either
-    wb.save(out)
+    if save:
+        wb.save(out)
     return (names, {sheet: where for sheet, where in google.items() if where},
             {sheet: where for sheet, where in volatile.items() if where})
 
