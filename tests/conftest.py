@@ -55,3 +55,15 @@ _INTERRUPTIBLE = ("import runpy, signal; signal.signal(signal.SIGINT, signal.def
 def cli(*argv: str) -> list[str]:
     """The command line ``python -m workbook_builder ARGV`` that SIGINT interrupts."""
     return [sys.executable, "-c", _INTERRUPTIBLE, *argv]
+
+
+#: the process-limit tests (time limit, Ctrl-C, a killed parent) need a check that is still
+#: running when the signal comes: the formulas engine, the path a check falls back to, takes
+#: ~30 s on `slow_workbook` (2 cores); the own evaluator finishes it in ~3 s
+SLOW_ENGINE = {"WORKBOOK_BUILDER_ENGINE": "formulas"}
+
+
+def slow_workbook(path: Path) -> Path:
+    """A builder workbook of 24 rate sheets (~9,000 formulas the check recomputes)."""
+    return build(Run(epochs=20, learning_rates=tuple(round(0.05 * k, 2) for k in range(1, 25))),
+                 path)

@@ -16,11 +16,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.conftest import REPO, cli, processes_with
+from tests.conftest import REPO, SLOW_ENGINE, cli, processes_with, slow_workbook
 from tests.messy import Layout, make
 from workbook_builder.cli.main import main
-from workbook_builder.network.spec import Run
-from workbook_builder.sheet.writer import build
 
 
 def template_bug(r: int, first: int, f: dict[str, str]) -> None:
@@ -89,11 +87,11 @@ def test_ctrl_c_stops_the_whole_class(tmp_path: Path) -> None:
     folder = tmp_path / "class"
     folder.mkdir()
     for k in range(4):
-        build(Run(epochs=40), folder / f"s{k}.xlsx")  # ~40 s each to check
+        slow_workbook(folder / f"s{k}.xlsx")  # ~30 s each to check
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen(cli("check", str(folder)),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "WB_TEST_MARKER": marker})
+                            env={**os.environ, **SLOW_ENGINE, "WB_TEST_MARKER": marker})
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -319,12 +317,12 @@ def test_ctrl_c_on_an_lms_download_keeps_the_partial_table(
     expected = lms_download(folder, 11, *workbooks)
     for k in range(3):  # slow ones last: the command is still busy when Ctrl-C comes
         (folder / f"zz{k}").mkdir()
-        build(Run(epochs=40), folder / f"zz{k}" / "submission.xlsx")  # ~40 s each to check
+        slow_workbook(folder / f"zz{k}" / "submission.xlsx")  # ~30 s each to check
     table = tmp_path / "class.csv"
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen(cli("check", str(folder), "--csv", str(table), "--jobs", "2"),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "WB_TEST_MARKER": marker})
+                            env={**os.environ, **SLOW_ENGINE, "WB_TEST_MARKER": marker})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(csv_names(table)) < len(expected):
         time.sleep(0.5)  # until every quick row is in the CSV

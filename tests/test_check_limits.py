@@ -17,11 +17,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.conftest import REPO, cli, processes_with
+from tests.conftest import REPO, SLOW_ENGINE, cli, processes_with, slow_workbook
 from tests.student import FIRST, col, make
 from workbook_builder.cli.main import main
-from workbook_builder.network.spec import Run
-from workbook_builder.sheet.writer import build
 
 SECRET = 31415.9265
 
@@ -180,11 +178,13 @@ def test_makearray_is_stopped_at_the_deadline(tmp_path: Path,
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_timeout_holds_ten_times_in_a_row(tmp_path: Path,
+def test_timeout_holds_ten_times_in_a_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """A limit below the check's run time stops it every time: exit 2, the limit named, no
     verdict (the old in-process SIGALRM was swallowed in 11 of 20 runs)."""
-    path = build(Run(epochs=40), tmp_path / "big.xlsx")  # ~7,500 formulas: ~40 s to check
+    for name, value in SLOW_ENGINE.items():
+        monkeypatch.setenv(name, value)
+    path = slow_workbook(tmp_path / "big.xlsx")  # ~30 s to check
     for attempt in range(10):
         started = time.perf_counter()
         assert main(["check", str(path), "--timeout", "2"]) == 2, attempt
@@ -272,7 +272,8 @@ def start_check(path: Path, tmpdir: Path, marker: str) -> subprocess.Popen[bytes
     """``check path`` in its own process, with its own TMPDIR; returns once its checker runs."""
     proc = subprocess.Popen(cli("check", str(path)), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE,
-                            env={**os.environ, "WB_TEST_MARKER": marker, "TMPDIR": str(tmpdir)})
+                            env={**os.environ, **SLOW_ENGINE, "WB_TEST_MARKER": marker,
+                                 "TMPDIR": str(tmpdir)})
     deadline = time.monotonic() + 30
     while len(processes_with(marker)) < 2:  # the command and its checker
         assert time.monotonic() < deadline and proc.poll() is None, "the checker never started"
@@ -292,7 +293,7 @@ def gone_within(seconds: float, marker: str, tmpdir: Path) -> None:
 def test_checker_dies_with_its_parent_and_leaves_nothing(tmp_path: Path) -> None:
     """SIGKILL to the command: its checker, which would otherwise run on to its CPU limit with
     the student's copy in its folder, is gone within seconds, folder and all."""
-    path = build(Run(epochs=40), tmp_path / "big.xlsx")  # ~40 s to check
+    path = slow_workbook(tmp_path / "big.xlsx")  # ~30 s to check
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
@@ -305,7 +306,7 @@ def test_checker_dies_with_its_parent_and_leaves_nothing(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_closed_terminal_stops_the_check_like_ctrl_c(tmp_path: Path) -> None:
-    path = build(Run(epochs=40), tmp_path / "big.xlsx")
+    path = slow_workbook(tmp_path / "big.xlsx")  # ~30 s to check
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
@@ -320,11 +321,11 @@ def test_closed_terminal_stops_the_check_like_ctrl_c(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(3))
 def test_ctrl_c_exits_130_and_stops_the_checker(attempt: int, tmp_path: Path) -> None:
-    path = build(Run(epochs=40), tmp_path / "big.xlsx")
+    path = slow_workbook(tmp_path / "big.xlsx")  # ~30 s to check
     marker = f"wb-test-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen(cli("check", str(path)),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "WB_TEST_MARKER": marker})
+                            env={**os.environ, **SLOW_ENGINE, "WB_TEST_MARKER": marker})
     time.sleep(3 + attempt)  # the child is importing, loading or recomputing by now
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
