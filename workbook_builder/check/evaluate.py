@@ -6,7 +6,8 @@ distinct R1C1 form is parsed once (openpyxl's tokenizer; operator precedence as 
 a tree of Python closures, and every cell of that form runs the same tree at its own position.
 
 Excel's semantics for what students write: arithmetic (``+ - * / ^ %``, unary minus binding
-tighter than ``^`` as in Excel), ``&``, comparisons, and the functions in FUNCTIONS. An error is
+tighter than ``^`` as in Excel), ``&``, comparisons, the functions in FUNCTIONS, IF and
+IFERROR (lazily), ROW() and COLUMN(). An error is
 a value (`Err`, Excel's code) that propagates, never a silent NaN. Anything else — an unknown
 function, an array formula, an intersection, a whole-column range, a circular reference, a
 reference past the sheet's edge — raises `Unsupported`, and the check uses the formulas engine
@@ -538,6 +539,10 @@ def _function(name: str, args: list[Node]) -> Node:
             v = args[0](get, s, r, c)
             return args[1](get, s, r, c) if isinstance(v, Err) else v
         return iferror
+    if name in ("ROW", "COLUMN") and not args:  # the formula's own position
+        if name == "ROW":
+            return lambda get, s, r, c: float(r)
+        return lambda get, s, r, c: float(c)
     fn = FUNCTIONS.get(name)
     if fn is None:
         raise Unsupported(f"the function {name}")
@@ -552,12 +557,25 @@ def _function(name: str, args: list[Node]) -> Node:
 
 
 # --- a workbook -------------------------------------------------------------------------------
+def _value_of_cell(v: Any, cell: Cell) -> Any:
+    """What a formula cell shows: a blank it refers to is 0 (``=B4`` of an empty B4); a range
+    (``=B1:B3``, implicit intersection or a spilled array) is not computed here."""
+    if v is None:
+        return 0.0
+    if isinstance(v, Rng):
+        raise Unsupported(f"a range as the value of {cell[0]}!R{cell[1]}C{cell[2]}")
+    return v
+
+
 class Book:
     """A workbook's cells (the engine's copy: plain sheet names, formulas rewritten), each
     formula compiled once per R1C1 form; `calculate` gives the values of the cells asked for."""
 
     def __init__(self, wb: Any) -> None:
         self.sheets: dict[str, dict[tuple[int, int], Any]] = {}
+        #: the formula cells (text such as a Guide's "=w1*i1" is not one)
+        self.formula_cells: set[Cell] = set()
+        formulas = self.formula_cells
         for ws in wb.worksheets:
             cells: dict[tuple[int, int], Any] = {}
             for key, c in ws._cells.items():
@@ -566,6 +584,8 @@ class Book:
                     raise Unsupported(f"an array formula in {ws.title}!{c.coordinate}")
                 if v is None:
                     continue
+                if isinstance(v, str) and v.startswith("=") and c.data_type == "f":
+                    formulas.add((ws.title.upper(), *key))
                 if not isinstance(v, str | int | float | bool):
                     raise Unsupported(f"a {type(v).__name__} value in {ws.title}!"
                                       f"{c.coordinate}")
@@ -580,9 +600,9 @@ class Book:
         if cell in self.formulas:
             return self.formulas[cell]
         sheet, r, c = cell
-        v = self.sheets.get(sheet, {}).get((r, c))
-        if not (isinstance(v, str) and v.startswith("=")):
+        if cell not in self.formula_cells:
             return None
+        v = self.sheets[sheet][r, c]
         # the same R1C1 form is the same tree and the same (relative) references; a formula
         # with text in it is parsed itself (a quoted "B5" is text, not a reference)
         form = None if '"' in v else (sheet, r1c1(v, r, c))
@@ -642,7 +662,7 @@ class Book:
                 node, refs = compiled
                 if ready:
                     active.discard(cell)
-                    done[cell] = node(done.get, *cell)
+                    done[cell] = _value_of_cell(node(done.get, *cell), cell)
                     continue
                 if cell in active:
                     raise Unsupported("a circular reference")

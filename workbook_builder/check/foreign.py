@@ -83,11 +83,16 @@ def cells(ws: Worksheet) -> Cells:
     openpyxl's public iterators (iter_rows, ws.cell) create every cell of the used rectangle,
     which one stray far cell makes 17 billion; its ``_cells`` map holds just the stored ones.
     """
-    return {key: formula_text(c.value) for key, c in ws._cells.items() if c.value is not None}
+    return {key: formula_text(c.value, c.data_type) for key, c in ws._cells.items()
+            if c.value is not None}
 
 
-def formula_text(value: object) -> object:
-    """A cell's content with an array (Ctrl+Shift+Enter) formula as its formula text."""
+def formula_text(value: object, data_type: str = "f") -> object:
+    """A cell's content with an array (Ctrl+Shift+Enter) formula as its formula text; text
+    that only looks like a formula (``'=w1*i1`` typed with Excel's apostrophe, a Guide's
+    equation) keeps that apostrophe, so nothing reads it as one."""
+    if isinstance(value, str) and data_type != "f" and value.startswith("="):
+        return "'" + value
     if isinstance(value, ArrayFormula):
         text = value.text or ""
         return text if text.startswith("=") else "=" + text
