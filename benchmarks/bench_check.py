@@ -12,15 +12,29 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tests import handmade
 from tests.messy import Layout, make
+from workbook_builder.network.netrun import NetRun
 from workbook_builder.network.spec import Run
+from workbook_builder.network.topology import NetSpec
 from workbook_builder.sheet.writer import build
+
+XOR = NetSpec(layers=(2, 3, 1), activation="tanh", train_biases=True, biases=(0.1, 0.2),
+              examples=(((0, 1), (1,)), ((1, 0), (1,)), ((1, 1), (0,)), ((0, 0), (0,))),
+              weights=None)
+
+
+def late_row_if(r: int, first: int, f: dict[str, str]) -> None:
+    """w1 through IF(ROW()>=20, …): position-dependent, so no row is proved by its text."""
+    if r > first:
+        f["w1"] = f"=IF(ROW()>=20,1,1)*({f['w1'][1:]})"
 
 
 def check_seconds(path: Path, *extra: str, engine: str = "auto") -> tuple[float, int]:
@@ -62,6 +76,17 @@ def main() -> None:
                                                   folder / "b1x100.xlsx"),
             "builder, 6 sheets × 100 epochs": build(Run(), folder / "b6x100.xlsx"),
         }
+        # the shapes of real submissions: the template's layout with helper columns, Google
+        # Sheets' POW and text rows; a hand-made other network; one whose every row is
+        # recomputed (a position-dependent IF)
+        cases["messy: helpers, POW, text rows, 100 epochs"] = make(
+            folder / "m100.xlsx", Layout(rows=100, helpers=True, power="POW", text_rows=2))
+        cases["IF(ROW()) in w1: every row recomputed, 100 epochs"] = make(
+            folder / "if100.xlsx", Layout(rows=100, edit=late_row_if))
+        cases["hand-made XOR 2-3-1 tanh, 4 examples, 100 epochs"] = handmade.write(
+            XOR, folder / "xor100.xlsx", epochs=100, deltas=False)
+        cases["builder XOR 2-3-1 tanh, 4 examples, 100 epochs"] = build(
+            NetRun(XOR, (0.5,), 100), folder / "bxor100.xlsx")
         if args.big:
             cases["builder, 6 sheets × 300 epochs"] = build(Run(epochs=300),
                                                             folder / "b6x300.xlsx")
@@ -70,6 +95,7 @@ def main() -> None:
         print("| workbook | formulas | open | check (own) | ratio | check (formulas) | ratio "
               "| exit |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        ratios: dict[str, list[float]] = {"own": [], "formulas": []}
         for name, path in cases.items():
             opened = open_seconds(path)
             own, code = check_seconds(path)
@@ -78,6 +104,12 @@ def main() -> None:
             print(f"| {name} | {formula_count(path):,} | {opened:.2f} s | {own:.2f} s | "
                   f"{own / opened:.1f}× | {old:.2f} s | {old / opened:.1f}× | {same} |",
                   flush=True)
+            ratios["own"].append(own / opened)
+            ratios["formulas"].append(old / opened)
+        for engine, values in ratios.items():
+            print(f"\n{engine}: check / open median {statistics.median(values):.1f}×, slowest "
+                  f"{max(values):.1f}×", end="")
+        print()
         klass = folder / "class"
         klass.mkdir()
         for k in range(args.class_size):
