@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -32,19 +31,6 @@ MIN_MEMORY_MB = 512
 MAX_MEMORY_MB = 1_048_576  # a terabyte: far above any machine this runs on
 #: formats LibreOffice converts to .xlsx before the check
 CONVERTED = (".ods", ".xls")
-
-
-def _preload(workbook: Path) -> None:
-    """Import all that the engine imports lazily (0.7 s), before the file is read: with too
-    little memory this fails at once (a clear "memory limit"), not half-way in a library that
-    catches the ImportError and retries until the deadline. Skipped for a file that is not a
-    zip archive at all: it is refused before the engine starts."""
-    if not zipfile.is_zipfile(workbook):
-        return
-    import numpy.random  # noqa: F401  (formulas' RAND reaches it lazily)
-    from formulas.functions import get_functions
-
-    get_functions()
 
 
 def _readable(source: Path, workdir: Path) -> tuple[Path, str | None]:
@@ -83,7 +69,6 @@ def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = 
 
     source = Path(path)
     readable, note = _readable(source, Path(workdir))
-    _preload(readable)
     try:
         reports = audit(readable, Path(workdir), say if progress else None, every_row, network)
     except AuditError as exc:  # name the student's file, not the converted copy

@@ -215,6 +215,7 @@ def calculation(wb: Any, copy: Path, ranges: list[str], source: Path
     wb.save(copy)
     guard_other_files(copy)
     try:
+        preload_formulas()
         engine = FormulasCalculation(copy, ranges)
         return engine, engine.solve()
     except AuditError:
@@ -252,6 +253,17 @@ class Calculation:
                  for cell in _cells_of(key)}
         values = self.book.calculate(self.keys, given)
         return {key: values.get(cell) for cell, key in self.keys.items()}
+
+
+def preload_formulas() -> None:
+    """Import all that the formulas engine imports lazily (0.7 s), before it reads the copy:
+    with too little memory this fails at once (a clear "memory limit"), not half-way in a
+    library that catches the ImportError and retries until the deadline. Only where the formulas
+    engine is needed: this package's evaluator needs none of it."""
+    import numpy.random  # noqa: F401  (formulas' RAND reaches it lazily)
+    from formulas.functions import get_functions
+
+    get_functions()
 
 
 class FormulasCalculation:
