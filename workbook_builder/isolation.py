@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -103,10 +104,21 @@ def run_limited(function: str, kwargs: dict[str, Any], *, timeout: float, max_me
         status = proc.wait()
         os.close(keep)
     if not exited:
-        raise LimitError(f"gave up after {timeout:g} s (the time limit): the workbook is too "
-                         "large or too slow to recompute; raise --timeout or check a smaller "
-                         "copy")
-    answer = _answer(response)
+        raise _time_limit(timeout)
+    return _outcome(status, _answer(response), timeout, max_memory_mb)
+
+
+def _time_limit(timeout: float) -> LimitError:
+    return LimitError(f"gave up after {timeout:g} s (the time limit): the workbook is too "
+                      "large or too slow to recompute; raise --timeout or check a smaller copy")
+
+
+def _outcome(status: int, answer: dict[str, Any], timeout: float, max_memory_mb: int) -> Any:
+    """The result of a child (or a worker's task) that ended with ``status`` and ``answer``.
+
+    Raises:
+        LimitError, RefusedError: as run_limited.
+    """
     if status == OK and "result" in answer:
         return answer["result"]
     if status == REFUSED and isinstance(answer.get("error"), str):
@@ -243,20 +255,10 @@ def _respond(out: Path, answer: dict[str, Any], status: int) -> int:
     return status
 
 
-def _child(request_path: str) -> int:
-    """Child side: watch the parent, set the limits, call the function, write the answer."""
-    request = json.loads(Path(request_path).read_text())
-    out = Path(request_path).with_name(RESPONSE)
-    if request.get("lifeline") is not None:
-        threading.Thread(target=_watch_parent, args=(int(request["lifeline"]), out.parent),
-                         daemon=True).start()
-    _cap(resource.RLIMIT_AS, int(request["max_memory_mb"]) * 1024 * 1024)
-    cpu = int(min(float(request["cpu_seconds"]), MAX_SECONDS)) + 5
-    _cap(resource.RLIMIT_CPU, cpu, cpu + 5)  # SIGXCPU, then SIGKILL
+def _call(request: dict[str, Any], out: Path, watch: _MemoryWatch) -> int:
+    """Call the request's function, write its answer to ``out``, return the exit status."""
     module, name = request["function"].split(":")
     refused: tuple[type[BaseException], ...] = ()
-    watch = _MemoryWatch()
-    logging.getLogger().addHandler(watch)
     try:
         mod = importlib.import_module(module)
         refused = tuple(getattr(mod, "REFUSED", ()))
@@ -272,5 +274,207 @@ def _child(request_path: str) -> int:
         return _respond(out, {"error": f"{type(exc).__name__}: {exc}"}, CRASHED)
 
 
+def _child(request_path: str) -> int:
+    """Child side: watch the parent, set the limits, call the function, write the answer."""
+    request = json.loads(Path(request_path).read_text())
+    out = Path(request_path).with_name(RESPONSE)
+    if request.get("lifeline") is not None:
+        threading.Thread(target=_watch_parent, args=(int(request["lifeline"]), out.parent),
+                         daemon=True).start()
+    _cap(resource.RLIMIT_AS, int(request["max_memory_mb"]) * 1024 * 1024)
+    cpu = int(min(float(request["cpu_seconds"]), MAX_SECONDS)) + 5
+    _cap(resource.RLIMIT_CPU, cpu, cpu + 5)  # SIGXCPU, then SIGKILL
+    watch = _MemoryWatch()
+    logging.getLogger().addHandler(watch)
+    return _call(request, out, watch)
+
+
+#: a worker serves at most this many tasks, then a fresh one takes its place (memory that a
+#: library keeps between calls, caches, fragmentation: bounded)
+RECYCLE_AFTER = 25
+
+
+def _serve(setup: dict[str, Any]) -> int:
+    """A pool worker: limits set once, then one task per line read from stdin (the request,
+    as run_limited's, with the task's own ``folder``), each answered in its folder and then
+    by its exit status written to the ``answers`` pipe. A task that ends in any fault (memory,
+    a crash, no answer) ends the worker too: the pool starts a fresh one."""
+    pool_folder = Path(setup["folder"])
+    threading.Thread(target=_watch_parent, args=(int(setup["lifeline"]), pool_folder),
+                     daemon=True).start()
+    _cap(resource.RLIMIT_AS, int(setup["max_memory_mb"]) * 1024 * 1024)
+    per_task = int(min(float(setup["cpu_seconds"]), MAX_SECONDS)) + 5
+    hard = per_task * (RECYCLE_AFTER + 1) + 5  # each task's soft limit lies below it
+    _cap(resource.RLIMIT_CPU, hard, hard)
+    answers = int(setup["answers"])
+    watch = _MemoryWatch()
+    logging.getLogger().addHandler(watch)
+    for line in sys.stdin:
+        request = json.loads(line)
+        task = Path(request["folder"])
+        os.chdir(task)  # the task's files, temporary ones included, live in its folder
+        os.environ["TMPDIR"] = tempfile.tempdir = str(task)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _cap(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime) + per_task, hard)
+        watch.hit = False
+        status = _call(request, task / RESPONSE, watch)
+        os.chdir(pool_folder)
+        os.write(answers, f"{status}\n".encode())
+        if status not in (OK, REFUSED):
+            return status
+    return OK
+
+
+class _Worker:
+    """One serving child, in its own process group, and the pipes to it."""
+
+    def __init__(self, folder: Path, timeout: float, max_memory_mb: int) -> None:
+        lifeline, self.keep = os.pipe()  # EOF in the worker when this process is gone
+        self.answers, answers = os.pipe()
+        setup = {"folder": str(folder), "lifeline": lifeline, "answers": answers,
+                 "max_memory_mb": max_memory_mb, "cpu_seconds": timeout}
+        env = {**os.environ, "TMPDIR": str(folder), "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "workbook_builder.isolation", "--serve",
+                 json.dumps(setup)], cwd=folder, env=env, stdin=subprocess.PIPE,
+                pass_fds=(lifeline, answers), start_new_session=True)
+        except BaseException:
+            os.close(self.keep)
+            os.close(self.answers)
+            raise
+        finally:
+            os.close(lifeline)
+            os.close(answers)
+        self.tasks = 0
+        self.killed = False  # by end(killed=True): the time ran out
+        self.idle_death = False  # it had died before the task reached it
+        self.status = 0  # its exit status, once ended
+
+    def ask(self, request: dict[str, Any], timeout: float) -> int | None:
+        """Send one task; its status, or None when the worker died or the time ran out (the
+        worker is then ended: ``self.proc.returncode`` says how it died, None if killed)."""
+        assert self.proc.stdin is not None
+        self.tasks += 1
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError:  # it died while idle
+            self.idle_death = True
+            self.end()
+            return None
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.answers], [], [], left)[0]:
+                self.end(killed=True)
+                return None
+            data = os.read(self.answers, 64)
+            if not data:  # the worker exited
+                self.end()
+                return None
+            line += data
+        return int(line)
+
+    def end(self, killed: bool = False) -> None:
+        """Kill the worker's group (before reaping it: its group id is still its own)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        status = self.proc.wait()
+        self.killed, self.status = killed, status
+        with contextlib.suppress(OSError):
+            os.close(self.keep)
+        with contextlib.suppress(OSError):
+            os.close(self.answers)
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+
+
+class WorkerPool:
+    """Long-lived limited children for many tasks (a class): the same deadline and memory cap
+    as run_limited for each task, the interpreter started and the libraries imported once per
+    worker, not once per file. A worker that reaches a limit or fails is ended and the next
+    task gets a fresh one; each serves at most RECYCLE_AFTER tasks. Each task has its own
+    folder (``task_folder``), removed after it; the pool's folder, removed at ``close``, holds
+    them all, and a worker whose parent dies removes it and kills its group."""
+
+    def __init__(self, timeout: float, max_memory_mb: int,
+                 started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
+        self.timeout, self.max_memory_mb, self.started = timeout, max_memory_mb, started
+        self.folder = Path(tempfile.mkdtemp(prefix="workbook-builder-check-"))
+        self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._all:
+                if worker.proc.returncode is None:
+                    worker.end()
+            self._all.clear()
+            self._idle.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def task_folder(self) -> Iterator[Path]:
+        folder = Path(tempfile.mkdtemp(prefix="task-", dir=self.folder))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        worker = _Worker(self.folder, self.timeout, self.max_memory_mb)
+        with self._lock:
+            self._all.append(worker)
+        if self.started is not None:
+            self.started(worker.proc)
+        return worker
+
+    def _give_back(self, worker: _Worker) -> None:
+        if worker.tasks >= RECYCLE_AFTER:
+            worker.end()
+        with self._lock:
+            if worker.proc.returncode is None:
+                self._idle.append(worker)
+            else:
+                self._all.remove(worker)
+
+    def run(self, function: str, kwargs: dict[str, Any], folder: Path) -> Any:
+        """As run_limited, by a worker, in ``folder`` (from task_folder)."""
+        worker = self._take()
+        try:
+            request = {"function": function, "kwargs": kwargs, "folder": str(folder)}
+            status = worker.ask(request, self.timeout)
+            if status is None and worker.idle_death:  # never saw the task: a fresh one does
+                self._give_back(worker)
+                worker = self._take()
+                status = worker.ask(request, self.timeout)
+            if status is None:
+                if worker.killed:
+                    raise _time_limit(self.timeout)
+                status = worker.status
+            elif status not in (OK, REFUSED):
+                worker.end()  # it exits after a fault: reap it
+            return _outcome(status, _answer(folder / RESPONSE), self.timeout,
+                            self.max_memory_mb)
+        finally:
+            self._give_back(worker)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--serve":
+        raise SystemExit(_serve(json.loads(sys.argv[2])))
     raise SystemExit(_child(sys.argv[1]))

@@ -99,8 +99,8 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
                    max_memory_mb: int = DEFAULT_MEMORY_MB, progress: bool = False,
                    annotate_to: Path | None = None,
                    started: Callable[[Any], None] | None = None,
-                   every_row: bool = False, network: dict[str, Any] | None = None
-                   ) -> list[SheetReport]:
+                   every_row: bool = False, network: dict[str, Any] | None = None,
+                   pool: isolation.WorkerPool | None = None) -> list[SheetReport]:
     """``audit`` in a child process that is killed at ``timeout`` seconds and cannot use more
     than ``max_memory_mb``; nothing it writes outlives the call.
 
@@ -108,22 +108,25 @@ def check_isolated(path: Path, timeout: float = DEFAULT_TIMEOUT,
         annotate_to: also write an annotated copy there (atomically).
         started: told the child process as it starts (the class mode stops them all on Ctrl-C).
         network: the network's fields (JSON: lists and numbers), see audit.audit.
+        pool: check it by one of this pool's workers (a class), whose limits then hold
+            instead of ``timeout`` and ``max_memory_mb``.
 
     Raises:
         AuditError: the file cannot be checked, a limit was reached, or the checker failed in
             any way (the message says which).
     """
     try:
-        with isolation.workspace("workbook-builder-check-") as folder:
+        with pool.task_folder() if pool is not None else \
+                isolation.workspace("workbook-builder-check-") as folder:
             annotated = folder / "annotated.xlsx"
+            kwargs = {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
+                      "annotated": str(annotated) if annotate_to is not None else None,
+                      "every_row": every_row, "network": network}
             try:
-                answer = isolation.run_limited(
-                    ENTRY,
-                    {"path": str(path.resolve()), "workdir": str(folder), "progress": progress,
-                     "annotated": str(annotated) if annotate_to is not None else None,
-                     "every_row": every_row, "network": network},
-                    timeout=timeout, max_memory_mb=max_memory_mb, folder=folder,
-                    started=started)
+                answer = pool.run(ENTRY, kwargs, folder) if pool is not None else \
+                    isolation.run_limited(ENTRY, kwargs, timeout=timeout,
+                                          max_memory_mb=max_memory_mb, folder=folder,
+                                          started=started)
             except (isolation.LimitError, isolation.RefusedError) as exc:
                 raise AuditError(str(exc)) from None
             reports = _reports(answer)

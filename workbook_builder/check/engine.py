@@ -123,7 +123,10 @@ def guard_other_files(allowed: Path) -> None:
     """
     from formulas.excel import xlreader
 
-    opener = xlreader.load_workbook
+    # the library's own opener, not the guard a previous check of this process put there (a
+    # pool's worker checks many files)
+    opener = getattr(xlreader, "_workbook_builder_opener", xlreader.load_workbook)
+    xlreader._workbook_builder_opener = opener
     allowed_real = os.path.realpath(allowed)
 
     def load_only_the_copy(filename: Any, *args: Any, **kwargs: Any) -> Any:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from workbook_builder import isolation
 from workbook_builder.check.audit_report import (
     ALL_RIGHT,
     CANNOT_CHECK,
@@ -204,7 +205,8 @@ def _stamp(path: Path) -> tuple[int | None, int | None]:
 def row_for(entry: Entry, timeout: float, max_memory_mb: int, annotate_to: Path | None,
             started: Callable[[subprocess.Popen[bytes]], None] | None = None,
             every_row: bool = False, progress: bool = False,
-            network: dict[str, Any] | None = None) -> Row:
+            network: dict[str, Any] | None = None,
+            pool: isolation.WorkerPool | None = None) -> Row:
     """The entry's row: its verdict, or why it cannot be checked (``network``: the fields of
     the network the tables compute, see audit.audit)."""
     began = time.perf_counter()
@@ -216,7 +218,7 @@ def row_for(entry: Entry, timeout: float, max_memory_mb: int, annotate_to: Path 
             annotate_to.parent.mkdir(parents=True, exist_ok=True)  # mirrors the class folders
         reports = check_isolated(entry.path, timeout, max_memory_mb, progress=progress,
                                  annotate_to=annotate_to, started=started, every_row=every_row,
-                                 network=network)
+                                 network=network, pool=pool)
     except (AuditError, OSError) as exc:
         text = str(exc) if isinstance(exc, AuditError) else \
             f"{exc.strerror or exc}: {exc.filename or annotate_to}"
@@ -264,10 +266,11 @@ def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: in
 
     rows: dict[str, Row] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    workers = isolation.WorkerPool(timeout, max_memory_mb, started)
     try:
         futures = {pool.submit(_row_whatever_happens, e, timeout, max_memory_mb,
                                None if annotate is None else annotate.get(e.name), started,
-                               every_row, False, network): e for e in entries}
+                               every_row, False, network, workers): e for e in entries}
         for future in as_completed(futures):
             row = future.result()
             rows[futures[future].name] = row
@@ -283,6 +286,7 @@ def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: in
         raise
     finally:
         pool.shutdown(wait=True)
+        workers.close()
     return [rows[e.name] for e in entries]
 
 
