@@ -283,6 +283,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "LOG10": _scalar(lambda x: _log(x, 10.0)),
     "SQRT": _scalar(lambda x: math.sqrt(x) if x >= 0 else NUM),
     "POWER": _scalar(power),
+    "POW": _scalar(power),  # Google Sheets' POWER (the engine's copy says POWER: foreign.py)
     "ABS": _scalar(abs),
     "SIGN": _scalar(lambda x: float((x > 0) - (x < 0))),
     "TANH": _scalar(math.tanh),
