@@ -211,17 +211,37 @@ def run_cli(argv: list[str], tmp: Path, limit_bytes: int | None = None,
                             **kwargs)  # type: ignore[call-overload]
 
 
-def test_disk_full_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
-    """A file-size limit of 100 kB (as a full disk) while writing the 0.4 MB workbook."""
+# early in the zip, half-way, and in its last parts (the 0.49 MB workbook): near the end a
+# failed write once left XlsxWriter's zip open, and its finalizer printed a second traceback
+@pytest.mark.parametrize("limit_bytes", [100_000, 250_000, 420_000, 480_000])
+def test_disk_full_is_one_line_and_leaves_nothing(limit_bytes: int, tmp_path: Path) -> None:
+    """A file-size limit (as a full disk) while writing the workbook."""
     out = tmp_path / "out" / "keep.xlsx"
     out.parent.mkdir()
     out.write_bytes(b"previous workbook")
-    proc = run_cli(["--out", str(out)], tmp_path, limit_bytes=100_000)
+    proc = run_cli(["--out", str(out)], tmp_path, limit_bytes=limit_bytes)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
     assert err.count("\n") == 1 and "File too large" in err and str(out) in err, err
     assert out.read_bytes() == b"previous workbook"
     assert [p.name for p in out.parent.iterdir()] == ["keep.xlsx"]
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+
+
+@pytest.mark.parametrize("limit_bytes", [20_000, 60_000])
+def test_disk_full_during_assign_names_the_kit_and_leaves_nothing(limit_bytes: int,
+                                                                 tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\n00123,Ana Lima\n00124,Bo Chen\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_cli(["assign", str(roster), "--out", str(out / "kit")], tmp_path,
+                   limit_bytes=limit_bytes)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert err.count("\n") == 1 and "File too large" in err, err
+    assert f"{out / 'kit'}{os.sep}" in err  # the kit's own path, not a temporary folder's
+    assert list(out.iterdir()) == []
     assert list((tmp_path / "tmpdir").iterdir()) == []
 
 

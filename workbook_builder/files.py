@@ -27,3 +27,15 @@ def atomic_path(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, the file closed however the write ends (a full disk, a
+    file-size limit): nothing is left open for a finalizer to fail on later.
+
+    XlsxWriter writes its zip to a file object it never closes when a write fails; the
+    interpreter's finalizer then printed a second error ("Exception ignored in ZipFile.__del__").
+    So workbooks are assembled in memory and written here.
+    """
+    with open(path, "wb") as f:
+        f.write(data)

@@ -41,7 +41,13 @@ def new_folder(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     part = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        yield part
+        try:
+            yield part
+        except OSError as exc:  # name the file the user asked for, not the temporary folder
+            if exc.filename is None or not str(exc.filename).startswith(str(part)):
+                raise
+            named = str(target) + str(exc.filename)[len(str(part)):]
+            raise OSError(exc.errno, exc.strerror, named) from None
         if target.exists():
             target.rmdir()  # empty, checked above
         os.replace(part, target)

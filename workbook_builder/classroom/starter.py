@@ -13,6 +13,7 @@ counts, while the ✔ tells a student that their formula is right as they type i
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from xlsxwriter import Workbook
@@ -21,7 +22,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from workbook_builder.classroom.roster import Numbers
-from workbook_builder.files import atomic_path
+from workbook_builder.files import atomic_path, write_whole
 from workbook_builder.network import topology
 from workbook_builder.network.equations import Array
 from workbook_builder.network.netrun import course_spec
@@ -53,8 +54,9 @@ def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) ->
     spec = course_spec(network)
     expected = topology.trace(spec, eta, CHECKED_EPOCHS)
     with atomic_path(path) as part:
-        wb = Workbook(str(part), {"in_memory": True, "strings_to_numbers": False,
-                                  "strings_to_formulas": False})
+        buffer = io.BytesIO()  # written whole by files.write_whole: see there
+        wb = Workbook(buffer, {"in_memory": True, "strings_to_numbers": False,
+                               "strings_to_formulas": False})
         wb.set_properties({"title": f"Backpropagation starter for {student_id}",
                            "author": "workbook_builder assign", "created": _created()})
         bold = wb.add_format({"bold": True})
@@ -96,6 +98,7 @@ def build_starter(student_id: str, numbers: Numbers, epochs: int, path: Path) ->
         _self_check(check, expected, bold, title, header, wrap)
         check.activate()
         wb.close()
+        write_whole(part, buffer.getvalue())
     return path
 
 

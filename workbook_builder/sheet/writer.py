@@ -21,7 +21,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from workbook_builder.files import atomic_path
+from workbook_builder.files import atomic_path, write_whole
 from workbook_builder.network import topology
 from workbook_builder.network.equations import Array
 from workbook_builder.network.netrun import NetRun, from_course
@@ -496,8 +496,9 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
     lay = layout.plan(run.net)
     # in_memory: XlsxWriter otherwise writes each part to a temporary file first, and those
     # outlive a Ctrl-C or SIGTERM during the final save
-    wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                              "in_memory": True})
+    buffer = io.BytesIO()  # written whole by files.write_whole: see there
+    wb = Workbook(buffer, {"strings_to_numbers": False, "strings_to_formulas": False,
+                           "in_memory": True})
     wb.set_properties({
         "title": f"Backpropagation of a {layout.network_words(run.net)}",
         "subject": "Live-formula backpropagation, one sheet per learning rate",
@@ -518,6 +519,7 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
     write_guide(sheets[layout.GUIDE], fm, run, lay, all_traces, picture)
     try:
         wb.close()
+        write_whole(path, buffer.getvalue())
     except FileCreateError as exc:  # XlsxWriter wraps the OSError (disk full, size limit, ...)
         cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
         raise OSError(getattr(cause, "errno", None), getattr(cause, "strerror", None) or
