@@ -130,6 +130,8 @@ def letters_of(path: Path) -> dict[str, str]:
 
 #: (network, column, mistake, first epoch row it is in, diagnosis words)
 PLANTED: list[tuple[str, NetSpec, str, Change, int, str]] = [
+    ("delta-doubled", XOR, "δ_h1[1]", lambda _: lambda f, r: f"=2*({f[1:]})", 0,
+     "twice the right value"),
     ("tanh-slope-as-sigmoid", XOR, "δ_h1[1]", names(r"\(1-({a_h1[1]}\d+)\^2\)", r"\1*(1-\1)"),
      0, "uses σ′ = a(1 − a) where tanh′ = 1 − a² belongs"),
     ("update-sign", XOR, "w3", names(r"-\$", "+$"), 1, "sign error"),
@@ -182,6 +184,18 @@ def test_a_planted_mistake_is_found_once_with_its_cause(
     found = wrong(reports)
     assert list(found) == [column], found  # the root cause only: nothing downstream
     assert words in (found[column] or ""), found[column]
+    # charged once, at the root cause (points.py): WRONG never scores full points, and what
+    # reads the wrong column keeps its points and says it is right given a wrong input
+    score = points.score(reports)
+    assert score.points < 100
+    charged = {q for line in score.lost for q in line.split(": ", 1)[1].rsplit(" (", 1)[0]
+               .split(", ")}
+    assert charged == {column}, score.lost
+    (report,) = reports
+    followers = [c for c in report.columns if column in c.given_wrong]
+    assert all(c.ok is True for c in followers)
+    if not column.startswith(("E_total", "w", "b_")):  # these feed the next row, or nothing
+        assert followers, [c.name for c in report.columns]
 
 
 def test_the_builders_own_sources_are_right(tmp_path: Path, sources: dict[int, Path]) -> None:

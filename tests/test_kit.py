@@ -207,8 +207,9 @@ def test_a_wrong_workbook_loses_the_points_of_its_wrong_quantities(tmp_path: Pat
     reports = checked(path, tmp_path / "w")
     assert status(reports) == WRONG
     score = points.score(reports)
-    assert score.points == pytest.approx(100 - 35 / 8)  # one of 8 gradients
-    assert score.lost == ["gradients: ∂E/∂w5 (−4.375)"]
+    # one of 8 gradients; the starter has δ columns, so the gradients are worth 20 (points.py)
+    assert score.points == pytest.approx(100 - 20 / 8)
+    assert score.lost == ["gradients: ∂E/∂w5 (−2.5)"]
 
 
 def test_a_rubric_from_toml(tmp_path: Path) -> None:
@@ -284,7 +285,7 @@ def test_check_a_class_against_the_key(tmp_path: Path,
     assert float(rows["s1"]["score"]) == 100 and float(rows["s2"]["score"]) == 100
     assert "uses the numbers of student s1" in rows["s3"]["signals"]
     assert "possible copy of" in rows["s3"]["signals"]  # the same bytes as s1's
-    assert float(rows["s4"]["score"]) == pytest.approx(100 - 35 / 8)
+    assert float(rows["s4"]["score"]) == pytest.approx(100 - 20 / 8)  # see above
     assert "∂E/∂w5" in rows["s4"]["feedback"]
     table = capsys.readouterr().out
     assert "| student | score |" in table

@@ -105,9 +105,11 @@ def infer_eta(data: dict[str, Array], model: Model) -> float | None:
 
 def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Cells,
                  eta_cell: str | None, invalid: dict[tuple[int, int], str] | None,
-                 model: Model) -> ColumnResult:
+                 model: Model, reads: dict[str, list[str]] | None = None) -> ColumnResult:
     """One column's verdict: right only if every row that must hold a value held a finite
-    number equal to the rule's finite expectation, at the given and at the changed inputs."""
+    number equal to the rule's finite expectation, at the given and at the changed inputs.
+
+    ``reads``, where given, is told the sheet's columns the rule read (``reads[name]``)."""
     col = table.columns[name]
     letter = get_column_letter(col)
     n = len(table.rows)
@@ -136,6 +138,8 @@ def check_column(name: str, table: Table, runs: list[dict[str, Array]], grid: Ce
         except KeyError as missing:
             return ColumnResult(name, letter, None,
                                 diagnosis=f"not checked: the sheet has no {missing.args[0]}")
+        if reads is not None:
+            reads[name] = [q for q in dict.fromkeys(probe.read) if q in table.columns]
         bad = np.flatnonzero(mismatches(data[name], expected, scale))
         if bad.size:
             i = int(bad[0])
@@ -244,8 +248,14 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     for run in runs:
         run.setdefault("η", np.full(len(table.rows), eta))
     results = check_inputs(table, runs, grid, model)
-    results += [check_column(name, table, runs, grid, table.params.get("η"), invalid, model)
+    reads: dict[str, list[str]] = {}
+    results += [check_column(name, table, runs, grid, table.params.get("η"), invalid, model,
+                             reads)
                 for name in model.checked if name in table.columns]
+    wrong = {c.name for c in results if c.ok is False}
+    for c in results:  # right from a wrong input: charged there, once (points.py)
+        if c.ok is True:
+            c.given_wrong = [q for q in reads.get(c.name, []) if q in wrong and q != c.name]
     # δ columns are optional (the course template has none: its gradients are written out)
     needed = (*model.checked, *model.given, *(n for n in model.fixed if n not in model.defaults))
     missing = [n for n in needed if n not in table.columns and
@@ -261,9 +271,14 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     if unjudged and not any(c.ok is False for c in results):
         for c in unjudged:
             c.ok = None
+    roots = [c.name for c in results if c.ok is False]
     for c in unjudged:
         if c.ok:
             c.diagnosis = f"{c.diagnosis} (after a wrong cell upstream)"
+            if c.unjudged_from is not None and c.unjudged_from > table.rows[0]:
+                # judged right in the rows before the wrong cell's non-numbers reached it:
+                # the mistake is charged there (follow-through keeps these points)
+                c.given_wrong = c.given_wrong or roots
     return SheetReport(table.sheet, table.header_row, len(table.rows) + len(table.repeated),
                        eta, eta_source, results, missing, list(table.notes),
                        findings=table.findings + volatile_elsewhere(grid, table),

@@ -67,6 +67,8 @@ def to_lines(reports: list[SheetReport]) -> list[str]:
                 lines.append(f"  {c.name:<8} {c.column:>3}  {c.diagnosis}")
             elif c.ok:
                 lines.append(f"  {c.name:<8} {c.column:>3}  ok"
+                             + (f" (right given wrong {', '.join(c.given_wrong)})"
+                                if c.given_wrong else "")
                              + (f": {c.diagnosis}" if c.diagnosis else ""))
             elif c.expected is None:  # no number to compare: the diagnosis says why
                 lines.append(f"  {c.name:<8} {c.column:>3}  WRONG in row {c.first_wrong_row}: "

@@ -24,6 +24,9 @@ class ColumnResult:
     #: right where judged, but from this row on (at ``when``) an input was not a number, so
     #: the column was not checked whole: it earns no points (points.py)
     unjudged_from: int | None = None
+    #: right given its inputs, some of which are wrong columns (their names): the mistake is
+    #: charged once, there; this column keeps its points (follow-through)
+    given_wrong: list[str] = field(default_factory=list)
 
 
 @dataclass
