@@ -44,10 +44,13 @@ from workbook_builder.files import atomic_path
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 #: folders an archive tool adds that hold no submission (macOS: __MACOSX; hidden ones too)
 SKIPPED_FOLDERS = ("__MACOSX",)
+#: a roster student's row when no file of theirs was found (submissions.py): no file's status
+NO_SUBMISSION = -1
 VERDICT = {ALL_RIGHT: "all right", WRONG: "WRONG", INCOMPLETE: "incomplete",
-           CANNOT_CHECK: "cannot check"}
+           CANNOT_CHECK: "cannot check", NO_SUBMISSION: "no submission"}
 #: the exit status of a class is its worst file's: cannot check > wrong > incomplete > right
-SEVERITY = {ALL_RIGHT: 0, INCOMPLETE: 1, WRONG: 2, CANNOT_CHECK: 3}
+#: (a student with no file is a row, not a file: it leaves the exit status as it is)
+SEVERITY = {NO_SUBMISSION: -1, ALL_RIGHT: 0, INCOMPLETE: 1, WRONG: 2, CANNOT_CHECK: 3}
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,8 @@ def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: in
 
 
 def worst(rows: list[Row]) -> int:
-    return max((r.status for r in rows), key=SEVERITY.__getitem__, default=ALL_RIGHT)
+    return max((r.status for r in rows if r.status != NO_SUBMISSION),
+               key=SEVERITY.__getitem__, default=ALL_RIGHT)
 
 
 def _md(text: str) -> str:
@@ -311,11 +315,14 @@ def markdown(rows: list[Row], total: int | None = None) -> list[str]:
                      f"{_md(', '.join(r.not_checked))} | "
                      + (f"{_md(r.student)} | {score} | " if graded else "")
                      + f"{_md('; '.join(r.signals))} | {r.seconds:.1f} |")
-    counts = {v: sum(r.verdict == v for r in rows) for v in VERDICT.values()}
+    files = [r for r in rows if r.status != NO_SUBMISSION]
+    counts = {v: sum(r.verdict == v for r in files) for v in VERDICT.values()}
     lines.append("")
-    head = f"{len(rows)} file(s)" if total is None else \
-        f"interrupted: {len(rows)} of {total} file(s) checked"
-    lines.append(f"{head}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    head = f"{len(files)} file(s)" if total is None else \
+        f"interrupted: {len(files)} of {total} file(s) checked"
+    nothing = len(rows) - len(files)
+    lines.append(f"{head}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+                 + (f"; {nothing} roster student(s) handed in nothing" if nothing else ""))
     return lines
 
 
@@ -328,7 +335,8 @@ def csv_rows(rows: list[Row]) -> list[dict[str, object]]:
     """The CSV's rows: every text cell escaped and defused (escape.cell)."""
     return [{"id": cell(r.student), "score": "" if r.score is None else round(r.score, 4),
              "feedback": cell(r.feedback), "file": cell(r.file), "verdict": r.verdict,
-             "exit_status": r.status, "wrong": cell("; ".join(r.wrong)),
+             "exit_status": "" if r.status == NO_SUBMISSION else r.status,
+             "wrong": cell("; ".join(r.wrong)),
              "not_checked": cell("; ".join(r.not_checked)),
              "signals": cell("; ".join(r.signals)), "error": cell(r.error or ""),
              "seconds": round(r.seconds, 2), "size": "" if r.size is None else r.size,
@@ -350,7 +358,7 @@ def apply_copies(rows: list[Row]) -> None:
 
     prints = {r.file: r.reports[0].fingerprint for r in rows if r.reports and
               r.reports[0].fingerprint}
-    pairs = copy_signals(prints)
+    pairs = copy_signals(prints, {r.file: r.student for r in rows})
     for r in rows:
         r.signals += pairs.get(r.file, [])
 

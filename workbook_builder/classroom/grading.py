@@ -87,10 +87,15 @@ def _without_missing_eta(expected: dict[str, float], found: dict[str, float | No
     return expected
 
 
-def copy_signals(fingerprints: dict[str, dict[str, str]]) -> dict[str, list[str]]:
-    """Per file, "possible copy of <other>: reasons" for each pair copies.signals finds."""
+def copy_signals(fingerprints: dict[str, dict[str, str]],
+                 students: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Per file, "possible copy of <other>: reasons" for each pair copies.signals finds (not
+    two files of one student: submissions.py says which of them is graded)."""
     out: dict[str, list[str]] = {}
+    students = students or {}
     for pair in copies.signals(fingerprints):
+        if students.get(pair.a) and students.get(pair.a) == students.get(pair.b):
+            continue
         reasons = "; ".join(pair.reasons)
         out.setdefault(pair.a, []).append(f"possible copy of {pair.b}: {reasons}")
         out.setdefault(pair.b, []).append(f"possible copy of {pair.a}: {reasons}")

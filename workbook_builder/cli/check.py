@@ -65,6 +65,10 @@ def build_check_parser() -> Parser:
                         help="the key that assign wrote: match each file to its student (by "
                         "the id in its path, or the starter's student id cell) and check that "
                         "it holds that student's numbers")
+    parser.add_argument("--no-submission", choices=("empty", "zero"), default="empty",
+                        help="with --roster, a class: the score of a roster student with no "
+                        "file (each gets a row 'no submission'; default: empty, which an LMS "
+                        "shows as ungraded)")
     parser.add_argument("--points", type=Path, metavar="FILE.toml",
                         help="the rubric for the score (default: forward pass 30, loss 15, "
                         "gradients 35, updates 20)")
@@ -296,12 +300,17 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
                 log.close()
             _keep_partial(done_so_far(), len(entries), args)
             raise
-    batch.apply_copies(done_so_far())
+    final = done_so_far()
+    if args.key is not None:  # every roster student a row, one graded file each
+        from workbook_builder.classroom.submissions import complete
+
+        final = complete(final, args.key, zero=args.no_submission == "zero")
+    batch.apply_copies(final)
     if log is not None:
         log.close()
-        batch.write_csv(args.csv, done_so_far())
-    _print_table(done_so_far(), args.json, None)
-    return batch.worst(done_so_far())
+        batch.write_csv(args.csv, final)
+    _print_table(final, args.json, None)
+    return batch.worst(final)
 
 
 
