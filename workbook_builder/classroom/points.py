@@ -29,8 +29,8 @@ to the gradients, so its total is still 100. A file with a wrong quantity never 
 A quantity that is wrong, not found or not checked earns nothing, and so does one checked only
 in part (rows whose inputs were not numbers) unless it was right in every row before a wrong
 column's non-numbers reached it and that column carries points (follow-through again; a wrong
-η or input carries none, so what it spoils earns nothing); a sheet checked only in part (a finding, precision as
-displayed) loses nothing more here: its verdict says so.
+η or input carries none, so what it spoils earns nothing); a sheet checked only in part (a
+finding, precision as displayed) loses nothing more here: its verdict says so.
 """
 
 from __future__ import annotations
