@@ -60,7 +60,7 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_shows_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     usage = capsys.readouterr().out.split("\n\n")[0].splitlines()
-    assert usage[0].startswith("usage: python -m workbook_builder [-h] [--out OUT]")
+    assert usage[0].startswith("usage: python -m workbook_builder [-h] [--version] [--out OUT]")
     assert usage[-2].split() == ["python", "-m", "workbook_builder", "check", "[-h]",
                                  "[options]", "PATH", "[PATH", "...]"]
     assert usage[-1].split() == ["python", "-m", "workbook_builder", "assign", "[-h]",

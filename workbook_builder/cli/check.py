@@ -182,7 +182,10 @@ def _check(args: argparse.Namespace) -> int:
     if args.csv is not None:
         check_output(args.csv, create_folder=False, flag="--csv", suffix=".csv")
     finished: dict[str, batch.Row] = {}
-    if args.resume and args.csv.exists():
+    if args.resume and not args.csv.exists():  # a mistyped name would check everything again
+        raise UsageError(f"--resume: {args.csv} does not exist; give the --csv table of the "
+                         "run to continue (without --resume, a new table is started)")
+    if args.resume:
         try:
             finished = batch.finished_rows(args.csv, entries)
         except batch.NotATable as exc:

@@ -34,6 +34,11 @@ PROG = invoked_as(sys.argv[0] if sys.argv else "")
 
 
 
+#: what a workbook's name ends with: a value that does, given to a number option, is a path
+#: the option swallowed (``--layers 2 2 1 work.xlsx``)
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".toml")
+
+
 class UsageError(Exception):
     """Bad input from the command line: one line, exit status 2."""
 
@@ -44,6 +49,10 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from workbook_builder import __version__
+
+        self.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                          help="print the version and exit")
         # argparse reads "-1e-3" as an option (its pattern knows only -1 and -1.5): a number
         # in any float syntax is a value here, since no option looks like one
         self._negative_number_matcher = re.compile(
@@ -87,7 +96,9 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number" + (
+            ": give the workbook before the option, or end the option's values with --"
+            if Path(text).suffix.lower() in WORKBOOK_SUFFIXES else "")) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value

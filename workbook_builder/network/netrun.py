@@ -49,7 +49,7 @@ def _numbers(key: str, value: object) -> tuple[float, ...]:
 
 
 def read_toml(path: Path) -> dict[str, object]:
-    """A TOML file's network fields, checked for unknown keys; raises SpecError or OSError."""
+    """A TOML file's network fields, checked for unknown keys; raises SpecError."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10: the same parser, from PyPI (a dependency there)
@@ -59,6 +59,10 @@ def read_toml(path: Path) -> dict[str, object]:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"--spec {path}: not valid TOML ({exc})") from None
+    except OSError as exc:  # missing, a folder, unreadable: name the option
+        raise SpecError(f"--spec {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"--spec {path}: not UTF-8 text ({exc.reason})") from None
     fields: dict[str, object] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
