@@ -14,6 +14,8 @@ import pytest
 from workbook_builder.classroom import kit
 from workbook_builder.classroom.roster import Student
 from workbook_builder.cli.main import main
+from workbook_builder.network.spec import Run
+from workbook_builder.sheet import writer
 
 SECRET = b"a teacher's secret"
 
@@ -74,3 +76,55 @@ def test_every_roster_student_has_a_row_and_one_graded_file(
                                                          "00125"]
     assert len([r for r in graded if r["file"]]) == 3  # 00121, 00122's newest, 00125
     assert "5 file(s): 5 all right; 2 roster student(s) handed in nothing" in out
+
+
+def test_a_ring_of_four_copies_is_named_whole_and_a_template_is_nobodys_copy(
+        made: kit.Kit, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """00121's answer handed in by 00121 and under three other ids (byte-identical), and the
+    workbook the teacher handed out (the builder's), unchanged, by 00125 and a stranger."""
+    folder = tmp_path / "download"
+    answers = made.folder / "answers"
+    for sid in ("00121", "00122", "00123", "00124"):
+        (folder / sid).mkdir(parents=True)
+        shutil.copyfile(answers / "00121.xlsx", folder / sid / "work.xlsx")
+    template = writer.build(Run(epochs=12, learning_rates=(0.5,)), tmp_path / "template.xlsx")
+    for who in ("00125", "stranger"):
+        (folder / who).mkdir()
+        shutil.copyfile(template, folder / who / "work.xlsx")
+    table = tmp_path / "grades.csv"
+    key = str(made.folder / "key.csv")
+    assert main(["check", str(folder), "--roster", key, "--csv", str(table)]) == 0
+    capsys.readouterr()  # without --template, the two who handed in the template are a pair
+    assert "possible copy of stranger/work.xlsx" in {
+        r["file"]: r for r in rows_of(table)}["00125/work.xlsx"]["signals"]
+    assert main(["check", str(folder), "--roster", key, "--csv", str(table),
+                 "--template", str(template)]) == 0
+    capsys.readouterr()
+    rows = {r["file"]: r for r in rows_of(table) if r["file"]}
+    ring = [f"{sid}/work.xlsx" for sid in ("00121", "00122", "00123", "00124")]
+    for name in ring:  # each names the other three: a group of any size
+        others = [o for o in ring if o != name]
+        for other in others:
+            assert f"possible copy of {other}: byte-identical files" in rows[name]["signals"]
+        assert float(rows[name]["score"]) == 100  # a signal never changes the score by itself
+    # the original holds its own numbers; it is told who else holds them
+    assert "its numbers (student 00121's) are in another file" in rows["00121/work.xlsx"][
+        "signals"]
+    for name in ("00125/work.xlsx", "stranger/work.xlsx"):
+        assert "possible copy" not in rows[name]["signals"], rows[name]["signals"]
+    # --copies zero: every file a copy signal names scores 0, and the feedback says why
+    assert main(["check", str(folder), "--roster", key, "--csv", str(table),
+                 "--template", str(template), "--copies", "zero"]) == 0
+    capsys.readouterr()
+    rows = {r["file"]: r for r in rows_of(table) if r["file"]}
+    for name in ring:
+        assert rows[name]["score"] == "0.0" and "possible copy" in rows[name]["feedback"]
+    assert float(rows["00125/work.xlsx"]["score"]) == 100
+
+
+def test_a_template_that_does_not_exist_is_refused(made: kit.Kit, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder = download(made, tmp_path / "download")
+    assert main(["check", str(folder), "--template", str(tmp_path / "nope.xlsx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--template" in err and "no such file" in err

@@ -352,15 +352,56 @@ def apply_grade(row: Row, key: dict[str, Numbers] | None, rubric: tuple[Part, ..
         g.feedback
 
 
-def apply_copies(rows: list[Row]) -> None:
-    """Possible copies among the rows checked in this run, added to their signals."""
+def apply_copies(rows: list[Row], handed_out: list[dict[str, str]] | None = None,
+                 zero: bool = False) -> None:
+    """Possible copies among the rows checked in this run, added to their signals; a file
+    whose numbers another student's file holds is told so too. ``handed_out``: fingerprints of
+    the templates given out (nobody's copy); ``zero``: a row with a copy signal scores 0, and
+    its feedback says why (without it, signals never change a score)."""
     from workbook_builder.classroom.grading import copy_signals
 
     prints = {r.file: r.reports[0].fingerprint for r in rows if r.reports and
               r.reports[0].fingerprint}
-    pairs = copy_signals(prints, {r.file: r.student for r in rows})
+    pairs = copy_signals(prints, {r.file: r.student for r in rows}, handed_out)
     for r in rows:
         r.signals += pairs.get(r.file, [])
+    owners: dict[str, list[str]] = {}  # student -> the files that hold their numbers
+    for r in rows:
+        for signal_ in r.signals:
+            if signal_.startswith(USES_NUMBERS):
+                for sid in signal_.removeprefix(USES_NUMBERS).split(", "):
+                    owners.setdefault(sid, []).append(r.file)
+    for r in rows:
+        if r.student in owners and r.file:
+            r.signals.append(f"its numbers (student {r.student}'s) are in another file: "
+                             + ", ".join(owners[r.student]))
+    if zero:
+        for r in rows:
+            if r.score is not None and any(s.startswith(COPY_SIGNALS) for s in r.signals):
+                r.score = 0.0
+                r.feedback = "score set to 0: a possible copy (--copies zero) | " + r.feedback
+
+
+#: signals that --copies zero acts on
+USES_NUMBERS = "uses the numbers of student "
+COPY_SIGNALS = ("possible copy of ", USES_NUMBERS, "its numbers (student ")
+
+
+def handed_out(paths: Sequence[Path], timeout: float, max_memory_mb: int
+               ) -> list[dict[str, str]]:
+    """The fingerprints of the templates a teacher gave out (``--template``): checked like a
+    submission where they hold a table, else their bytes alone."""
+    import hashlib
+
+    out = []
+    for path in paths:
+        try:
+            reports = check_isolated(path, timeout, max_memory_mb)
+        except AuditError:
+            reports = []
+        fp = reports[0].fingerprint if reports and reports[0].fingerprint else {}
+        out.append(fp or {"file": hashlib.sha256(path.read_bytes()).hexdigest()})
+    return out
 
 
 def write_csv(target: Path, rows: list[Row]) -> None:

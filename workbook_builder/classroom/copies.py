@@ -8,10 +8,13 @@ column. Two files are listed with the reasons they share:
 - the same metadata: who created it, who saved it last and when it was created, all three;
 - the same wrong formula for a quantity (in R1C1 form, so row numbers do not matter).
 
-What a class shares as a whole is not a sign of copying: a template handed out (the same
-creator and creation time in many files) or a mistake the template carried (15 of 26 with the
-same wrong ∂E/∂w3). A shared value counts only when at most ``RARE`` files have it; files that
-this project writes (starters, answers: fixed metadata by design) are left out of that test.
+The same bytes or the same cells count in a group of any size (a ring of four copies is
+four rows, each naming the other three), except a file the teacher handed out: one given as a
+template (``check --template FILE``) is no one's copy. What a class shares as a whole is not a
+sign of copying otherwise: a template's metadata (the same creator and creation time in many
+files) or a mistake the template carried (15 of 26 with the same wrong ∂E/∂w3). Those values
+count only when at most ``RARE`` files have them; files that this project writes (starters,
+answers: fixed metadata by design) are left out of the metadata test.
 """
 
 from __future__ import annotations
@@ -33,15 +36,27 @@ class Pair:
     reasons: tuple[str, ...]
 
 
-def signals(fingerprints: dict[str, dict[str, str]]) -> list[Pair]:
-    """Pairs of files (by name) that share a rare value, with the reasons, in name order."""
+#: what a file shares with another only if it was copied, whatever the group's size
+WHOLE = ("file", "content")
+
+
+def signals(fingerprints: dict[str, dict[str, str]],
+            handed_out: list[dict[str, str]] | None = None) -> list[Pair]:
+    """Pairs of files (by name) that share a copy's value, with the reasons, in name order.
+
+    Args:
+        handed_out: fingerprints of the files the teacher gave out (templates): their bytes
+            and cells are nobody's copy.
+    """
+    given = {(kind, fp[kind]) for fp in handed_out or [] for kind in WHOLE if fp.get(kind)}
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, fp in fingerprints.items():
         for kind, value in _keys(fp):
             groups[kind, value].append(name)
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
     for (kind, value), names in groups.items():
-        if not 2 <= len(set(names)) <= RARE:
+        if (kind, value) in given or len(set(names)) < 2 or \
+                (kind not in WHOLE and len(set(names)) > RARE):
             continue
         for i, a in enumerate(sorted(set(names))):
             for b in sorted(set(names))[i + 1:]:

@@ -88,12 +88,13 @@ def _without_missing_eta(expected: dict[str, float], found: dict[str, float | No
 
 
 def copy_signals(fingerprints: dict[str, dict[str, str]],
-                 students: dict[str, str] | None = None) -> dict[str, list[str]]:
+                 students: dict[str, str] | None = None,
+                 handed_out: list[dict[str, str]] | None = None) -> dict[str, list[str]]:
     """Per file, "possible copy of <other>: reasons" for each pair copies.signals finds (not
     two files of one student: submissions.py says which of them is graded)."""
     out: dict[str, list[str]] = {}
     students = students or {}
-    for pair in copies.signals(fingerprints):
+    for pair in copies.signals(fingerprints, handed_out):
         if students.get(pair.a) and students.get(pair.a) == students.get(pair.b):
             continue
         reasons = "; ".join(pair.reasons)

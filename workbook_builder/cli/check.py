@@ -65,6 +65,13 @@ def build_check_parser() -> Parser:
                         help="the key that assign wrote: match each file to its student (by "
                         "the id in its path, or the starter's student id cell) and check that "
                         "it holds that student's numbers")
+    parser.add_argument("--template", type=Path, action="append", default=[],
+                        metavar="FILE", help="a class: a file you handed out (may be given "
+                        "more than once); files with its bytes or cells are nobody's copy")
+    parser.add_argument("--copies", choices=("flag", "zero"), default="flag",
+                        help="a class: what a copy signal (the same bytes or cells, the same "
+                        "metadata or rare wrong formula, another student's numbers) does: flag "
+                        "it for you, or also set the score of every file it names to 0")
     parser.add_argument("--no-submission", choices=("empty", "zero"), default="empty",
                         help="with --roster, a class: the score of a roster student with no "
                         "file (each gets a row 'no submission'; default: empty, which an LMS "
@@ -181,6 +188,9 @@ def _check(args: argparse.Namespace) -> int:
                          "--csv FILE")
     if args.csv is not None:
         check_output(args.csv, create_folder=False, flag="--csv", suffix=".csv")
+    for template in args.template:
+        if not template.is_file():
+            raise UsageError(f"--template {template}: no such file")
     finished: dict[str, batch.Row] = {}
     if args.resume and not args.csv.exists():  # a mistyped name would check everything again
         raise UsageError(f"--resume: {args.csv} does not exist; give the --csv table of the "
@@ -308,7 +318,8 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
         from workbook_builder.classroom.submissions import complete
 
         final = complete(final, args.key, zero=args.no_submission == "zero")
-    batch.apply_copies(final)
+    batch.apply_copies(final, batch.handed_out(args.template, args.timeout, args.max_memory),
+                       zero=args.copies == "zero")
     if log is not None:
         log.close()
         batch.write_csv(args.csv, final)
