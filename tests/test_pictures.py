@@ -1,6 +1,6 @@
-"""The README's pictures, read back by OCR at the width the README shows them (1000 px): the
-rate-sheet views must show the reference's numbers for epochs 0-4, the Guide and the Summary
-theirs. A picture that stops being legible fails here."""
+"""The pictures the README and the docs pages show, read back by OCR at the width the README
+shows them (1000 px): the rate-sheet views must show the reference's numbers for epochs 0-4, the
+Guide and the Summary theirs. A picture that stops being legible fails here."""
 
 from __future__ import annotations
 
@@ -33,10 +33,18 @@ pytestmark = [
 ]
 
 
+def embedded(text: str, prefix: str) -> list[str]:
+    """Names of the generated/ pictures a Markdown text embeds (not merely links to)."""
+    return re.findall(r"!\[[^\]]*\]\(" + re.escape(prefix) + r"generated/([^)/]+)\.png\)", text)
+
+
 def readme_pictures() -> list[str]:
-    """Names of the pictures the README shows (embedded, not merely linked)."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"!\[[^\]]*\]\(generated/([^)/]+)\.png\)", text)
+    """Names of the pictures the README and the docs pages show (embedded, not merely linked):
+    README.md as generated/NAME.png, docs/*.md as ../generated/NAME.png."""
+    shown = embedded((REPO / "README.md").read_text(encoding="utf-8"), "")
+    for page in sorted((REPO / "docs").glob("*.md")):
+        shown += embedded(page.read_text(encoding="utf-8"), "../")
+    return shown
 
 
 def ocr(png: Path, top: float = 1.0) -> list[list[float]]:
@@ -81,12 +89,17 @@ def close(got: float, expected: float) -> bool:
 
 
 def test_readme_shows_every_view_of_one_rate_sheet() -> None:
+    """Across the README and the docs pages (the student page shows them all), every view of
+    one rate sheet, the Guide, the Network sheet and the Summary; the README itself at least
+    one of those views."""
     shown = readme_pictures()
     run = Run()
     views = [p for p in layout.pictures(from_course(run))
              if p.startswith(layout.slug(sheet_name(0.5)))]
     assert set(views) <= set(shown), views
     assert {layout.slug(x) for x in (layout.GUIDE, layout.NETWORK, layout.SUMMARY)} <= set(shown)
+    readme = embedded((REPO / "README.md").read_text(encoding="utf-8"), "")
+    assert set(views) & set(readme), readme
 
 
 @pytest.mark.parametrize("view", list(layout.RATE_VIEWS))

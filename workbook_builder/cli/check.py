@@ -78,7 +78,8 @@ def build_check_parser() -> Parser:
                         "shows as ungraded)")
     parser.add_argument("--points", type=Path, metavar="FILE.toml",
                         help="the rubric for the score (default: forward pass 30, loss 15, "
-                        "gradients 35, updates 20)")
+                        "δ terms 15, gradients 20 (35 where the sheet shows no δ terms), "
+                        "updates 20)")
     parser.add_argument("--every-row", action="store_true",
                         help="recompute every epoch row; by default rows that repeat the "
                         "formulas of the first ones (the same in R1C1 form) are checked by "

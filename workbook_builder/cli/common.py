@@ -68,7 +68,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     or a switch that is off), and a list as its values (``0.1 0.2``), not ``[0.1, 0.2]``."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
+        # identity, not ==: a default of 0 is shown (0 == False)
+        if action.default is None or action.default is False or action.default == "":
+            return action.help
+        if action.help and "default:" in action.help:  # the help says it in its own words
             return action.help
         return super()._get_help_string(action)
 
