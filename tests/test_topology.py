@@ -59,7 +59,9 @@ def test_mazur_worked_example() -> None:
 
 # --- PyTorch autograd, float64, the same full-batch descent --------------------------------
 def torch_descent(spec: NetSpec, lr: float, epochs: int) -> dict[str, np.ndarray]:
-    """An independent implementation: nn-style layers, PyTorch's losses, autograd."""
+    """An independent implementation: nn-style layers, PyTorch's losses, autograd; the step
+    is torch.optim's for the spec's optimizer (SGD, momentum, Nesterov, RMSprop, Adam), or
+    p −= η·g by hand for plain descent."""
     x = torch.tensor([e[0] for e in spec.examples], dtype=torch.float64)
     t = torch.tensor([e[1] for e in spec.examples], dtype=torch.float64)
     flat = torch.tensor(spec.initial_weights, dtype=torch.float64)
@@ -74,6 +76,7 @@ def torch_descent(spec: NetSpec, lr: float, epochs: int) -> dict[str, np.ndarray
     hidden = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
               "leaky-relu": torch.nn.functional.leaky_relu, "linear": lambda z: z}
     out: dict[str, list[float]] = {"E_total": []}
+    step = torch_optimizer(spec, mats + (biases if spec.train_biases else []), lr)
     for k in range(1, spec.n_weights + 1):
         out[f"w{k}"], out[f"∂E/∂w{k}"] = [], []
     for _ in range(epochs):
@@ -104,10 +107,30 @@ def torch_descent(spec: NetSpec, lr: float, epochs: int) -> dict[str, np.ndarray
         for k in range(spec.n_weights):
             out[f"w{k + 1}"].append(float(w[k]))
             out[f"∂E/∂w{k + 1}"].append(float(g[k]))
-        with torch.no_grad():
+        if step is None:
+            with torch.no_grad():
+                for p, gp in zip(params, grads, strict=True):
+                    p -= lr * gp
+        else:
             for p, gp in zip(params, grads, strict=True):
-                p -= lr * gp
+                p.grad = gp
+            step.step()
     return {k: np.array(v) for k, v in out.items()}
+
+
+def torch_optimizer(spec: NetSpec, params: list[torch.Tensor], lr: float
+                    ) -> torch.optim.Optimizer | None:
+    """torch.optim's optimizer of the spec's kind (None: plain descent, done by hand)."""
+    o = spec.optimizer
+    if o.name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
+    if o.name == "nesterov":
+        return torch.optim.SGD(params, lr=lr, momentum=o.momentum, nesterov=True)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=o.alpha, eps=o.eps)
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=o.betas, eps=o.eps)
+    return None
 
 
 def make_spec(activation: str, output: str, loss: str, biases: str, examples: int,

@@ -17,7 +17,7 @@ from workbook_builder.cli.common import (
     finite_float,
     positive_int,
 )
-from workbook_builder.network import netrun, spec
+from workbook_builder.network import netrun, optimizers, spec
 from workbook_builder.network.netrun import NetRun
 
 DEFAULT_OUT = Path("generated") / "backprop.xlsx"
@@ -75,7 +75,26 @@ def build_parser() -> Parser:
     net.add_argument("--spec", type=Path, metavar="FILE.toml", default=None,
                      help="the network's fields from a TOML file (layers, activation, "
                      "output-activation, loss, examples, inputs, targets, biases, train-biases, "
-                     "weights, init-seed); options given here override it")
+                     "weights, init-seed, optimizer, momentum, alpha, betas, eps); options given "
+                     "here override it")
+    train = parser.add_argument_group(
+        "how the weights learn", "as torch.optim defines each; the hyperparameters are blue "
+        "cells beside η on every rate sheet")
+    train.add_argument("--optimizer", nargs="+", choices=optimizers.NAMES, default=None,
+                       metavar="NAME",
+                       help="sgd (plain gradient descent), momentum, nesterov, rmsprop or "
+                       "adam; several: a sheet per optimizer and rate and a Summary that "
+                       "compares them (default: sgd)")
+    train.add_argument("--momentum", type=finite_float, metavar="M", default=None,
+                       help=f"momentum μ of momentum and nesterov (default: "
+                       f"{optimizers.MOMENTUM:g})")
+    train.add_argument("--alpha", type=finite_float, metavar="A", default=None,
+                       help=f"RMSprop's smoothing α (default: {optimizers.ALPHA:g})")
+    train.add_argument("--betas", type=finite_float, nargs=2, metavar=("B1", "B2"),
+                       default=None, help="Adam's β1 and β2 (default: "
+                       f"{optimizers.BETAS[0]:g} {optimizers.BETAS[1]:g})")
+    train.add_argument("--eps", type=finite_float, metavar="E", default=None,
+                       help=f"ε of RMSprop and Adam (default: {optimizers.EPS:g})")
     add_render_options(parser, "also recalculate the workbook in LibreOffice (soffice) and "
                        "save a PNG of each sheet beside it")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -94,14 +113,18 @@ def run_from_args(args: argparse.Namespace) -> NetRun:
              "output_activation": args.output_activation, "loss": args.loss,
              "examples": args.example, "inputs": args.inputs, "targets": args.targets,
              "biases": args.biases, "weights": args.weights, "init_seed": args.init_seed,
-             "train_biases": args.train_biases or None}
+             "train_biases": args.train_biases or None, "optimizer": args.optimizer,
+             "momentum": args.momentum, "alpha": args.alpha, "betas": args.betas,
+             "eps": args.eps}
     if args.example is not None:  # the command line's training set replaces the file's
         fields.pop("inputs", None)
         fields.pop("targets", None)
     elif args.inputs is not None or args.targets is not None:
         fields.pop("examples", None)
     fields.update({k: v for k, v in given.items() if v is not None})
-    return NetRun(netrun.net_spec(fields), tuple(args.lr), args.epochs)
+    opts = netrun.optimizers_of(fields)
+    return NetRun(netrun.net_spec(fields), tuple(args.lr), args.epochs,
+                  opts if len(opts) > 1 else ())
 
 
 
@@ -111,7 +134,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     run = run_from_args(args)
     check_output(args.out, create_folder=args.out == DEFAULT_OUT)
     started = time.perf_counter()
-    rows = run.epochs * len(run.learning_rates)
+    sheets = len(run.learning_rates) * max(1, len(run.optimizers))
+    rows = run.epochs * sheets
     progress = None
     if rows >= 20_000 and not args.quiet:
         seconds, megabytes = spec.cost(rows)
@@ -122,8 +146,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
     build(run, args.out, progress)
     if not args.quiet:
-        print(f"wrote {args.out}: {len(run.learning_rates)} learning rates × {run.epochs} "
-              f"epochs in {time.perf_counter() - started:.2f} s")
+        what = f"{len(run.learning_rates)} learning rates" if not run.optimizers else \
+            f"{sheets} sheets ({len(run.optimizers)} optimizers × {len(run.learning_rates)} " \
+            "learning rates)"
+        print(f"wrote {args.out}: {what} × {run.epochs} epochs in "
+              f"{time.perf_counter() - started:.2f} s")
     if args.render:
         from workbook_builder.sheet import layout, render
 

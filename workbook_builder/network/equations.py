@@ -54,7 +54,38 @@ def _ln(x: decimal.Decimal) -> decimal.Decimal:
         else decimal.Decimal("NaN")
 
 
+def _power_one(a: float, b: float) -> float:
+    """a^b correctly rounded (decimal at 40 digits); NaN where Excel has #NUM! (0^0, a
+    negative base with a fractional exponent) and IEEE's answer where either is infinite."""
+    a, b = float(a), float(b)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        try:
+            return float(a ** b)
+        except (OverflowError, ZeroDivisionError):
+            return math.nan
+    try:
+        return float(_CONTEXT.power(decimal.Decimal(a), decimal.Decimal(b)))
+    except (decimal.InvalidOperation, decimal.DivisionByZero, OverflowError):
+        return math.nan
+
+
+_POWER = np.frompyfunc(_power_one, 2, 1)
+
+
+def _sqrt(x: Array) -> Array:
+    """√x, NaN below 0 (Excel: #NUM!); IEEE's square root is correctly rounded everywhere."""
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(np.asarray(x, dtype=np.float64))
+
+
+def power(a: Array, b: Array) -> Array:
+    """Elementwise a^b, the same on every CPU (NumPy's ``power`` may use SIMD kernels)."""
+    return np.asarray(_POWER(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)),
+                      dtype=np.float64)
+
+
 FUNCTIONS: dict[str, Callable[..., Array]] = {
+    "SQRT": lambda x: _sqrt(x),
     "EXP": _exact(_CONTEXT.exp, lambda x: x if x > 0 else 0.0),
     "LN": _exact(_ln, lambda x: x if x > 0 else math.nan),
     "TANH": _exact(_tanh, lambda x: math.copysign(1.0, x)),
@@ -168,7 +199,9 @@ class Bin(Expr):
     def value(self, look: Lookup) -> Array:
         a, b = self.a.value(look), self.b.value(look)
         if self.op == "^":
-            return np.asarray(a * a if float(self.b.value(look)) == 2 else a ** b)
+            if np.all(np.asarray(b) == 2):
+                return np.asarray(a * a)
+            return power(a, b)
         if self.op == ">":
             return np.asarray(a > b, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -207,7 +240,7 @@ class Neg(Expr):
 
 @dataclass(frozen=True, eq=False)
 class Call(Expr):
-    fn: str  # EXP LN TANH MIN MAX
+    fn: str  # EXP LN TANH MIN MAX SQRT
     args: tuple[Expr, ...]
 
     def value(self, look: Lookup) -> Array:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from workbook_builder.network import spec, topology
+from workbook_builder.network.optimizers import Optimizer
 from workbook_builder.network.spec import Network, Run, SpecError
 from workbook_builder.network.topology import NetSpec
 
 #: the fields a request may give (TOML keys; ``-`` and ``_`` alike, ``example`` = ``examples``)
 FIELDS = ("layers", "activation", "output_activation", "loss", "examples", "inputs", "targets",
-          "biases", "train_biases", "weights", "init_seed")
+          "biases", "train_biases", "weights", "init_seed", *("optimizer", "momentum", "alpha",
+                                                               "betas", "eps"))
+#: which optimizers read each hyperparameter
+USED_BY = {"momentum": ("momentum", "nesterov"), "alpha": ("rmsprop",), "betas": ("adam",),
+           "eps": ("rmsprop", "adam")}
 #: formula cells over all rate sheets: the default workbook's bound (spec.MAX_TOTAL_ROWS rows
 #: of 31 cells), so a wide network gets fewer rows, not more memory
 MAX_CELLS = spec.MAX_TOTAL_ROWS * 31
@@ -26,14 +31,24 @@ class NetRun:
     net: NetSpec
     learning_rates: tuple[float, ...] = spec.DEFAULT_LEARNING_RATES
     epochs: int = spec.DEFAULT_EPOCHS
+    #: several optimizers: a sheet per optimizer and rate (empty: the network's own)
+    optimizers: tuple[Optimizer, ...] = ()
 
     def __post_init__(self) -> None:
         Run(learning_rates=self.learning_rates, epochs=self.epochs)  # the same bounds
-        cells = self.epochs * len(self.learning_rates) * columns(self.net)
+        names = [o.name for o in self.optimizers]
+        if len(set(names)) != len(names):
+            raise SpecError("--optimizer: give each optimizer once, got " + " ".join(names))
+        if self.optimizers and self.net.optimizer != self.optimizers[0]:
+            object.__setattr__(self, "net", replace(self.net, optimizer=self.optimizers[0]))
+        nets = [replace(self.net, optimizer=o) for o in self.optimizers] or [self.net]
+        width = sum(columns(n) for n in nets)
+        cells = self.epochs * len(self.learning_rates) * width
+        what = f"{len(nets)} optimizers' " if len(nets) > 1 else ""
         if cells > MAX_CELLS:
             raise SpecError(f"{self.epochs} epochs × {len(self.learning_rates)} rate(s) × "
-                            f"{columns(self.net)} columns is {cells:,} formula cells; the most "
-                            f"is {MAX_CELLS:,}: give fewer epochs or rates")
+                            f"{what}{width} columns is {cells:,} formula cells; the most "
+                            f"is {MAX_CELLS:,}: give fewer epochs, rates or optimizers")
 
 
 def columns(net: NetSpec) -> int:
@@ -137,7 +152,33 @@ def net_spec(fields: Mapping[str, object]) -> NetSpec:
         texts[key] = value
     return NetSpec(layers=layers, examples=tuple(examples),
                    biases=_numbers("biases", fields["biases"]) if "biases" in fields else None,
-                   train_biases=train, weights=weights, init_seed=seed, **texts)
+                   train_biases=train, weights=weights, init_seed=seed,
+                   optimizer=optimizers_of(fields)[0], **texts)
+
+
+def optimizers_of(fields: Mapping[str, object]) -> tuple[Optimizer, ...]:
+    """The optimizers a request names (``optimizer``: a name or a list; default sgd) with its
+    hyperparameters; one SpecError for a value no named optimizer reads."""
+    raw = fields.get("optimizer", ["sgd"])
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise SpecError(f"optimizer: give a name or a list of names, got {raw!r}")
+    values: dict[str, object] = {}
+    for key, users in USED_BY.items():
+        if key not in fields:
+            continue
+        if not set(users) & set(names):
+            raise SpecError(f"--{key} is read by {' and '.join(users)} only; add "
+                            f"--optimizer {users[0]}, or leave --{key} out")
+        if key == "betas":
+            betas = _numbers("betas", fields[key])
+            if len(betas) != 2:
+                raise SpecError(f"--betas: give two numbers, β1 and β2, got {len(betas)}")
+            values[key] = betas
+        else:
+            values[key] = _numbers(key, [fields[key]])[0] if not isinstance(
+                fields[key], list) else _numbers(key, fields[key])[0]
+    return tuple(Optimizer(n, **values) for n in names)  # type: ignore[arg-type]
 
 
 def course_spec(network: Network) -> NetSpec:

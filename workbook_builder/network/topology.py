@@ -43,6 +43,7 @@ from workbook_builder.network.equations import (
     tanh,
     total,
 )
+from workbook_builder.network.optimizers import SGD, Optimizer, state, update
 from workbook_builder.network.spec import SpecError
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky-relu", "linear")
@@ -79,6 +80,7 @@ class NetSpec:
     train_biases: bool = False
     weights: tuple[float, ...] | None = DEFAULT_WEIGHTS
     init_seed: int = 0
+    optimizer: Optimizer = SGD
 
     def __post_init__(self) -> None:
         validate(self)
@@ -251,11 +253,12 @@ def times(x: Expr, factors: list[Expr]) -> Expr:
     return x
 
 
-def equations(s: NetSpec) -> dict[str, Expr]:
+def equations(s: NetSpec, first: bool = False) -> dict[str, Expr]:
     """Every quantity of one epoch, in the order a sheet shows (and computes) them.
 
     Parameters (weights, trainable biases) are the epoch's own values; their update (the next
-    epoch's value) is ``update(s)``.
+    epoch's value) is ``update(s)``. The optimizer's state comes last; ``first``: the first
+    row's (where it has no row above, see optimizers.state).
     """
     names = neuron_names(s)
     widx = weight_index(s)
@@ -305,6 +308,7 @@ def equations(s: NetSpec) -> dict[str, Expr]:
             if s.train_biases:
                 eq[f"∂E/∂b_{dest}"] = total([Var(f"δ_{dest}{example_suffix(s, e)}")
                                              for e in range(n_ex)])
+    eq.update(state(s.optimizer, list(parameters(s)), first))
     return eq
 
 
@@ -373,8 +377,14 @@ def _output_deltas(s: NetSpec, outputs: list[str], sfx: str) -> list[Expr]:
 
 
 def updates(s: NetSpec) -> dict[str, Expr]:
-    """Each parameter's next value: p − η·∂E/∂p, from the epoch above (lag 1)."""
-    return {p: Var(p, 1) - Var("η") * Var(f"∂E/∂{p}", 1) for p in parameters(s)}
+    """Each parameter's next value from the epoch above (lag 1): p − η·∂E/∂p for plain
+    gradient descent, the optimizer's step otherwise (optimizers.update)."""
+    return {p: update(s.optimizer, p) for p in parameters(s)}
+
+
+def hyperparameters(s: NetSpec) -> dict[str, float]:
+    """The optimizer's values beside η on a rate sheet (μ, α, β1, β2, ε)."""
+    return s.optimizer.hyperparameters
 
 
 def course_network(s: NetSpec) -> bool:
@@ -384,13 +394,20 @@ def course_network(s: NetSpec) -> bool:
             and s.loss == "half-se" and len(s.examples) == 1 and not s.train_biases)
 
 
+def _given(s: NetSpec) -> dict[str, Array]:
+    """The values every row reads that never change: the examples, fixed biases, the
+    optimizer's hyperparameters."""
+    return {k: np.asarray(v, dtype=np.float64)
+            for k, v in {**constants(s), **hyperparameters(s)}.items()}
+
+
 def traces(s: NetSpec, learning_rates: tuple[float, ...], epochs: int) -> list[dict[str, Array]]:
     """``trace`` for several rates, computed side by side as one array each (a tree walk per
     epoch for all rates): element by element the same operations, so bit for bit ``trace``'s
     values (tests/test_netwriter.py checks it)."""
     n = len(learning_rates)
     eq, upd = equations(s), updates(s)
-    given = {k: np.asarray(v, dtype=np.float64) for k, v in constants(s).items()}
+    given = _given(s)
     given["η"] = np.asarray(learning_rates, dtype=np.float64)
     params = {k: np.full(n, v, dtype=np.float64) for k, v in parameters(s).items()}
     rows: list[dict[str, Array]] = []
@@ -401,7 +418,8 @@ def traces(s: NetSpec, learning_rates: tuple[float, ...], epochs: int) -> list[d
 
             params = {p: np.broadcast_to(np.asarray(upd[p].value(look), dtype=np.float64),
                                          (n,)) for p in upd}
-        rows.append(evaluate(eq, {**given, **params}))
+        rows.append(evaluate(eq if rows else equations(s, first=True), {**given, **params},
+                             rows[-1] if rows else None))
     names = [*parameters(s), *eq]
     stacked = {q: np.array([np.broadcast_to(r[q], (n,)) for r in rows]) for q in names}
     return [{q: stacked[q][:, k].copy() for q in names} for k in range(n)]
@@ -410,7 +428,7 @@ def traces(s: NetSpec, learning_rates: tuple[float, ...], epochs: int) -> list[d
 def trace(s: NetSpec, learning_rate: float, epochs: int) -> dict[str, Array]:
     """Full-batch gradient descent: every quantity of every epoch (row 0: initial values)."""
     eq, upd = equations(s), updates(s)
-    given = {k: np.asarray(v, dtype=np.float64) for k, v in constants(s).items()}
+    given = _given(s)
     given["η"] = np.asarray(learning_rate, dtype=np.float64)
     params = {k: np.asarray(v, dtype=np.float64) for k, v in parameters(s).items()}
     rows: list[dict[str, Array]] = []
@@ -419,6 +437,7 @@ def trace(s: NetSpec, learning_rate: float, epochs: int) -> dict[str, Array]:
             params = {p: np.asarray(upd[p].value(lambda n, lag: rows[-1][n] if lag
                                                  else given[n]), dtype=np.float64)
                       for p in upd}
-        rows.append(evaluate(eq, {**given, **params}))
+        rows.append(evaluate(eq if rows else equations(s, first=True), {**given, **params},
+                             rows[-1] if rows else None))
     names = [*parameters(s), *eq]
     return {n: np.array([float(r[n]) for r in rows]) for n in names}

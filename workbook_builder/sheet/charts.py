@@ -8,7 +8,7 @@ from xlsxwriter.chart import Chart
 from xlsxwriter.workbook import Workbook
 
 from workbook_builder.sheet.cell_formulas import general
-from workbook_builder.sheet.layout import EPOCH, ETA_LABEL, Layout, summary_eta_cell
+from workbook_builder.sheet.layout import EPOCH, ETA_LABEL, Layout, RateSheet, summary_eta_cell
 
 _AXIS_FONT = {"size": 9}
 
@@ -36,13 +36,13 @@ def _line_chart(workbook: Workbook, title: str, epochs: int) -> Chart:
 
 
 def _series(lay: Layout, sheet: str, index: int, lr: float, epochs_sheet: str, epochs: int,
-            color: str) -> dict[str, Any]:
+            color: str, label: str = ETA_LABEL) -> dict[str, Any]:
     """One rate's E_total curve, named by the Summary's η cell of its row, which shows
     ``η = 0.5`` and follows the rate sheet's η (Excel and LibreOffice both follow a series
     name's cell; LibreOffice does not follow a title's, so no title names a value)."""
     return {
         "name": "=" + summary_eta_cell(index),
-        "name_data": [ETA_LABEL + general(lr)],  # the legend until a viewer recalculates
+        "name_data": [label + general(lr)],  # the legend until a viewer recalculates
         "categories": "=" + lay.column_range(epochs_sheet, EPOCH, epochs),
         "values": "=" + lay.column_range(sheet, "E_total", epochs),
         "line": {"color": color, "width": 2},
@@ -50,11 +50,11 @@ def _series(lay: Layout, sheet: str, index: int, lr: float, epochs_sheet: str, e
 
 
 def error_chart(workbook: Workbook, lay: Layout, sheets: list[str], index: int,
-                rates: tuple[float, ...], epochs: int) -> Chart:
+                lr: float, epochs: int, label: str = ETA_LABEL) -> Chart:
     """E_total against epoch for one rate sheet; its legend names η."""
     chart = _line_chart(workbook, "E_total by epoch", epochs)
     sheet = sheets[index]
-    chart.add_series(_series(lay, sheet, index, rates[index], sheet, epochs, PALETTE[0]))
+    chart.add_series(_series(lay, sheet, index, lr, sheet, epochs, PALETTE[0], label))
     chart.set_legend({"position": "top"})
     return chart
 
@@ -64,12 +64,15 @@ PALETTE = ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B",
            "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF")  # fmt: skip
 
 
-def summary_chart(workbook: Workbook, lay: Layout, sheets: list[str],
-                  rates: tuple[float, ...], epochs: int) -> Chart:
-    """All E_total curves in one chart, one series per learning rate."""
-    chart = _line_chart(workbook, "E_total by epoch for each learning rate η", epochs)
-    for k, (sheet, lr) in enumerate(zip(sheets, rates, strict=True)):
-        chart.add_series(_series(lay, sheet, k, lr, sheets[0], epochs,
-                                 PALETTE[k % len(PALETTE)]))
+def summary_chart(workbook: Workbook, lays: list[Layout], sheets: list[RateSheet],
+                  epochs: int, several: bool = False) -> Chart:
+    """All E_total curves in one chart, one series per rate sheet (learning rate, and
+    optimizer where there are several)."""
+    what = "optimizer and learning rate η" if several else "learning rate η"
+    chart = _line_chart(workbook, f"E_total by epoch for each {what}", epochs)
+    for k, (lay, sheet) in enumerate(zip(lays, sheets, strict=True)):
+        label = f"{sheet.spec.optimizer.name}, {ETA_LABEL}" if several else ETA_LABEL
+        chart.add_series(_series(lay, sheet.name, k, sheet.lr, sheets[0].name, epochs,
+                                 PALETTE[k % len(PALETTE)], label))
     chart.set_legend({"position": "bottom"})
     return chart

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xlsxwriter.utility import xl_col_to_name, xl_range_abs, xl_rowcol_to_cell
 
-from workbook_builder.network import topology
+from workbook_builder.network import optimizers, topology
 from workbook_builder.network.equations import Expr
 from workbook_builder.network.spec import MAX_EPOCHS, sheet_name
 from workbook_builder.network.topology import NetSpec
@@ -51,6 +51,8 @@ PRINT_SCALE = 55  # percent: the widest view (11 columns) fits A4 landscape in L
 MARGIN_INCHES = 0.3
 
 _SUFFIX = re.compile(r"\[(\d+)\]$")
+#: an optimizer's state of a parameter (v_w1, s_w1, m_w1, m̂_w1, v̂_w1, v_b_h1) and its step
+_STATE = re.compile(r"(?:v|s|m|m̂|v̂)_(?:w\d+|b_.+)")
 
 
 def example_of(name: str) -> int:
@@ -60,9 +62,12 @@ def example_of(name: str) -> int:
 
 
 def kind(name: str) -> str:
-    """A column's group: epoch, weights, biases, forward, loss, deltas, gradients."""
+    """A column's group: epoch, weights, biases, forward, loss, deltas, gradients, state (the
+    optimizer's)."""
     if name == EPOCH:
         return "epoch"
+    if name == optimizers.STEP or _STATE.fullmatch(name):
+        return "state"
     if re.fullmatch(r"w\d+", name):
         return "weights"
     if name.startswith("b_"):
@@ -78,7 +83,7 @@ def kind(name: str) -> str:
 
 #: a printed view per stage of the computation, left to right
 STAGE = {"weights": "weights", "biases": "weights", "forward": "forward", "loss": "forward",
-         "deltas": "deltas", "gradients": "gradients"}
+         "deltas": "deltas", "gradients": "gradients", "state": "optimizer"}
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ class Layout:
         """What every view but the first shows above its columns: η, then the example's
         inputs and targets where the block holds them."""
         given = [n for n in self.block if n[0] in "it"]
-        return ("η", *given)
+        return ("η", *topology.hyperparameters(self.spec), *given)
 
     def input_copy_cells(self, view: View) -> tuple[dict[str, tuple[int, int]], int] | None:
         """Where a view shows its copies of the inputs (name -> label cell; the value is right
@@ -243,7 +248,8 @@ class Layout:
                 label = f"{group if group != 'forward' else 'forward pass'}, example " \
                         f"{example_of(name) + 1}"
             else:
-                label = {"forward": "forward pass", "deltas": "δ terms"}.get(group, group)
+                label = {"forward": "forward pass", "deltas": "δ terms",
+                         "state": "optimizer state"}.get(group, group)
             if out and out[-1][2] == label:
                 out[-1] = (out[-1][0], col, label)
             else:
@@ -253,7 +259,8 @@ class Layout:
 
 def columns_of(spec: NetSpec) -> tuple[str, ...]:
     """epoch, the parameters, each example's forward pass (neuron by neuron: its sum, then
-    its activation) and its loss terms, E_total, the δ terms, the gradients."""
+    its activation) and its loss terms, E_total, the δ terms, the gradients, the optimizer's
+    state."""
     eq = topology.equations(spec)
     order = {name: k for k, name in enumerate(eq)}
 
@@ -269,7 +276,7 @@ def columns_of(spec: NetSpec) -> tuple[str, ...]:
             per_example.setdefault(example_of(name), []).append(name)
     forward = [n for e in sorted(per_example) for n in sorted(per_example[e], key=neuron_key)]
     rest = ["E_total"] + [n for n in eq if kind(n) == "deltas"] + \
-        [n for n in eq if kind(n) == "gradients"]
+        [n for n in eq if kind(n) == "gradients"] + [n for n in eq if kind(n) == "state"]
     columns = (EPOCH, *topology.parameters(spec), *forward, *rest)
     assert len(set(columns)) == len(columns) == 1 + len(topology.parameters(spec)) + len(eq)
     return columns
@@ -316,12 +323,16 @@ def plan(spec: NetSpec) -> Layout:
     rows = _block_rows(spec)
     in_block = len(spec.examples) == 1 and len(rows) <= BLOCK_ROWS
     block = {"η": (BLOCK_ROW, TEXT_COL + 1)}
+    # the optimizer's hyperparameters beside η: inputs of each rate sheet, like η
+    block.update({h: (BLOCK_ROW, TEXT_COL + 3 + 2 * k)
+                  for k, h in enumerate(topology.hyperparameters(spec))})
+    sheet_inputs = set(block)
     if in_block:
         for r, names in enumerate(rows, start=BLOCK_ROW + 1):
             block.update({n: (r, TEXT_COL + 1 + 2 * k) for k, n in enumerate(names)})
         # the block keeps its rows whatever fills them: the header stays where it is
         note2_row = BLOCK_ROW + 1 + BLOCK_ROWS
-        network_cells = {n: cell for n, cell in block.items() if n != "η"}
+        network_cells = {n: cell for n, cell in block.items() if n not in sheet_inputs}
     else:
         note2_row = BLOCK_ROW + 2  # a row for the copies' note above the other views
         network_cells = _list_cells(spec)
@@ -334,7 +345,7 @@ def plan(spec: NetSpec) -> Layout:
 
 def labels(name: str) -> str:
     """A block cell's label."""
-    return LR_LABEL if name == "η" else name
+    return LR_LABEL if name == "η" else optimizers.LABELS.get(name, name)
 
 
 def quote(sheet: str) -> str:
@@ -404,6 +415,12 @@ SUMMARY_CHART_ROWS = 25  # rows the chart covers below the table
 #: curve by that cell
 ETA_LABEL = "η = "
 SUMMARY_ETA_FORMAT = f'"{ETA_LABEL}"General'
+SUMMARY_OPTIMIZER_WIDTH = 18  # characters: "nesterov, η = 0.05"
+
+
+def summary_eta_format(optimizer: str) -> str:
+    """The η cell's format on the Summary of several optimizers: ``adam, η = 0.05``."""
+    return f'"{optimizer}, {ETA_LABEL}"General'
 
 
 def column_px(width: float) -> int:
@@ -435,9 +452,29 @@ def summary_chart_row(rates: int) -> int:
     return summary_row(rates) + 1
 
 
+@dataclass(frozen=True)
+class RateSheet:
+    """One rate sheet: its name, the network it trains (with its optimizer), its η."""
+
+    name: str
+    spec: NetSpec
+    lr: float
+
+
+def rate_sheets(run: object) -> list[RateSheet]:
+    """A run's rate sheets (anything with ``learning_rates``; a NetRun's ``optimizers``): one
+    per optimizer and rate, ``LR 0.05`` with one optimizer, ``LR 0.05 adam`` with several."""
+    rates: tuple[float, ...] = run.learning_rates  # type: ignore[attr-defined]
+    net: NetSpec = getattr(run, "net", COURSE.spec)
+    opts = getattr(run, "optimizers", ()) or (net.optimizer,)
+    several = len(opts) > 1
+    return [RateSheet(sheet_name(lr) + (f" {o.name}" if several else ""),
+                      replace(net, optimizer=o), lr) for o in opts for lr in rates]
+
+
 def sheet_names(run: object) -> list[str]:
     """The rate sheets' names of a run (anything with ``learning_rates``)."""
-    return [sheet_name(lr) for lr in run.learning_rates]  # type: ignore[attr-defined]
+    return [r.name for r in rate_sheets(run)]
 
 
 # --- the Guide sheet ----------------------------------------------------------------------
@@ -465,8 +502,8 @@ def guide_row(index: int, header_row: int = GUIDE_HEADER_ROW) -> int:
 
 def guide_source(run: object) -> str:
     """The rate sheet the Guide's worked examples point at."""
-    rates = run.learning_rates  # type: ignore[attr-defined]
-    return sheet_name(GUIDE_EXAMPLE_RATE if GUIDE_EXAMPLE_RATE in rates else rates[0])
+    sheets = rate_sheets(run)
+    return next((r.name for r in sheets if r.lr == GUIDE_EXAMPLE_RATE), sheets[0].name)
 
 
 def workbook_sheets(run: object) -> list[str]:
@@ -481,10 +518,9 @@ def slug(sheet: str) -> str:
 
 def pictures(run: object) -> list[str]:
     """The rendered pictures' names, in the printed pages' order (one page each)."""
-    lay = plan(run.net)  # type: ignore[attr-defined]
     names = [slug(GUIDE), slug(NETWORK), slug(SUMMARY)]
-    for sheet in sheet_names(run):
-        names += [f"{slug(sheet)}-{view.name}" for view in lay.views]
+    for sheet in rate_sheets(run):
+        names += [f"{slug(sheet.name)}-{view.name}" for view in plan(sheet.spec).views]
     return names
 
 

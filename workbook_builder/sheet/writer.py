@@ -22,7 +22,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from workbook_builder.files import atomic_path, write_whole
-from workbook_builder.network import topology
+from workbook_builder.network import optimizers, topology
 from workbook_builder.network.equations import Array
 from workbook_builder.network.netrun import NetRun, from_course
 from workbook_builder.network.spec import Run
@@ -34,9 +34,11 @@ Trace = dict[str, Array]
 CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 NUMBER = "0.000000000"  # weights, activations, errors: nine decimals
 SMALL = "0.000000E+00"  # δ terms and gradients shrink by orders of magnitude: keep 7 digits
+STEP_FORMAT = "0"  # Adam's step number t
 #: header fill per group of columns, so the chain of the computation reads left to right
 GROUP_FILL = {"weights": "#DDEBF7", "forward": "#E2EFDA", "loss": "#FCE4D6",
-              "deltas": "#FFF2CC", "gradients": "#EDE7F6", "epoch": "#D9D9D9"}  # fmt: skip
+              "deltas": "#FFF2CC", "gradients": "#EDE7F6", "state": "#DEEAEA",
+              "epoch": "#D9D9D9"}  # fmt: skip
 MAX_WIDTH = 24  # characters: a column of a run that diverged stays readable
 
 
@@ -51,7 +53,7 @@ class PlainFormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no
     this shortcut.
     """
 
-    PLAIN = frozenset({"EXP", "MIN", "MAX", "LN", "TANH", "IF"})
+    PLAIN = frozenset({"EXP", "MIN", "MAX", "LN", "TANH", "IF", "SQRT"})
     _CALL = re.compile(r"([A-Z][A-Z0-9._]*)\(")
 
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
@@ -68,7 +70,9 @@ def group(name: str) -> str:
 
 
 def number_format(name: str) -> str:
-    return SMALL if layout.kind(name) in ("deltas", "gradients") else NUMBER
+    if name == optimizers.STEP:
+        return STEP_FORMAT
+    return SMALL if layout.kind(name) in ("deltas", "gradients", "state") else NUMBER
 
 
 def cached(v: float) -> float | str:
@@ -96,6 +100,8 @@ class Formats:
     linked: Format
     summary_eta: Format
     small: Format
+    hyper: Format  # an optimizer's hyperparameter: an input, like η, in any magnitude (ε)
+    hyper_copy: Format
 
     @classmethod
     def create(cls, wb: Workbook) -> Formats:
@@ -115,7 +121,7 @@ class Formats:
             value=fmt({"font_color": "#0000FF", "bg_color": "#FFFFE0", "border": 1,
                        "border_color": "#BFBFBF", "num_format": "0.00####"}),
             header=header,
-            cells={n: fmt({"num_format": n}) for n in (NUMBER, SMALL)},
+            cells={n: fmt({"num_format": n}) for n in (NUMBER, SMALL, STEP_FORMAT)},
             epoch=fmt({"align": "center"}),
             text=fmt({"align": "center", "font_color": "#595959"}),
             section=fmt({"bold": True, "font_size": 12, "bg_color": "#F2F2F2", "top": 1}),
@@ -130,6 +136,10 @@ class Formats:
                         "num_format": "0.00####"}),
             summary_eta=fmt({"align": "center", "num_format": layout.SUMMARY_ETA_FORMAT}),
             small=fmt({"num_format": SMALL}),
+            hyper=fmt({"font_color": "#0000FF", "bg_color": "#FFFFE0", "border": 1,
+                       "border_color": "#BFBFBF", "num_format": "General"}),
+            hyper_copy=fmt({"font_color": "#595959", "num_format": "General",
+                            "align": "left"}),
         )
 
 
@@ -159,8 +169,10 @@ def rate_title(lay: Layout) -> str:
 
 def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: Layout,
                      index: int, trace: Trace, widths: dict[str, float]) -> None:
-    """One learning rate: title, parameter block, header, one row per epoch, the chart."""
-    lr = run.learning_rates[index]
+    """One learning rate (and optimizer): title, parameter block, header, one row per epoch,
+    the chart."""
+    lr = layout.rate_sheets(run)[index].lr
+    hyper = topology.hyperparameters(lay.spec)
     eta = lay.value_ref("η")
     title = rate_title(lay)
     # the title follows the η cell (a formula); the chart's legend follows it too
@@ -168,18 +180,19 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
                      fm.title, title + cell_formulas.general(lr))
     # each note fits above the weights view, so nothing runs onto the other printed pages
     where = "the grey network comes from" if lay.in_block else "the network is on"
+    mine = "Blue η is this sheet's input" if not hyper else \
+        f"Blue η, {', '.join(hyper)} ({lay.spec.optimizer.name}) are this sheet's inputs"
     ws.write(layout.NOTE_ROW, layout.TEXT_COL,
-             f"Blue η is this sheet's input; {where} sheet {layout.NETWORK}: edit it there.",
-             fm.note)
+             f"{mine}; {where} sheet {layout.NETWORK}: edit it there.", fm.note)
     learn = "weights and biases" if lay.spec.train_biases else "weights"
     ws.write(lay.note2_row, layout.TEXT_COL,
-             f"Epoch 0 holds the initial {learn}; each row subtracts η × the gradients of the "
-             "row above (see the Guide).", fm.note)
-    values = {"η": lr, **network_values(lay.spec)}
+             f"Epoch 0 holds the initial {learn}; "
+             f"{optimizers.update_words(lay.spec.optimizer)} (see the Guide).", fm.note)
+    values = {"η": lr, **hyper, **network_values(lay.spec)}
     for name, (row, col) in lay.block.items():
         ws.write(row, col - 1, layout.labels(name), fm.label)
-        if name == "η":
-            ws.write_number(row, col, lr, fm.value)
+        if name == "η" or name in hyper:
+            ws.write_number(row, col, values[name], fm.hyper if name in hyper else fm.value)
         else:  # one network for every rate sheet: entered once, on the Network sheet
             ws.write_formula(row, col, f"={lay.network_ref(name)}", fm.linked, values[name])
 
@@ -198,6 +211,10 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
 
     eq, updates = topology.equations(lay.spec), topology.updates(lay.spec)
     first_row = {p: "=" + lay.value_ref(p) for p in updates}
+    # the optimizer's state in the first row: from torch's initial state (no row above)
+    first_eq = topology.equations(lay.spec, first=True)
+    first_row.update({q: lay.template(e).format(**lay.row_numbers(0))
+                      for q, e in first_eq.items() if layout.kind(q) == "state"})
     later = {p: lay.template(updates[p]) for p in updates}
     later.update({q: lay.template(eq[q]) for q in eq})
     plan = [(lay.column[name], name, fm.cells[number_format(name)], trace[name].tolist())
@@ -213,8 +230,9 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
 
     ws.freeze_panes(lay.first_epoch_row, 1)
     sheets = layout.sheet_names(run)
-    chart = charts.error_chart(wb, lay, sheets, sheets.index(ws.get_name()), run.learning_rates,
-                               run.epochs)
+    several = len(getattr(run, "optimizers", ())) > 1
+    label = f"{lay.spec.optimizer.name}, {layout.ETA_LABEL}" if several else layout.ETA_LABEL
+    chart = charts.error_chart(wb, lay, sheets, index, lr, run.epochs, label)
     chart.set_size({"width": lay.chart_size[0], "height": lay.chart_size[1]})
     ws.insert_chart(layout.CHART_ROW, lay.chart_col, chart, {"x_offset": 10})
     write_input_copies(ws, fm, lay, values)
@@ -235,7 +253,9 @@ def write_input_copies(ws: Worksheet, fm: Formats, lay: Layout, values: dict[str
         cells, note_row = placed
         for name, (row, col) in cells.items():
             ws.write(row, col, name, fm.copy_label)  # left-aligned: stays on its page
-            ws.write_formula(row, col + 1, f"={lay.value_ref(name)}", fm.copy, values[name])
+            ws.write_formula(row, col + 1, f"={lay.value_ref(name)}",
+                             fm.hyper_copy if name in lay.spec.optimizer.hyperparameters
+                             else fm.copy, values[name])
         where = f"the rest on sheet {layout.NETWORK}" if lay.in_block else \
             f"the network on sheet {layout.NETWORK}"
         ws.write(note_row, view.first, f"copies: edit η at the left, {where}", fm.note)
@@ -364,13 +384,18 @@ def first_epoch_below(e_total: Array, fraction: float) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: Layout,
+def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lays: list[Layout],
                   all_traces: list[Trace]) -> None:
-    """Per rate: E_total at chosen epochs and the first epoch below 50/10/1 % of the start."""
-    sheets = layout.sheet_names(run)
+    """Per rate sheet: E_total at chosen epochs and the first epoch below 50/10/1 % of the
+    start; with several optimizers each row's η cell names its optimizer too."""
+    rate_sheets = layout.rate_sheets(run)
+    sheets = [r.name for r in rate_sheets]
+    several = len({r.spec.optimizer for r in rate_sheets}) > 1
     last = run.epochs - 1
     e_columns = [*layout.SUMMARY_EPOCHS, last]
-    ws.write(layout.TITLE_ROW, 0, "Summary: how the learning rate η changes the error", fm.title)
+    what = "the optimizer and the learning rate η change" if several else \
+        "the learning rate η changes"
+    ws.write(layout.TITLE_ROW, 0, f"Summary: how {what} the error", fm.title)
     ws.write(layout.NOTE_ROW, 0,
              f"Every number is a formula over the rate sheets, which all train the network on "
              f"sheet {layout.NETWORK}. A sheet's tab keeps the η it was built with.", fm.note)
@@ -383,15 +408,19 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: La
         ws.write(layout.SUMMARY_HEADER_ROW, col, text, fm.header["loss" if col else "epoch"])
     ws.set_row(layout.SUMMARY_HEADER_ROW, layout.SUMMARY_HEADER_HEIGHT)
     eta_width, sheet_width, number_width = layout.SUMMARY_WIDTHS
-    ws.set_column(0, 0, eta_width)
+    ws.set_column(0, 0, eta_width if not several else layout.SUMMARY_OPTIMIZER_WIDTH)
     ws.set_column(1, 1, sheet_width)
     ws.set_column(2, len(headers) - 1, number_width)
 
-    for k, (sheet, lr, trace) in enumerate(zip(sheets, run.learning_rates, all_traces,
-                                               strict=True)):
+    eta_formats = {r.spec.optimizer: wb.add_format({
+        "align": "center", "num_format": layout.summary_eta_format(r.spec.optimizer.name)})
+        for r in rate_sheets} if several else {}
+    for k, (sheet, rs, lay, trace) in enumerate(zip(sheets, rate_sheets, lays, all_traces,
+                                                    strict=True)):
         row = layout.summary_row(k)
         quoted = layout.quote(sheet)
-        ws.write_formula(row, 0, f"={quoted}!{lay.value_ref('η')}", fm.summary_eta, lr)
+        ws.write_formula(row, 0, f"={quoted}!{lay.value_ref('η')}",
+                         eta_formats.get(rs.spec.optimizer, fm.summary_eta), rs.lr)
         ws.write_url(row, 1, f"internal:{quoted}!A1", string=sheet)
         for j, epoch in enumerate(e_columns):
             col = 2 + j
@@ -411,7 +440,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: La
                 cell_formulas.first_epoch_below(epochs_range, e_range, start, fraction),
                 fm.epoch, layout.NOT_REACHED if hit is None else hit,
             )
-    chart = charts.summary_chart(wb, lay, sheets, run.learning_rates, run.epochs)
+    chart = charts.summary_chart(wb, lays, rate_sheets, run.epochs, several)
     width, height = layout.summary_chart_size()
     chart.set_size({"width": width, "height": height})
     chart_row = layout.summary_chart_row(len(sheets))
@@ -493,7 +522,10 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
         sheet_class: the worksheet class (tests compare with XlsxWriter's plain Worksheet).
     """
     run = from_course(run) if isinstance(run, Run) else run
-    lay = layout.plan(run.net)
+    rate_sheets = layout.rate_sheets(run)
+    plans = {r.spec: layout.plan(r.spec) for r in rate_sheets}  # one per optimizer
+    lays = [plans[r.spec] for r in rate_sheets]
+    lay = lays[layout.sheet_names(run).index(layout.guide_source(run))]  # Network and Guide
     # in_memory: XlsxWriter otherwise writes each part to a temporary file first, and those
     # outlive a Ctrl-C or SIGTERM during the final save
     buffer = io.BytesIO()  # written whole by files.write_whole: see there
@@ -508,14 +540,16 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
     fm = Formats.create(wb)
     sheets = {name: wb.add_worksheet(name, worksheet_class=sheet_class)
               for name in layout.workbook_sheets(run)}
-    widths = column_widths(lay, all_traces)
-    for k, sheet in enumerate(layout.sheet_names(run)):
+    widths = {spec: column_widths(p, [t for r, t in zip(rate_sheets, all_traces, strict=True)
+                                      if r.spec == spec]) for spec, p in plans.items()}
+    for k, sheet in enumerate(rate_sheets):
         if progress is not None:
-            progress(sheet)
-        write_rate_sheet(wb, sheets[sheet], fm, run, lay, k, all_traces[k], widths)
+            progress(sheet.name)
+        write_rate_sheet(wb, sheets[sheet.name], fm, run, lays[k], k, all_traces[k],
+                         widths[sheet.spec])
     picture = diagram.network_png(run.net)
     write_network(sheets[layout.NETWORK], fm, lay, picture)
-    write_summary(wb, sheets[layout.SUMMARY], fm, run, lay, all_traces)
+    write_summary(wb, sheets[layout.SUMMARY], fm, run, lays, all_traces)
     write_guide(sheets[layout.GUIDE], fm, run, lay, all_traces, picture)
     try:
         wb.close()
@@ -529,7 +563,13 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
 def traces(run: Run | NetRun) -> list[Trace]:
     """The engine's trace of every learning rate of a run."""
     run = from_course(run) if isinstance(run, Run) else run
-    return topology.traces(run.net, run.learning_rates, run.epochs)
+    by_spec: dict[topology.NetSpec, list[Trace]] = {}
+    out = []
+    for sheet in layout.rate_sheets(run):  # each optimizer's rates side by side, in order
+        if sheet.spec not in by_spec:
+            by_spec[sheet.spec] = topology.traces(sheet.spec, run.learning_rates, run.epochs)
+        out.append(by_spec[sheet.spec][run.learning_rates.index(sheet.lr)])
+    return out
 
 
 def build(run: Run | NetRun, out: Path, progress: Callable[[str], None] | None = None) -> Path:

@@ -1,0 +1,215 @@
+"""Optimizers in live formulas: momentum, Nesterov, RMSprop and Adam, proved against
+torch.optim in float64 from the same initial weights — the engine's values, and what
+LibreOffice recomputes from the workbook's formulas (also after β1 and η are edited on a sheet).
+Plain gradient descent stays the default, byte for byte."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+
+from tests.test_render import edit_numbers, needs_soffice
+from tests.test_topology import make_spec, torch_descent
+from tests.test_writer_networks import assert_columns, deviation
+from workbook_builder.cli.main import main
+from workbook_builder.network import netrun, topology
+from workbook_builder.network.netrun import NetRun
+from workbook_builder.network.optimizers import NAMES, SGD, Optimizer
+from workbook_builder.network.spec import SpecError, sheet_name
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import layout, render, writer
+
+COURSE = NetSpec(biases=(0.35, 0.60))
+#: sigmoid/tanh/ReLU/softmax networks, fixed and trainable biases, one and several examples
+NETWORKS = {
+    "course 2-2-2": COURSE,
+    "tanh softmax ce, trainable, 4 examples": make_spec("tanh", "softmax", "ce", "trainable",
+                                                        4, 2),
+    "relu sigmoid bce, fixed, 4 examples": make_spec("relu", "sigmoid", "ce", "fixed", 4, 1),
+    "leaky linear mse, none, 1 example": make_spec("leaky-relu", "linear", "mse", "none", 1, 1),
+}
+OPTIMIZERS = [Optimizer("momentum", momentum=0.8), Optimizer("nesterov"),
+              Optimizer("rmsprop", alpha=0.9), Optimizer("adam", betas=(0.8, 0.99), eps=1e-6)]
+#: rates per optimizer: adaptive steps have the size η from the first step on
+RATES = {"momentum": 0.2, "nesterov": 0.2, "rmsprop": 0.01, "adam": 0.05}
+EPOCHS = 30
+#: Why this bound: the sheet's tree and torch.optim compute the same update in a different
+#: order of operations (torch: Adam's η/(1 − β1^t) times m over √v/√(1 − β2^t) + ε; lerp for
+#: m; fused addcmul/addcdiv), so each step differs by a few ulps, and the forward pass differs as
+#: test_topology's TOLERANCE says. Those differences are carried forward by the weights; an
+#: adaptive step divides by √v̂, which a tiny gradient makes small, so its relative error is the
+#: gradient's. Measured worst over these 16 runs of 30 steps: 4.7e-14 of a quantity's scale
+#: (Adam, tanh/softmax/CE, trainable biases, 4 examples; the others 2e-16 to 8e-15); a nearby
+#: wrong optimizer (test_a_wrong_update_is_far_outside_the_bound) is off by 7e-2 to 3.9.
+TORCH_RTOL = 1e-10
+
+
+def with_optimizer(spec: NetSpec, o: Optimizer) -> NetSpec:
+    return dataclasses.replace(spec, optimizer=o)
+
+
+@pytest.mark.parametrize("o", OPTIMIZERS, ids=[o.name for o in OPTIMIZERS])
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_the_engine_takes_torch_optims_steps(network: str, o: Optimizer) -> None:
+    """Every E_total, weight and gradient, every step, as torch.optim's float64 run."""
+    spec = with_optimizer(NETWORKS[network], o)
+    lr = RATES[o.name]
+    ours, theirs = topology.trace(spec, lr, EPOCHS), torch_descent(spec, lr, EPOCHS)
+    for q, expected in theirs.items():
+        assert deviation(ours[q], expected) < TORCH_RTOL, q
+    # and the run learned: the optimizer moved the weights, E_total went down
+    assert ours["E_total"][-1] < ours["E_total"][0]
+
+
+@pytest.mark.parametrize("o", OPTIMIZERS, ids=[o.name for o in OPTIMIZERS])
+def test_a_wrong_update_is_far_outside_the_bound(o: Optimizer) -> None:
+    """The bound separates: the same run with a nearby hyperparameter (what β1 for β2, a
+    forgotten decay or a different ε amount to) is far outside it."""
+    spec = with_optimizer(COURSE, o)
+    lr = RATES[o.name]
+    near = {"momentum": dataclasses.replace(o, momentum=0.0),
+            "nesterov": dataclasses.replace(o, name="momentum"),
+            "rmsprop": dataclasses.replace(o, alpha=0.99),
+            "adam": dataclasses.replace(o, betas=(o.betas[1], o.betas[0]))}[o.name]
+    theirs = torch_descent(spec, lr, EPOCHS)
+    wrong = topology.trace(with_optimizer(COURSE, near), lr, EPOCHS)
+    assert max(deviation(wrong[q], theirs[q]) for q in theirs) > 1e3 * TORCH_RTOL
+
+
+def test_sgd_is_the_default_and_unchanged() -> None:
+    """Plain descent keeps its equations: no state, p − η·∂E/∂p, the first row like the
+    others; the default workbook's formulas are those (tests/test_writer compares it with the
+    committed file)."""
+    spec = NetSpec()
+    assert spec.optimizer == SGD
+    eq, first = topology.equations(spec), topology.equations(spec, first=True)
+    assert list(eq) == list(first)
+    assert not any(layout.kind(q) == "state" for q in eq)
+    ref = {n: n for n in ("w1", "∂E/∂w1", "η")}
+    assert topology.updates(spec)["w1"].excel(lambda n, lag: ref[n] + "'" * lag) == \
+        "w1'-η*∂E/∂w1'"
+
+
+def test_the_adam_sheet_shows_every_state_and_step() -> None:
+    """One column per parameter of m, v, m̂, v̂ and the step number; β1, β2, ε beside η."""
+    spec = with_optimizer(COURSE, Optimizer("adam"))
+    lay = layout.plan(spec)
+    state = [c for c in lay.columns if layout.kind(c) == "state"]
+    weights = [f"w{k}" for k in range(1, 9)]
+    assert state == ["step", *(f"{s}_{w}" for s in ("m", "v", "m̂", "v̂") for w in weights)]
+    assert {"η", "β1", "β2", "ε"} <= set(lay.block)
+    assert "optimizer" in [v.name for v in lay.views]
+    tr = topology.trace(spec, 0.05, 5)
+    assert list(tr["step"]) == [1, 2, 3, 4, 5]
+    # Adam's first step has the size η whatever the gradient (the bias corrections make m̂ = g
+    # and v̂ = g²): η·|g|/(|g| + ε), ε the only difference
+    g = abs(float(tr["∂E/∂w1"][0]))
+    assert abs(tr["w1"][1] - tr["w1"][0]) == pytest.approx(0.05 * g / (g + 1e-8), rel=1e-12)
+
+
+@pytest.mark.libreoffice
+@needs_soffice
+@pytest.mark.timeout(600)
+def test_libreoffice_recomputes_every_optimizer_and_follows_an_edit(tmp_path: Path) -> None:
+    """One workbook, a sheet per optimizer and rate: LibreOffice recalculates it and every
+    column of every sheet is the engine's, every weight and E_total torch.optim's; then β1
+    and η of the Adam sheet and μ of the momentum sheet are edited there, and those sheets
+    compute torch.optim's run with the new values."""
+    spec = NETWORKS["tanh softmax ce, trainable, 4 examples"]
+    opts = (SGD, *OPTIMIZERS)
+    run = NetRun(spec, (0.05, 0.2), EPOCHS, opts)
+    path = writer.build(run, tmp_path / "opt.xlsx")
+    sheets = layout.rate_sheets(run)
+    assert [s.name for s in sheets][:3] == ["LR 0.05 sgd", "LR 0.2 sgd", "LR 0.05 momentum"]
+    book = openpyxl.load_workbook(render.recalculated_copy(path, tmp_path / "lo"),
+                                  data_only=True)
+    for sheet in sheets:
+        lay = layout.plan(sheet.spec)
+        ws = book[sheet.name]
+        tr = topology.trace(sheet.spec, sheet.lr, EPOCHS)
+        assert_columns(lambda a, ws=ws: ws[a].value, lay, sheet.name, tr, EPOCHS)
+        for q, expected in torch_descent(sheet.spec, sheet.lr, EPOCHS).items():
+            got = np.array([ws[lay.cell(q, e)].value for e in range(EPOCHS)])
+            assert deviation(got, expected) < TORCH_RTOL, (sheet.name, q)
+    summary = book["Summary"]
+    assert summary["A4"].value == 0.05 and summary["B10"].value == "LR 0.05 rmsprop"
+
+    adam = next(s for s in sheets if s.name == "LR 0.2 adam")
+    momentum = next(s for s in sheets if s.name == "LR 0.05 momentum")
+
+    def cell(s: layout.RateSheet, name: str) -> str:
+        return layout.plan(s.spec).value_ref(name).replace("$", "")
+
+    edited = tmp_path / "edited.xlsx"
+    edit_numbers(path, edited, {adam.name: {cell(adam, "β1"): 0.5, cell(adam, "η"): 0.1},
+                                momentum.name: {cell(momentum, "μ"): 0.3}})
+    book = openpyxl.load_workbook(render.recalculated_copy(edited, tmp_path / "lo2"),
+                                  data_only=True)
+    for s, o, lr in ((adam, dataclasses.replace(adam.spec.optimizer, betas=(0.5, 0.99)), 0.1),
+                     (momentum, dataclasses.replace(momentum.spec.optimizer, momentum=0.3),
+                      0.05)):
+        new = with_optimizer(spec, o)
+        lay = layout.plan(new)
+        ws = book[s.name]
+        assert_columns(lambda a, ws=ws: ws[a].value, lay, s.name,
+                       topology.trace(new, lr, EPOCHS), EPOCHS)
+        for q, expected in torch_descent(new, lr, EPOCHS).items():
+            got = np.array([ws[lay.cell(q, e)].value for e in range(EPOCHS)])
+            assert deviation(got, expected) < TORCH_RTOL, (s.name, q)
+
+
+def test_cli_builds_several_optimizers(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    out = tmp_path / "o.xlsx"
+    assert main(["--optimizer", "adam", "momentum", "--lr", "0.05", "0.5", "--betas", "0.8",
+                    "0.99", "--momentum", "0.5", "--epochs", "20", "--out", str(out)]) == 0
+    assert "4 sheets (2 optimizers × 2 learning rates) × 20 epochs" in capsys.readouterr().out
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames[3:] == ["LR 0.05 adam", "LR 0.5 adam", "LR 0.05 momentum",
+                                   "LR 0.5 momentum"]
+    ws = book["LR 0.05 adam"]
+    block = layout.plan(with_optimizer(COURSE, Optimizer("adam"))).block
+    row, col = block["β1"]
+    assert ws.cell(row + 1, col + 1).value == 0.8
+    # one optimizer: the sheets keep their plain names
+    assert main(["--optimizer", "rmsprop", "--lr", "0.01", "--epochs", "5", "--out",
+                    str(out), "-q"]) == 0
+    assert openpyxl.load_workbook(out).sheetnames[3:] == [sheet_name(0.01)]
+
+
+def test_the_spec_file_names_the_optimizer(tmp_path: Path) -> None:
+    toml = tmp_path / "net.toml"
+    toml.write_text('optimizer = ["nesterov", "adam"]\nmomentum = 0.7\neps = 1e-7\n',
+                    encoding="utf-8")
+    fields = netrun.read_toml(toml)
+    assert netrun.optimizers_of(fields) == (Optimizer("nesterov", momentum=0.7, eps=1e-7),
+                                            Optimizer("adam", momentum=0.7, eps=1e-7))
+    assert netrun.net_spec(fields).optimizer.name == "nesterov"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--optimizer", "momentum", "--betas", "0.8", "0.9"), "--betas is read by adam only"),
+    (("--optimizer", "adam", "--betas", "0.9", "1"), "--betas: give a number in [0, 1)"),
+    (("--optimizer", "rmsprop", "--eps", "0"), "--eps: give a number > 0"),
+    (("--optimizer", "adam", "adam"), "give each optimizer once"),
+    (("--momentum", "0.5",), "--momentum is read by momentum and nesterov only"),
+    (("--optimizer", "adamw",), "invalid choice: 'adamw'"),
+])
+def test_bad_optimizer_requests_are_one_line(argv: tuple[str, ...], message: str,
+                                             tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x.xlsx"
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_every_optimizer_name_is_a_choice() -> None:
+    assert NAMES == ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+    with pytest.raises(SpecError, match="choose one of"):
+        Optimizer("lion")
