@@ -23,6 +23,7 @@ from openpyxl.utils.cell import (
     get_column_letter,
 )
 
+from workbook_builder.check import optimizer_sheets
 from workbook_builder.check.compare import expect, mismatches
 from workbook_builder.check.engine import (
     calculation,
@@ -410,6 +411,9 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     caveats, signals = workbook_remarks(wb)
     sid = next((i for grid in grids.values() if (i := student_id(grid)) is not None), None)
+    if model.spec.optimizer.name == "sgd":  # an optimizer's sheet: its updates not judged
+        for report, (_, t) in zip(reports, tables, strict=True):
+            optimizer_sheets.guard(report, list(t.unknown.values()), model.parameters)
     for report, (grid, _) in zip(reports, tables, strict=True):
         report.caveats += caveats
         report.signals += signals

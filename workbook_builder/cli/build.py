@@ -148,7 +148,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.quiet:
         what = f"{len(run.learning_rates)} learning rates" if not run.optimizers else \
             f"{sheets} sheets ({len(run.optimizers)} optimizers × {len(run.learning_rates)} " \
-            "learning rates)"
+            f"learning rate{'s' if len(run.learning_rates) > 1 else ''})"
         print(f"wrote {args.out}: {what} × {run.epochs} epochs in "
               f"{time.perf_counter() - started:.2f} s")
     if args.render:

@@ -135,6 +135,13 @@ def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
     fields.update({k: v for k, v in given.items() if v is not None})
     if not fields:
         return None
+    named = [k for k in ("optimizer", "momentum", "alpha", "betas", "eps") if k in fields]
+    if named and fields.get("optimizer", "sgd") not in ("sgd", ["sgd"]):
+        raise UsageError(f"--spec {args.spec}: check judges plain gradient descent only for "
+                         f"now; leave {', '.join(named)} out (a sheet that shows an "
+                         "optimizer's state is checked up to its gradients)")
+    for key in named:
+        fields.pop(key)
     fields.pop("weights", None)  # read from each workbook; the check needs no initial values
     fields.pop("init_seed", None)
     spec_of(fields)  # a network that cannot be is a usage error here, not in every child

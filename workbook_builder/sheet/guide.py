@@ -209,19 +209,59 @@ def steps(spec: NetSpec, epochs: int) -> tuple[Step, ...]:
     its steps in words, then worked values — the sheet's own formula written with names, beside
     a live reference to its cell."""
     if topology.course_network(spec):
-        return STEPS
+        if spec.optimizer.name == "sgd":
+            return STEPS
+        last = next(k for k, step in enumerate(STEPS) if step.name.startswith("6. "))
+        return (*STEPS[:last], *optimizer_steps(spec, epochs, 6))
     eq = {**topology.equations(spec), **topology.updates(spec)}
-
-    def named(name: str, lag: int) -> str:
-        return f"{name}(epoch above)" if lag else name
 
     out = [section("1. The network and its names"),
            Step("network", describe(spec))]
     out += [Step(topic, text) for topic, text in lines(spec)]
     out.append(section("2. Worked values: the sheet's formulas, with names"))
     out += [Step(q, "=" + eq[q].excel(named), "{" + q + "}") for q in worked_quantities(spec)]
+    if spec.optimizer.name != "sgd":
+        return (*out, *optimizer_steps(spec, epochs, 3))
     if epochs > 1:
         out.append(Step("w1", "=" + eq["w1"].excel(named), "{w1@1}",
                         "at epoch 1: the update of the row above"))
     return tuple(out)
+
+
+def named(name: str, lag: int) -> str:
+    return f"{name}(epoch above)" if lag else name
+
+
+#: each optimizer's update in words (the Guide's line)
+OPTIMIZER_WORDS = {
+    "momentum": "velocity v = μ·v(epoch above) + ∂E/∂w (v = ∂E/∂w at epoch 0); the next "
+                "w = w − η·v: past gradients keep pushing the same way",
+    "nesterov": "velocity v = μ·v(epoch above) + ∂E/∂w; the next w = w − η·(∂E/∂w + μ·v): "
+                "the step looks ahead along the velocity",
+    "rmsprop": "mean square s = α·s(epoch above) + (1 − α)·(∂E/∂w)², from 0; the next "
+               "w = w − η·∂E/∂w/(√s + ε): each weight's step divided by its recent size",
+    "adam": "m = β1·m + (1 − β1)·g and v = β2·v + (1 − β2)·g², from 0; bias corrections "
+            "m̂ = m/(1 − β1^step), v̂ = v/(1 − β2^step); the next w = w − η·m̂/(√v̂ + ε): "
+            "the first step has the size η whatever the gradient",
+}
+
+
+def optimizer_steps(spec: NetSpec, epochs: int, number: int) -> list[Step]:
+    """The update of an optimizer, worked for w1 with the sheet's own formulas: its state at
+    epoch 0 (from the initial state), w1 at epoch 1 (from that state), the state at epoch 1
+    (from the state above)."""
+    o = spec.optimizer
+    first, eq = topology.equations(spec, first=True), topology.equations(spec)
+    update = topology.updates(spec)["w1"]
+    state = [q for q in eq if q == "step" or q.endswith("_w1")]
+    out = [section(f"{number}. Update: {o.describe()}"), Step("update", OPTIMIZER_WORDS[o.name])]
+    out += [Step(q, "=" + first[q].excel(named), "{" + q + "}",
+                 "epoch 0: the state starts as torch.optim's (zero; momentum's v = g)")
+            for q in state]
+    if epochs > 1:
+        out.append(Step("w1", "=" + update.excel(named), "{w1@1}",
+                        "at epoch 1: the step from epoch 0's state"))
+        out += [Step(q, "=" + eq[q].excel(named), "{" + q + "@1}", "at epoch 1: from the state "
+                     "above") for q in state]
+    return out
 

@@ -164,7 +164,9 @@ def column_widths(lay: Layout, all_traces: list[Trace]) -> dict[str, float]:
 
 
 def rate_title(lay: Layout) -> str:
-    return f"Backpropagation of a {layout.network_words(lay.spec)}, " + layout.ETA_LABEL
+    o = lay.spec.optimizer
+    learns = f" with {o.name}" if o.name != "sgd" else ""
+    return f"Backpropagation of a {layout.network_words(lay.spec)}{learns}, " + layout.ETA_LABEL
 
 
 def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: Layout,
@@ -409,7 +411,9 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lays: l
     ws.set_row(layout.SUMMARY_HEADER_ROW, layout.SUMMARY_HEADER_HEIGHT)
     eta_width, sheet_width, number_width = layout.SUMMARY_WIDTHS
     ws.set_column(0, 0, eta_width if not several else layout.SUMMARY_OPTIMIZER_WIDTH)
-    ws.set_column(1, 1, sheet_width)
+    # the sheet's name, with its optimizer where there are several ("LR 0.05 nesterov")
+    ws.set_column(1, 1, max(sheet_width, *(len(n) + 2 for n in sheets)) if several
+                  else sheet_width)
     ws.set_column(2, len(headers) - 1, number_width)
 
     eta_formats = {r.spec.optimizer: wb.add_format({

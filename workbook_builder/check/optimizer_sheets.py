@@ -1,0 +1,52 @@
+"""Sheets whose weights follow an optimizer that the check does not judge yet.
+
+A hand-made (or builder-made) sheet of momentum, RMSprop or Adam shows the optimizer's state
+beside the gradients (``m_w1``, ``v_w1``, ``m̂_w1``, ``velocity w1``, ``s_w1`` …), and its
+weight rows are that optimizer's steps, not p − η·∂E/∂p. Judged as plain gradient descent
+every weight column would be WRONG, a verdict on work the check did not understand. Until
+``check`` reads optimizer sheets (issue 30), such a sheet's weight columns that plain descent
+does not explain are reported *not checked*, with the reason: the sheet is then incomplete,
+never all right, and the weight updates earn no points; the forward pass, the loss, the δ
+terms and the gradients are judged as usual.
+"""
+
+from __future__ import annotations
+
+import re
+
+from workbook_builder.check.names import canonical
+from workbook_builder.check.verdict import SheetReport
+
+#: a header naming an optimizer's state of a weight or bias, once canonical (names.canonical:
+#: lower case, no separators): m_w1, v_w1, m̂_w1, mhat_w1, velocity w1, s_w1, cache_w1 …
+_STATE = re.compile(r"(?:m|v|s|r|mt|vt|mhat|vhat|m\u0302|v\u0302|velocity|vel|momentum|mom|"
+                    r"cache|sqavg|meansq(?:uare)?|avg|buf(?:fer)?)(?:w\d+|b[a-z]*\d+)")
+
+
+def state_headers(headers: list[str]) -> list[str]:
+    """The headers that name an optimizer's state, as written."""
+    return [h for h in headers if isinstance(h, str) and _STATE.fullmatch(canonical(h))]
+
+
+def guard(report: SheetReport, headers: list[str], parameters: tuple[str, ...]) -> None:
+    """Mark the weight columns plain descent does not explain as not checked, where the
+    sheet shows an optimizer's state (see the module's docstring)."""
+    shown = state_headers(headers)
+    if not shown:
+        return
+    held = [c for c in report.columns if c.name in parameters and c.ok is False]
+    if not held:
+        return
+    names = {c.name for c in held}
+    why = (f"not checked: the sheet shows an optimizer's state ({', '.join(shown[:3])}"
+           f"{' …' if len(shown) > 3 else ''}) and its weight rows are not plain gradient "
+           "descent; check judges plain descent's updates only for now")
+    for c in held:
+        c.ok, c.expected, c.got, c.rel_error, c.when = None, None, None, None, None
+        c.first_wrong_row, c.wrong_rows, c.diagnosis = None, [], why
+    for c in report.columns:
+        c.given_wrong = [n for n in c.given_wrong if n not in names]
+    report.notes.append(f"the weights follow an optimizer (columns {', '.join(shown[:4])}"
+                        f"{' …' if len(shown) > 4 else ''}): their updates are not checked "
+                        "(only plain gradient descent is, for now); everything up to the "
+                        "gradients is")
