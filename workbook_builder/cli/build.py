@@ -136,9 +136,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     sheets = len(run.learning_rates) * max(1, len(run.optimizers))
     rows = run.epochs * sheets
+    # the cost is per cell: an optimizer's state widens each row (Adam: 72 cells on 2-2-2)
+    width = netrun.row_cells(run)
+    course_rows = round(run.epochs * len(run.learning_rates) * width / netrun.COURSE_COLUMNS)
     progress = None
-    if rows >= 20_000 and not args.quiet:
-        seconds, megabytes = spec.cost(rows)
+    if course_rows >= 20_000 and not args.quiet:
+        seconds, megabytes = spec.cost(course_rows)
         print(f"writing {rows:,} rows: about {seconds:.0f} s and {megabytes:,.0f} MB of memory",
               file=sys.stderr)
 
@@ -146,7 +149,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
     build(run, args.out, progress)
     if not args.quiet:
-        what = f"{len(run.learning_rates)} learning rates" if not run.optimizers else \
+        rates = f"{len(run.learning_rates)} learning rate" + \
+            ("s" if len(run.learning_rates) > 1 else "")
+        what = rates if not run.optimizers else \
             f"{sheets} sheets ({len(run.optimizers)} optimizers × {len(run.learning_rates)} " \
             f"learning rate{'s' if len(run.learning_rates) > 1 else ''})"
         print(f"wrote {args.out}: {what} × {run.epochs} epochs in "

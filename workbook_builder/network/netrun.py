@@ -21,7 +21,8 @@ USED_BY = {"momentum": ("momentum", "nesterov"), "alpha": ("rmsprop",), "betas":
            "eps": ("rmsprop", "adam")}
 #: formula cells over all rate sheets: the default workbook's bound (spec.MAX_TOTAL_ROWS rows
 #: of 31 cells), so a wide network gets fewer rows, not more memory
-MAX_CELLS = spec.MAX_TOTAL_ROWS * 31
+COURSE_COLUMNS = 31  # the default workbook's formula cells per row
+MAX_CELLS = spec.MAX_TOTAL_ROWS * COURSE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,20 @@ class NetRun:
         if self.optimizers and self.net.optimizer != self.optimizers[0]:
             object.__setattr__(self, "net", replace(self.net, optimizer=self.optimizers[0]))
         nets = [replace(self.net, optimizer=o) for o in self.optimizers] or [self.net]
-        width = sum(columns(n) for n in nets)
+        width = row_cells(self)
         cells = self.epochs * len(self.learning_rates) * width
         what = f"{len(nets)} optimizers' " if len(nets) > 1 else ""
         if cells > MAX_CELLS:
             raise SpecError(f"{self.epochs} epochs × {len(self.learning_rates)} rate(s) × "
                             f"{what}{width} columns is {cells:,} formula cells; the most "
                             f"is {MAX_CELLS:,}: give fewer epochs, rates or optimizers")
+
+
+def row_cells(run: NetRun) -> int:
+    """Formula cells of one epoch's row summed over the optimizers' sheets of one rate (a
+    row of every sheet: this times the number of rates)."""
+    nets = [replace(run.net, optimizer=o) for o in run.optimizers] or [run.net]
+    return sum(columns(n) for n in nets)
 
 
 def columns(net: NetSpec) -> int:
