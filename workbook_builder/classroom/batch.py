@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import json
 import os
 import signal
 import stat
@@ -80,10 +81,21 @@ class Row:
     score: float | None = None  # points (None: not checked)
     signals: list[str] = field(default_factory=list)  # for the grader: numbers, copies
     feedback: str = ""  # one line for the student (the LMS's feedback column)
+    #: what copies.py compares (the first table's remarks.fingerprint), kept in the CSV so
+    #: that --resume and merge compare the rows they did not check themselves
+    fingerprint: dict[str, str] = field(default_factory=dict)
+    shard: str = ""  # "K/N" of the --shard run that checked it
 
     @property
     def verdict(self) -> str:
         return VERDICT[self.status]
+
+
+def shard(entries: Sequence[Entry], part: int, parts: int) -> list[Entry]:
+    """Part ``part`` (1…``parts``) of a class: every ``parts``-th file in the order of their
+    names, from the ``part``-th; the same on every machine that sees the same folder."""
+    ordered = sorted(entries, key=lambda e: e.name)
+    return ordered[part - 1::parts]
 
 
 def collect(paths: Sequence[Path]) -> list[Entry]:
@@ -234,6 +246,7 @@ def row_for(entry: Entry, timeout: float, max_memory_mb: int, annotate_to: Path 
         not_checked=[f"{r.sheet}!{c.name}" for r in reports for c in r.columns if c.ok is None]
         + [f"{r.sheet}!{n}" for r in reports for n in r.missing],
         reports=reports, size=size, mtime_ns=mtime,
+        fingerprint=dict(reports[0].fingerprint) if reports else {},
     )
 
 
@@ -328,7 +341,10 @@ def markdown(rows: list[Row], total: int | None = None) -> list[str]:
 
 #: id, score and feedback first: the columns an LMS gradebook import maps (README)
 CSV_FIELDS = ("id", "score", "feedback", "file", "verdict", "exit_status", "wrong",
-              "not_checked", "signals", "error", "seconds", "size", "mtime_ns")
+              "not_checked", "signals", "error", "seconds", "size", "mtime_ns", "fingerprint",
+              "shard")
+#: what an earlier version's CSV lacks; --resume and merge read such a table too
+OPTIONAL_FIELDS = ("fingerprint", "shard")
 
 
 def csv_rows(rows: list[Row]) -> list[dict[str, object]]:
@@ -340,7 +356,9 @@ def csv_rows(rows: list[Row]) -> list[dict[str, object]]:
              "not_checked": cell("; ".join(r.not_checked)),
              "signals": cell("; ".join(r.signals)), "error": cell(r.error or ""),
              "seconds": round(r.seconds, 2), "size": "" if r.size is None else r.size,
-             "mtime_ns": "" if r.mtime_ns is None else r.mtime_ns} for r in rows]
+             "mtime_ns": "" if r.mtime_ns is None else r.mtime_ns,
+             "fingerprint": json.dumps(r.fingerprint, sort_keys=True) if r.fingerprint else "",
+             "shard": r.shard} for r in rows]
 
 
 def apply_grade(row: Row, key: dict[str, Numbers] | None, rubric: tuple[Part, ...]) -> None:
@@ -360,8 +378,7 @@ def apply_copies(rows: list[Row], handed_out: list[dict[str, str]] | None = None
     its feedback says why (without it, signals never change a score)."""
     from workbook_builder.classroom.grading import copy_signals
 
-    prints = {r.file: r.reports[0].fingerprint for r in rows if r.reports and
-              r.reports[0].fingerprint}
+    prints = {r.file: r.fingerprint for r in rows if r.fingerprint}
     pairs = copy_signals(prints, {r.file: r.student for r in rows}, handed_out)
     for r in rows:
         r.signals += pairs.get(r.file, [])
@@ -375,6 +392,8 @@ def apply_copies(rows: list[Row], handed_out: list[dict[str, str]] | None = None
         if r.student in owners and r.file:
             r.signals.append(f"its numbers (student {r.student}'s) are in another file: "
                              + ", ".join(owners[r.student]))
+    for r in rows:  # a row kept from an earlier run (--resume, merge) had some of them already
+        r.signals = list(dict.fromkeys(r.signals))
     if zero:
         for r in rows:
             if r.score is not None and any(s.startswith(COPY_SIGNALS) for s in r.signals):
@@ -434,6 +453,46 @@ class NotATable(ValueError):
     """--resume was given a CSV this command did not write."""
 
 
+def read_rows(table: Path) -> list[Row]:
+    """Every row of a CSV that ``check --csv`` wrote (a row that does not read is left out).
+
+    Raises:
+        NotATable: the file is not such a table.
+    """
+    required = set(CSV_FIELDS) - set(OPTIONAL_FIELDS)
+    try:
+        with table.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not required <= set(reader.fieldnames):
+                raise NotATable(f"{table} is not a table written by check --csv")
+            earlier = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise NotATable(f"{table} is not a table written by check --csv ({exc})") from None
+    rows = []
+    for old in earlier:
+        try:
+            code = int(old["exit_status"]) if old["exit_status"] else NO_SUBMISSION
+            seconds = float(old["seconds"])
+            score = float(old["score"]) if old["score"] else None
+            size = int(old["size"]) if old["size"] else None
+            mtime = int(old["mtime_ns"]) if old["mtime_ns"] else None
+            fingerprint = json.loads(old["fingerprint"]) if old.get("fingerprint") else {}
+        except ValueError:
+            continue
+        if code not in VERDICT or not isinstance(fingerprint, dict):
+            continue
+        rows.append(Row(old["file"], code, seconds,
+                        wrong=old["wrong"].split("; ") if old["wrong"] else [],
+                        not_checked=old["not_checked"].split("; ") if old["not_checked"]
+                        else [], error=old["error"] or None, size=size, mtime_ns=mtime,
+                        resumed=True, student=old["id"], score=score,
+                        signals=old["signals"].split("; ") if old["signals"] else [],
+                        feedback=old["feedback"],
+                        fingerprint={str(k): str(v) for k, v in fingerprint.items()},
+                        shard=old.get("shard") or ""))
+    return rows
+
+
 def finished_rows(table: Path, entries: Sequence[Entry]) -> dict[str, Row]:
     """The rows of an earlier run's CSV that still hold: same name, size and modification time
     (a file that was not read, a link out for one, is looked at again: it costs nothing).
@@ -441,39 +500,15 @@ def finished_rows(table: Path, entries: Sequence[Entry]) -> dict[str, Row]:
     Raises:
         NotATable: the file is not a table written by ``check --csv``.
     """
-    try:
-        with table.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or not set(CSV_FIELDS) <= set(reader.fieldnames):
-                raise NotATable(f"{table} is not a table written by check --csv")
-            earlier = {r["file"]: r for r in reader}
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise NotATable(f"{table} is not a table written by check --csv ({exc})") from None
+    earlier = {r.file: r for r in read_rows(table) if r.file}
     rows: dict[str, Row] = {}
     for e in entries:
         old = earlier.get(cell(e.name))
         size, mtime = _stamp(e.path)
         if old is None or e.problem is not None or size is None or \
-                (old["size"], old["mtime_ns"]) != (str(size), str(mtime)):
+                (old.size, old.mtime_ns) != (size, mtime) or old.status == NO_SUBMISSION:
             continue
-        try:
-            code = int(old["exit_status"])
-            seconds = float(old["seconds"])
-        except ValueError:
-            continue
-        if code not in VERDICT:
-            continue
-        try:
-            score = float(old["score"]) if old["score"] else None
-        except ValueError:
-            score = None
-        rows[e.name] = Row(e.name, code, seconds,
-                           wrong=old["wrong"].split("; ") if old["wrong"] else [],
-                           not_checked=old["not_checked"].split("; ") if old["not_checked"]
-                           else [], error=old["error"] or None, size=size, mtime_ns=mtime,
-                           resumed=True, student=old["id"], score=score,
-                           signals=old["signals"].split("; ") if old["signals"] else [],
-                           feedback=old["feedback"])
+        rows[e.name] = replace(old, file=e.name)
     return rows
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbook_builder.classroom.lms import LMS_FILE, Lms
 from workbook_builder.classroom.roster import Numbers, RosterError, Student, key_text, numbers_for
 from workbook_builder.network.spec import Run
 
@@ -56,12 +57,15 @@ def new_folder(target: Path) -> Iterator[Path]:
 
 
 def assign(students: list[Student], out: Path, secret: bytes | None, epochs: int,
-           eta: float | None, progress: Callable[[str], None] | None = None) -> Kit:
+           eta: float | None, progress: Callable[[str], None] | None = None,
+           lms_: Lms | None = None) -> Kit:
     """Write each student's starter and answer workbooks and the key into ``out``.
 
     Args:
         secret: derives the numbers; None makes a new one, saved as ``out/secret.txt``.
         eta: one η for everyone; None gives each student their own.
+        lms_: the LMS the roster came from: saved beside the key (``lms.json``) for the
+            exports, unless it is a plain roster with no names.
     """
     from workbook_builder.classroom.starter import build_starter
     from workbook_builder.sheet.writer import build
@@ -78,8 +82,11 @@ def assign(students: list[Student], out: Path, secret: bytes | None, epochs: int
             build_starter(s.id, n, epochs, part / f"{s.id}.xlsx")
             build(Run(network=n.network, learning_rates=(n.eta,), epochs=epochs),
                   part / ANSWERS / f"{s.id}.xlsx")
-        (part / KEY).write_text(key_text([numbers[s.id].row(s.id) for s in students]),
-                                encoding="utf-8")
+        columns = tuple(dict.fromkeys(c for s in students for c in s.extra))
+        (part / KEY).write_text(key_text([{**s.extra, **numbers[s.id].row(s.id)}
+                                          for s in students], columns), encoding="utf-8")
+        if lms_ is not None and (lms_.kind != "plain" or lms_.name_columns):
+            (part / LMS_FILE).write_text(lms_.dump(), encoding="utf-8")
         if written:
             path = part / SECRET
             path.write_text(secret.decode() + "\n", encoding="utf-8")

@@ -143,10 +143,24 @@ def read_rubric(path: Path) -> tuple[Part, ...]:
 
 
 @dataclass(frozen=True)
+class PartScore:
+    """One part of the rubric on one file: what it earned of what it was worth there (a part
+    the sheet has none of, worth 0, where its points went ``instead``)."""
+
+    name: str
+    earned: float
+    worth: float
+    wrong: tuple[str, ...]  # its quantities that earned nothing
+
+
+@dataclass(frozen=True)
 class Score:
     points: float
     out_of: float
     lost: list[str]  # "gradients: ∂E/∂w3, ∂E/∂w4 (−8.75)"
+    #: per part (findings cost ``findings`` on top), for platforms that show tests by part
+    parts: tuple[PartScore, ...] = ()
+    findings: float = 0.0
 
 
 #: what a finding (a mistake in no quantity's column: a helper column that calls RAND) costs,
@@ -169,8 +183,16 @@ def score(reports: list[SheetReport], rubric: tuple[Part, ...] = DEFAULT_RUBRIC)
         return sheets[0]
     lost = [f"sheet {r.sheet!r}: {line}" for r, s in zip(reports, sheets, strict=True)
             for line in s.lost]
-    return Score(sum(s.points for s in sheets) / len(sheets), sheets[0].out_of,
-                 [f"{line} (÷ {len(sheets)} sheets)" for line in lost])
+    n = len(sheets)
+    parts = tuple(PartScore(p.name, sum(s.parts[k].earned for s in sheets) / n,
+                            sum(s.parts[k].worth for s in sheets) / n,
+                            tuple(dict.fromkeys(f"{r.sheet}!{q}" for r, s in
+                                                zip(reports, sheets, strict=True)
+                                                for q in s.parts[k].wrong)))
+                  for k, p in enumerate(sheets[0].parts))
+    return Score(sum(s.points for s in sheets) / n, sheets[0].out_of,
+                 [f"{line} (÷ {n} sheets)" for line in lost], parts,
+                 sum(s.findings for s in sheets) / n)
 
 
 def _score(right: set[str], names: list[str], rubric: tuple[Part, ...],
@@ -180,6 +202,7 @@ def _score(right: set[str], names: list[str], rubric: tuple[Part, ...],
     found = {part.name: part.quantities or tuple(dict.fromkeys(
         q for q in names if kind_of(q) == part.kind)) for part in rubric}
     extra: dict[str, float] = {}  # points moved from a part the sheet has none of
+    parts: list[PartScore] = []
     for part in rubric:
         if not found[part.name] and part.instead is not None:
             into = next((p for p in rubric if p.kind == part.instead and found[p.name]), None)
@@ -189,18 +212,24 @@ def _score(right: set[str], names: list[str], rubric: tuple[Part, ...],
         quantities = found[part.name]
         worth = part.points + extra.get(part.name, 0.0)
         if not quantities:
-            if part.instead is None or not any(p.kind == part.instead and found[p.name]
-                                               for p in rubric):
+            moved = part.instead is not None and any(p.kind == part.instead and found[p.name]
+                                                     for p in rubric)
+            if not moved:
                 lost.append(f"{part.name}: none found (−{part.points:g})")
+            parts.append(PartScore(part.name, 0.0, 0.0 if moved else part.points,
+                                   () if moved else ("none found",)))
             continue
         missing = [q for q in quantities if q not in right]
         share = worth * (len(quantities) - len(missing)) / len(quantities)
+        parts.append(PartScore(part.name, share, worth, tuple(missing)))
         earned += share
         if missing:
             lost.append(f"{part.name}: {', '.join(missing)} (−{worth - share:g})")
     total = sum(p.points for p in rubric)
+    charged = 0.0
     for finding in findings or []:
         cost = min(earned, FINDING_SHARE * total)
         earned -= cost
+        charged += cost
         lost.append(f"finding: {finding} (−{cost:g})")
-    return Score(earned, total, lost)
+    return Score(earned, total, lost, tuple(parts), charged)

@@ -14,9 +14,12 @@ import hmac
 import io
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from workbook_builder.classroom import lms
+from workbook_builder.classroom.lms import Lms
 from workbook_builder.network import topology
 from workbook_builder.network.netrun import course_spec
 from workbook_builder.network.spec import Network
@@ -118,28 +121,42 @@ def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def read_roster(path: Path) -> list[Student]:
-    """The students, in roster order.
+    """The students, in roster order (read_class)."""
+    return read_class(path)[0]
+
+
+def read_class(path: Path) -> tuple[list[Student], Lms]:
+    """The students, in roster order, and the LMS the roster came from: a CSV with an ``id``
+    column, Moodle's grade export or a Canvas gradebook export (lms.py). Every column but a
+    plain roster's ``id`` travels with the student.
 
     Raises:
-        RosterError: no ``id`` column, an empty or duplicate id, or too many rows (the
-            message names the row as a spreadsheet numbers it: the header is row 1).
+        RosterError: no id column, an empty or duplicate id, or too many rows (the message
+            names the row as a spreadsheet numbers it: the header is row 1).
     """
     header, rows = read_table(path)
-    id_column = next((h for h in header if h.strip().lower() == "id"), None)
-    if id_column is None:
-        raise RosterError(f"{path}: no 'id' column (the header is "
-                          f"{', '.join(repr(h) for h in header) or 'empty'}); add a column "
-                          "headed id with one id per student")
-    if not rows:
+    try:
+        found = lms.read(path, header, rows)
+    except lms.LmsError as exc:
+        raise RosterError(str(exc)) from None
+    if not found.rows:
         raise RosterError(f"{path}: no students below the header")
-    if len(rows) > MAX_ROSTER:
-        raise RosterError(f"{path}: {len(rows):,} students; the most is {MAX_ROSTER:,}")
+    if len(found.rows) > MAX_ROSTER:
+        raise RosterError(f"{path}: {len(found.rows):,} students; the most is {MAX_ROSTER:,}")
+    id_column = found.lms.id_column
+    clash = [h for h in header if h in KEY_FIELDS and h != id_column]
+    if clash:
+        raise RosterError(f"{path}: the column {clash[0]!r} has the name of a column of the "
+                          "key; rename it in the roster")
     students: list[Student] = []
     seen: dict[str, int] = {}
-    for k, row in enumerate(rows, start=2):
-        sid = (row.get(id_column) or "").strip()
+    where = {"moodle": " (Moodle: the ID number, or the email where a student has none)",
+             "canvas": " (Canvas: the ID column)"}.get(found.lms.kind, "")
+    for k, row in found.rows:
+        sid = row.get(id_column, "")
         if not sid:
-            raise RosterError(f"{path}, row {k}: the id is empty; give every student an id")
+            raise RosterError(f"{path}, row {k}: the id is empty{where}; give every student "
+                              "an id")
         if not SAFE_ID.fullmatch(sid):
             raise RosterError(f"{path}, row {k}: id {sid!r} has characters that cannot be part "
                               "of a file name; use letters, digits, '-', '_', '.', '@'")
@@ -147,32 +164,56 @@ def read_roster(path: Path) -> list[Student]:
             raise RosterError(f"{path}, row {k}: id {sid!r} is also in row {seen[sid]}; ids "
                               "must be unique")
         seen[sid] = k
-        extra = {h.strip(): (v or "").strip() for h, v in row.items()
-                 if h is not None and h != id_column}
+        extra = {h: v for h, v in row.items()
+                 if h and (h != id_column or found.lms.kind != "plain")}
         students.append(Student(sid, extra))
-    return students
+    return students, found.lms
 
 
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 # --- the key --------------------------------------------------------------------------------
-def key_text(rows: list[dict[str, str]]) -> str:
+class Key(dict[str, Numbers]):
+    """id -> numbers, in roster order, with each student's roster columns (``extra``, in the
+    roster's column order ``columns``) and the LMS the roster came from."""
+
+    def __init__(self, numbers: dict[str, Numbers], extra: dict[str, dict[str, str]] | None = None,
+                 columns: tuple[str, ...] = (), lms_: Lms | None = None) -> None:
+        super().__init__(numbers)
+        self.extra = extra or {}
+        self.columns = columns
+        self.lms = lms_
+
+    def names(self) -> dict[str, tuple[str, ...]]:
+        """id -> the student's name words (lms.name_words), where the roster has names."""
+        if self.lms is None or not self.lms.name_columns:
+            return {}
+        out = {sid: lms.name_words(self.extra.get(sid, {}), self.lms.name_columns)
+               for sid in self}
+        return {sid: words for sid, words in out.items() if words}
+
+
+def key_text(rows: list[dict[str, str]], columns: tuple[str, ...] = ()) -> str:
+    """The key as CSV: KEY_FIELDS, then the roster's other ``columns`` (each row's extra)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=KEY_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=(*KEY_FIELDS, *columns), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
-def read_key(path: Path) -> dict[str, Numbers]:
-    """id -> numbers, from a key.csv that ``assign`` wrote (or a teacher edited)."""
+def read_key(path: Path) -> Key:
+    """id -> numbers, from a key.csv that ``assign`` wrote (or a teacher edited), with the
+    roster's columns it carries and the LMS (``lms.json`` beside it, where assign wrote one)."""
     header, rows = read_table(path)
     missing = [f for f in KEY_FIELDS if f not in header]
     if missing:
         raise RosterError(f"{path}: not a key (no column {', '.join(missing)}); give the "
                           "key.csv that assign wrote")
     key: dict[str, Numbers] = {}
+    columns = tuple(h for h in header if h not in KEY_FIELDS)
+    extra: dict[str, dict[str, str]] = {}
     for k, row in enumerate(rows, start=2):
         try:
             v = [float(row[f]) for f in KEY_FIELDS[1:]]
@@ -185,35 +226,48 @@ def read_key(path: Path) -> dict[str, Numbers]:
             raise RosterError(f"{path}, row {k}: id {sid!r} appears twice")
         key[sid] = Numbers(Network(inputs=(v[0], v[1]), targets=(v[2], v[3]),
                                    weights=tuple(v[4:12])), v[12])
+        extra[sid] = {c: (row.get(c) or "").strip() for c in columns}
     if not key:
         raise RosterError(f"{path}: no students in the key")
-    return key
+    found = None
+    if lms.lms_path(path).is_file():
+        try:
+            found = lms.Lms.load(lms.lms_path(path))
+        except lms.LmsError as exc:
+            raise RosterError(str(exc)) from None
+    return Key(key, extra, columns, found)
 
 
 # --- matching a submission to its student ------------------------------------------------
-_SEPARATOR = re.compile(r"[^A-Za-z0-9@.+-]+")
+# letters of any script belong to a word (a name: "Ömer Yılmaz_4002_…"); _ and the rest part them
+_SEPARATOR = re.compile(r"(?:[^\w@.+-]|_)+")
 
 
 def tokens(text: str) -> set[str]:
     """The words of a file or folder name, and their pieces at . - (``jane.smith@x.org``,
     ``jane``, ``smith@x``, …), lower-cased."""
     out: set[str] = set()
-    for word in _SEPARATOR.split(text):
+    for word in _SEPARATOR.split(unicodedata.normalize("NFC", text)):
         if word:
             out |= {word.lower(), *(p.lower() for p in re.split(r"[.+-]", word) if p)}
     return out
 
 
-def id_from_path(path: PurePath, ids: set[str], root: PurePath | None = None) -> str | None:
+def id_from_path(path: PurePath, ids: set[str], root: PurePath | None = None,
+                 names: dict[str, tuple[str, ...]] | None = None) -> str | None:
     """The one roster id that the file's name, or a folder above it (under ``root``), holds as
-    a whole word (LMS downloads: ``Jane Smith_1234_assignsubmission_file_/backprop.xlsx``,
-    ``1234-backprop.xlsx``, ``jane@uni.edu_backprop.xlsx``); None if none or two."""
+    a whole word (``1234-backprop.xlsx``, ``jane@uni.edu_backprop.xlsx``, Canvas's
+    ``smithjane_1234_5678_backprop.xlsx``); else the one student whose name it holds (``names``:
+    id -> name words; Moodle's ``Jane Smith_1234_assignsubmission_file_/backprop.xlsx``); None
+    if none or two."""
     parts = path.relative_to(root).parts if root is not None and path.is_relative_to(root) \
         else (path.name,)
     words: set[str] = set()
     for k, part in enumerate(parts):
         words |= tokens(part.rsplit(".", 1)[0] if k == len(parts) - 1 else part)
     found = {i for i in ids if i.lower() in words}
+    if not found and names:
+        found = {i for i, name in names.items() if i in ids and lms.name_in(name, words)}
     return found.pop() if len(found) == 1 else None
 
 

@@ -32,7 +32,9 @@ def build_assign_parser() -> Parser:
         epilog=f"Example: {PROG} assign roster.csv --out kit --secret-file ~/course-secret.txt",
     )
     parser.add_argument("roster", type=Path, metavar="ROSTER.csv",
-                        help="a CSV with an 'id' column (other columns are carried along)")
+                        help="a CSV with an 'id' column, Moodle's grade export or a Canvas "
+                        "gradebook export (every column is carried along into the key and "
+                        "comes back out in check's --export)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a new (or empty) folder for the kit")
     secret = parser.add_mutually_exclusive_group()
@@ -76,12 +78,17 @@ def cmd_assign(args: argparse.Namespace) -> int:
         raise UsageError("the secret is shorter than 8 characters: students could guess it")
     from tqdm import tqdm
 
-    students = roster.read_roster(args.roster)
+    students, lms = roster.read_class(args.roster)
+    if lms.kind != "plain" and not args.quiet:
+        print(f"read {args.roster} as {lms.kind.capitalize()}'s export: {len(students)} "
+              f"student(s), the id from its {lms.id_column!r} column"
+              + (f", grades for {lms.grade_column!r}" if lms.grade_column else ""),
+              file=sys.stderr)
     started = time.perf_counter()
     with tqdm(total=len(students), unit="student", file=sys.stderr, desc="assigning",
               disable=True if args.quiet else None) as bar:
         made = kit.assign(students, args.out, secret, args.epochs, args.lr,
-                          lambda text: bar.update(1))
+                          lambda text: bar.update(1), lms)
     if not args.quiet:
         print(f"wrote {args.out}: {len(students)} starter workbook(s), answers/ and key.csv "
               f"in {time.perf_counter() - started:.1f} s")

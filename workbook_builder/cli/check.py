@@ -29,10 +29,78 @@ from workbook_builder.network import netrun
 from workbook_builder.network.spec import SpecError
 
 
-def build_check_parser() -> Parser:
+def add_grading_options(parser: argparse.ArgumentParser) -> None:
+    """What a class's table is graded and written with: check and merge share these."""
+    parser.add_argument("--roster", type=Path, metavar="KEY.csv",
+                        help="the key that assign wrote: match each file to its student (by "
+                        "the id in its path, or the starter's student id cell) and check that "
+                        "it holds that student's numbers")
+    parser.add_argument("--template", type=Path, action="append", default=[],
+                        metavar="FILE", help="a class: a file you handed out (may be given "
+                        "more than once); files with its bytes or cells are nobody's copy")
+    parser.add_argument("--copies", choices=("flag", "zero"), default="flag",
+                        help="a class: what a copy signal (the same bytes or cells, the same "
+                        "metadata or rare wrong formula, another student's numbers) does: flag "
+                        "it for you, or also set the score of every file it names to 0")
+    parser.add_argument("--no-submission", choices=("empty", "zero"), default="empty",
+                        help="with --roster, a class: the score of a roster student with no "
+                        "file (each gets a row 'no submission'; default: empty, which an LMS "
+                        "shows as ungraded)")
+    parser.add_argument("--export", nargs=2, action="append", default=[],
+                        metavar=("FORMAT", "FILE"),
+                        help="with --roster: also write the grades in an LMS's own import "
+                        "format, one row per roster student with the roster's columns: moodle "
+                        "(Grades > Import > CSV file) or canvas (Gradebook > Import; needs a key "
+                        "made from a Canvas export); may be given more than once")
+    parser.add_argument("--out-of", type=finite_float, metavar="N", default=None,
+                        help="the points of the assignment in the LMS: --export scales each "
+                        "score to them (default: Canvas's points possible, else the rubric's "
+                        "total)")
+    parser.add_argument("--points", type=Path, metavar="FILE.toml",
+                        help="the rubric for the score (default: forward pass 30, loss 15, "
+                        "δ terms 15, gradients 20 (35 where the sheet shows no δ terms), "
+                        "updates 20)")
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    net = parser.add_argument_group(
+        "the network", "the network the workbooks compute, as the builder takes it (the same "
+        "--spec file the key was built from, or the options); without it, the 2-2-2 sigmoid "
+        "network, or what the headers show (the report says what it read and how). The "
+        "examples' values and the weights are read from each workbook; --example only says "
+        "how many examples there are")
+    net.add_argument("--spec", type=Path, metavar="FILE.toml", default=None,
+                     help="the network's fields from a TOML file (as the builder takes it)")
+    net.add_argument("--layers", type=positive_int, nargs="+", metavar="N", default=None,
+                     help="neurons per layer, input first, output last (e.g. 2 3 1)")
+    add_shape_options(net)
+    net.add_argument("--example", type=finite_float, nargs="+", action="append",
+                     metavar="X_OR_T", default=None,
+                     help="one training example, inputs then targets; repeat it for each "
+                     "(without it the number of examples is read from the headers)")
+    net.add_argument("--biases", type=finite_float, nargs="+", metavar="B", default=None,
+                     help="the network has a fixed bias per non-input layer (b1, b2, …)")
+    net.add_argument("--train-biases", action="store_true",
+                     help="every hidden and output neuron has its own bias that learns")
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
     from workbook_builder.check.checker import MAX_MEMORY_MB, MIN_MEMORY_MB
     from workbook_builder.isolation import MAX_SECONDS
 
+    parser.add_argument("--timeout", type=bounded_int(1, MAX_SECONDS, "s", ""),
+                        default=DEFAULT_TIMEOUT, metavar="S",
+                        help="seconds a workbook's check may take; the checker, a separate "
+                        f"process, is stopped then (at most {MAX_SECONDS:,}: a day)")
+    parser.add_argument("--max-memory", metavar="MB", default=DEFAULT_MEMORY_MB,
+                        type=bounded_int(MIN_MEMORY_MB, MAX_MEMORY_MB, "MB",
+                                         "the checker needs about 400 MB to load its "
+                                         "libraries and read a small workbook"),
+                        help="memory a workbook's checker process may use (MB; at least "
+                        f"{MIN_MEMORY_MB})")
+
+
+def build_check_parser() -> Parser:
     parser = Parser(
         prog=f"{PROG} check",
         description="Audit hand-made backpropagation workbooks (one, several, or folders of "
@@ -61,62 +129,70 @@ def build_check_parser() -> Parser:
                         help="write a copy with the wrong cells red and noted, and a Check "
                         "sheet: OUT.xlsx for one file, a folder for several (mirroring their "
                         "subfolders)")
-    parser.add_argument("--roster", type=Path, metavar="KEY.csv",
-                        help="the key that assign wrote: match each file to its student (by "
-                        "the id in its path, or the starter's student id cell) and check that "
-                        "it holds that student's numbers")
-    parser.add_argument("--template", type=Path, action="append", default=[],
-                        metavar="FILE", help="a class: a file you handed out (may be given "
-                        "more than once); files with its bytes or cells are nobody's copy")
-    parser.add_argument("--copies", choices=("flag", "zero"), default="flag",
-                        help="a class: what a copy signal (the same bytes or cells, the same "
-                        "metadata or rare wrong formula, another student's numbers) does: flag "
-                        "it for you, or also set the score of every file it names to 0")
-    parser.add_argument("--no-submission", choices=("empty", "zero"), default="empty",
-                        help="with --roster, a class: the score of a roster student with no "
-                        "file (each gets a row 'no submission'; default: empty, which an LMS "
-                        "shows as ungraded)")
-    parser.add_argument("--points", type=Path, metavar="FILE.toml",
-                        help="the rubric for the score (default: forward pass 30, loss 15, "
-                        "δ terms 15, gradients 20 (35 where the sheet shows no δ terms), "
-                        "updates 20)")
+    add_grading_options(parser)
+    parser.add_argument("--shard", type=shard_type, metavar="K/N", default=None,
+                        help="a class on several machines: check only part K of N (every Nth "
+                        "file by name, from the K-th) into --csv; then `merge` the parts' "
+                        "tables (the roster's missing students, copies and exports are done "
+                        "there)")
     parser.add_argument("--every-row", action="store_true",
                         help="recompute every epoch row; by default rows that repeat the "
                         "formulas of the first ones (the same in R1C1 form) are checked by "
                         "their formula text, which proves them as well and is much faster")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                         help="workbooks checked at once (several files)")
-    parser.add_argument("--timeout", type=bounded_int(1, MAX_SECONDS, "s", ""),
-                        default=DEFAULT_TIMEOUT, metavar="S",
-                        help="seconds a workbook's check may take; the checker, a separate "
-                        f"process, is stopped then (at most {MAX_SECONDS:,}: a day)")
-    parser.add_argument("--max-memory", metavar="MB", default=DEFAULT_MEMORY_MB,
-                        type=bounded_int(MIN_MEMORY_MB, MAX_MEMORY_MB, "MB",
-                                         "the checker needs about 400 MB to load its "
-                                         "libraries and read a small workbook"),
-                        help="memory a workbook's checker process may use (MB; at least "
-                        f"{MIN_MEMORY_MB})")
-    net = parser.add_argument_group(
-        "the network", "the network the workbooks compute, as the builder takes it (the same "
-        "--spec file the key was built from, or the options); without it, the 2-2-2 sigmoid "
-        "network, or what the headers show (the report says what it read and how). The "
-        "examples' values and the weights are read from each workbook; --example only says "
-        "how many examples there are")
-    net.add_argument("--spec", type=Path, metavar="FILE.toml", default=None,
-                     help="the network's fields from a TOML file (as the builder takes it)")
-    net.add_argument("--layers", type=positive_int, nargs="+", metavar="N", default=None,
-                     help="neurons per layer, input first, output last (e.g. 2 3 1)")
-    add_shape_options(net)
-    net.add_argument("--example", type=finite_float, nargs="+", action="append",
-                     metavar="X_OR_T", default=None,
-                     help="one training example, inputs then targets; repeat it for each "
-                     "(without it the number of examples is read from the headers)")
-    net.add_argument("--biases", type=finite_float, nargs="+", metavar="B", default=None,
-                     help="the network has a fixed bias per non-input layer (b1, b2, …)")
-    net.add_argument("--train-biases", action="store_true",
-                     help="every hidden and output neuron has its own bias that learns")
+    add_limit_options(parser)
+    add_network_options(parser)
     return parser
 
+
+
+def shard_type(text: str) -> tuple[int, int]:
+    """``K/N``: part K (1…N) of N."""
+    k, sep, n = text.partition("/")
+    try:
+        part, parts = int(k), int(n)
+    except ValueError:
+        part = parts = 0
+    if not sep or not 1 <= part <= parts:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 1 ≤ K ≤ N (e.g. 3/8)")
+    return part, parts
+
+
+def check_exports(args: argparse.Namespace) -> None:
+    """--export's formats and files, before any work."""
+    from workbook_builder.classroom.exports import FORMATS
+
+    for kind, target in args.export:
+        if kind not in FORMATS:
+            raise UsageError(f"--export {kind}: the formats are {', '.join(FORMATS)}")
+        if args.roster is None:
+            raise UsageError("--export lists every roster student: give the key with "
+                             "--roster KEY.csv")
+        check_output(Path(target), create_folder=False, flag=f"--export {kind}",
+                     suffix=".csv")
+    if args.out_of is not None and args.out_of <= 0:
+        raise UsageError(f"--out-of must be positive, got {args.out_of:g}")
+
+
+def write_exports(rows: list[Any], args: argparse.Namespace) -> None:
+    """The --export files of a finished table (every roster student a row already)."""
+    from workbook_builder.classroom import exports
+
+    if not args.export:
+        return
+    total = sum(p.points for p in args.rubric)
+    for kind, target in args.export:
+        try:
+            n = exports.write(kind, Path(target), rows, args.key, total, args.out_of)
+        except exports.ExportError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"{PROG} check: {kind} grades of {n} student(s): {target}", file=sys.stderr)
+    strays = exports.unmatched(rows)
+    if strays:
+        print(f"{PROG} check: {len(strays)} file(s) match no roster student and are in no "
+              f"export (see --csv): {', '.join(strays[:5])}"
+              + (" …" if len(strays) > 5 else ""), file=sys.stderr)
 
 
 def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -190,12 +266,20 @@ def _check(args: argparse.Namespace) -> int:
     if not entries:
         raise UsageError("no workbooks (" + ", ".join(batch.SUFFIXES) + ") in "
                          + ", ".join(map(str, args.paths)))
-    single = len(args.paths) == 1 and not args.paths[0].is_dir()
+    single = len(args.paths) == 1 and not args.paths[0].is_dir() and args.shard is None
     if args.resume and args.csv is None:
         raise UsageError("--resume continues the table of an earlier run: give it with "
                          "--csv FILE")
     if args.csv is not None:
         check_output(args.csv, create_folder=False, flag="--csv", suffix=".csv")
+    if args.shard is not None:
+        if args.csv is None:
+            raise UsageError("--shard writes its part of the table to --csv FILE; give one")
+        if args.export:
+            raise UsageError("--shard checks part of the class: give --export to `merge`, "
+                             "which has every part")
+        entries = batch.shard(entries, *args.shard)
+    check_exports(args)
     for template in args.template:
         if not template.is_file():
             raise UsageError(f"--template {template}: no such file")
@@ -266,6 +350,10 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
     batch.apply_grade(row, args.key, args.rubric)
     if args.csv is not None:
         batch.write_csv(args.csv, [row])
+    if args.export:
+        from workbook_builder.classroom.submissions import complete
+
+        write_exports(complete([row], args.key, zero=args.no_submission == "zero"), args)
     if row.error is not None:
         raise AuditError(row.error)
     if args.json:
@@ -322,15 +410,31 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
             _keep_partial(done_so_far(), len(entries), args)
             raise
     final = done_so_far()
+    if log is not None:
+        log.close()
+    if args.shard is not None:  # the class is whole only in `merge`
+        for row in final:
+            row.shard = "{}/{}".format(*args.shard)
+        batch.write_csv(args.csv, final)
+        _print_table(final, args.json, None)
+        return batch.worst(final)
+    return finish_class(final, args)
+
+
+def finish_class(final: list[Any], args: argparse.Namespace) -> int:
+    """A whole class's table (check, or merge of the parts): a row for each roster student,
+    one graded file each, the copies; the CSV, the exports, the table; the exit status."""
+    from workbook_builder.classroom import batch
+
     if args.key is not None:  # every roster student a row, one graded file each
         from workbook_builder.classroom.submissions import complete
 
         final = complete(final, args.key, zero=args.no_submission == "zero")
     batch.apply_copies(final, batch.handed_out(args.template, args.timeout, args.max_memory),
                        zero=args.copies == "zero")
-    if log is not None:
-        log.close()
+    if args.csv is not None:
         batch.write_csv(args.csv, final)
+    write_exports(final, args)
     _print_table(final, args.json, None)
     return batch.worst(final)
 

@@ -17,7 +17,7 @@ SCRIPT = "backprop-workbook"  # the console script (pyproject's [project.scripts
 
 
 
-COMMANDS = ("check", "assign")  # besides the default, building
+COMMANDS = ("check", "assign", "merge", "autograder")  # besides the default, building
 
 
 

@@ -16,9 +16,11 @@ from workbook_builder.check.foreign import AuditError
 from workbook_builder.classroom.points import PointsError
 from workbook_builder.classroom.roster import RosterError
 from workbook_builder.cli.assign import build_assign_parser, cmd_assign
+from workbook_builder.cli.autograder import build_autograder_parser, cmd_autograder
 from workbook_builder.cli.build import build_parser, cmd_build
 from workbook_builder.cli.check import build_check_parser, cmd_check
 from workbook_builder.cli.common import COMMANDS, PROG, UsageError, fail
+from workbook_builder.cli.merge import build_merge_parser, cmd_merge
 from workbook_builder.network.spec import SpecError
 from workbook_builder.sheet.render import RenderError
 
@@ -31,8 +33,8 @@ def unknown_command(word: str) -> str:
     elif word.lower().endswith((".xlsx", ".xlsm")):
         hint = f"to check it: {PROG} check {word}"
     else:
-        hint = (f"the commands are 'check' and 'assign'; to build, give only options (see "
-                f"{PROG} --help)")
+        hint = (f"the commands are {', '.join(repr(c) for c in COMMANDS)}; to build, give "
+                f"only options (see {PROG} --help)")
     return f"unknown command {word!r}; {hint}"
 
 
@@ -60,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(build_check_parser().parse_args(argv[1:]))
         if argv[:1] == ["assign"]:
             return cmd_assign(build_assign_parser().parse_args(argv[1:]))
+        if argv[:1] == ["merge"]:
+            return cmd_merge(build_merge_parser().parse_args(argv[1:]))
+        if argv[:1] == ["autograder"]:
+            return cmd_autograder(build_autograder_parser().parse_args(argv[1:]))
         if argv and not argv[0].startswith("-"):  # building takes options only
             raise UsageError(unknown_command(argv[0]))
         return cmd_build(build_parser().parse_args(argv))
