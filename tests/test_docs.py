@@ -16,11 +16,14 @@ import pytest
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
-#: the five commands, as `python -m MODULE [COMMAND] --help` runs them
+#: the commands, as `python -m MODULE [COMMAND] --help` runs them
 COMMANDS = {
     "build": ("workbook_builder",),
     "check": ("workbook_builder", "check"),
     "assign": ("workbook_builder", "assign"),
+    "merge": ("workbook_builder", "merge"),
+    "autograder gradescope": ("workbook_builder", "autograder", "gradescope"),
+    "autograder run": ("workbook_builder", "autograder", "run"),
     "mnist-train": ("mnist.train",),
     "mnist-evaluate": ("mnist.evaluate",),
 }
