@@ -72,7 +72,8 @@ UNKNOWN = [
     (["Check", "x.xlsx"], "unknown command 'Check'; did you mean 'check'?"),
     (["chekc"], "did you mean 'check'?"),
     (["stu/me.xlsx"], "to check it: python -m workbook_builder check stu/me.xlsx"),
-    (["build", "--epochs", "3"], "unknown command 'build'; the commands are 'check', 'assign', 'merge', 'autograder'; to build"),
+    (["build", "--epochs", "3"],
+     "unknown command 'build'; the commands are 'check', 'assign', 'merge', 'autograder'"),
     (["asign", "r.csv"], "unknown command 'asign'; did you mean 'assign'?"),
 ]
 
