@@ -414,9 +414,12 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
     if model.spec.optimizer.name == "sgd":  # an optimizer's sheet: its updates not judged
         for report, (_, t) in zip(reports, tables, strict=True):
             optimizer_sheets.guard(report, list(t.unknown.values()), model.parameters)
+    described, placeholder = netdetect.spec_of(network) if network else (None, True)
+    differ = netdetect.examples_differ(reports[0].against, described) \
+        if reports and described is not None and not placeholder else None
     for report, (grid, _) in zip(reports, tables, strict=True):
         report.caveats += caveats
-        report.signals += signals
+        report.signals += signals + ([differ] if differ else [])
         report.student_id = sid
         report.fingerprint = fingerprint(path, wb, grids, report, grid)
     return reports

@@ -81,6 +81,7 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
             if best is None:
                 raise AuditError(no_table(model_of(spec)))
             return best[1], best[2], []
+        described_otherwise(grids, spec)
         model = model_of(spec)
         found = _find(wb, grids, model)
         if len(spec.examples) > 1 and not any(_per_example(t) for _, t in found) and (
@@ -103,6 +104,63 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
         # network they make plain: read as the 2-2-2 network, as before, and say so
         return model, found, [f"read as the 2-2-2 network, though the headers show "
                               f"{'; '.join(shown)} ({exc}); give --spec if it is another"]
+
+
+def sheet_reading(grids: dict[str, Cells]) -> tuple[tuple[int, ...], bool, int] | None:
+    """(layers, trainable biases, examples) that the header row naming the most weights shows
+    (shape_from_headers), or None where no header row says."""
+    best = None
+    for g in grids.values():
+        for r in sorted({r for (r, _), v in g.items() if isinstance(v, str)})[:400]:
+            texts = header_names(g, r)
+            count = sum(bool(_WEIGHT.fullmatch(canonical(t))) for t in texts)
+            if count and (best is None or count > best[0]):
+                best = (count, texts)
+    return shape_from_headers(best[1]) if best is not None else None
+
+
+def _shape(layers: tuple[int, ...], train: bool, examples: int) -> str:
+    return (f"a {'-'.join(map(str, layers))} network with {examples} example"
+            f"{'s' if examples != 1 else ''} and {'trainable' if train else 'no trainable'} "
+            "biases")
+
+
+def described_otherwise(grids: dict[str, Cells], spec: NetSpec) -> None:
+    """Refuse, naming both, a sheet whose headers show another network than the one given:
+    more examples, trainable biases it does not have, other layers (checked against the wrong
+    network, every column would be called wrong).
+
+    Raises:
+        AuditError: the headers show another network.
+    """
+    reading = sheet_reading(grids)
+    if reading is None:
+        return
+    layers, train, examples = reading
+    if examples > len(spec.examples) or (train and not spec.train_biases) or \
+            layers != spec.layers:
+        given = _shape(spec.layers, spec.train_biases, len(spec.examples))
+        raise AuditError(
+            f"the sheet's headers show {_shape(layers, train, examples)}; the network given "
+            f"(--spec or the options) is {given}: give the network the class computes (the "
+            "--spec file the key was built from; --example once per example, --train-biases), "
+            "or the sheet computes another one")
+
+
+def examples_differ(against: Mapping[str, float | None], spec: NetSpec) -> str | None:
+    """Where the sheet's examples are not the ones given (--example, --spec): a signal for the
+    grader (the sheet is checked against its own numbers either way), or None."""
+    expected = topology.constants(spec)
+    differ = [(name, got, expected[name]) for name, got in against.items()
+              if name in expected and not re.fullmatch(r"b\d+", name) and got is not None
+              and abs(got - expected[name]) > 1e-9 * max(1.0, abs(expected[name]))]
+    if not differ:
+        return None
+    shown = ", ".join(f"{n} is {got:.10g} in the sheet, {want:.10g} in the description"
+                      for n, got, want in differ[:4])
+    more = f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""
+    return (f"its examples are not the ones given (--example, --spec): {shown}{more}; every "
+            "quantity was checked against the sheet's own numbers")
 
 
 def _per_example(table: Table) -> bool:
