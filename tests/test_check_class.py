@@ -110,6 +110,13 @@ def test_annotated_copy_marks_the_wrong_cells_only(tmp_path: Path,
     before, after = openpyxl.load_workbook(source), openpyxl.load_workbook(out)
     assert after.sheetnames == ["Check", "Backprop"]
     assert any("WRONG" in str(c.value) for c in after["Check"]["A"])
+    # the grade at the top of the Check sheet, and the sheet prints one page wide
+    check = after["Check"]
+    top = [str(check.cell(r, 1).value) for r in range(2, 8)]
+    assert top[0].startswith("WRONG: ") and " of 100 points" in top[0]
+    assert any(line.startswith("points lost: ") for line in top), top
+    assert check.page_setup.fitToWidth == 1 and check.page_setup.fitToHeight == 0
+    assert check.sheet_properties.pageSetUpPr.fitToPage
     ws, orig = after["Backprop"], before["Backprop"]
     for row in orig.iter_rows():
         for c in row:
@@ -134,6 +141,9 @@ def test_annotated_copies_of_a_class_open_in_libreoffice(
     capsys.readouterr()
     assert sorted(p.name for p in notes.iterdir()) == [
         "alice.checked.xlsx", "bob.checked.xlsx", "carol.checked.xlsx"]
+    for name in ("alice", "bob", "carol"):  # the grade of the class table is in each copy
+        check = openpyxl.load_workbook(notes / f"{name}.checked.xlsx")["Check"]
+        assert " of 100 points" in str(check["A2"].value), name
     (tmp_path / "lo").mkdir()
     saved = render.recalculated_copy(notes / "bob.checked.xlsx", tmp_path / "lo")
     values = openpyxl.load_workbook(saved, data_only=True)["Backprop"]

@@ -13,13 +13,17 @@ from workbook_builder.cli.main import main
 
 XOR = [["--example", "0", "0", "0"], ["--example", "0", "1", "1"],
        ["--example", "1", "0", "1"], ["--example", "1", "1", "0"]]
+
+
+def flat(groups: list[list[str]]) -> list[str]:
+    return [word for group in groups for word in group]
 SHAPE = ["--layers", "2", "2", "1", "--activation", "tanh"]
 
 
 @pytest.fixture(scope="module")
 def xor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("xor") / "xor.xlsx"
-    assert main([*SHAPE, *sum(XOR, []), "--train-biases", "--epochs", "10", "--lr", "0.5",
+    assert main([*SHAPE, *flat(XOR), "--train-biases", "--epochs", "10", "--lr", "0.5",
                  "--out", str(out), "-q"]) == 0
     return out
 
@@ -27,7 +31,7 @@ def xor(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(("given", "sheet_has", "description_has"), [
     ([*XOR[0], "--train-biases"], "4 examples and trainable biases",
      "1 example and trainable biases"),
-    (sum(XOR, []), "4 examples and trainable biases", "4 examples and no trainable biases"),
+    (flat(XOR), "4 examples and trainable biases", "4 examples and no trainable biases"),
     ([*XOR[0]], "4 examples and trainable biases", "1 example and no trainable biases"),
 ])
 def test_another_description_is_named_not_blamed_on_the_sheet(
@@ -44,11 +48,11 @@ def test_another_description_is_named_not_blamed_on_the_sheet(
 
 def test_example_values_are_compared_with_the_sheet(xor: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    other = [*sum(XOR[:3], []), "--example", "1", "1", "1"]  # the last target says 1, not 0
+    other = [*flat(XOR[:3]), "--example", "1", "1", "1"]  # the last target says 1, not 0
     assert main(["check", str(xor), *SHAPE, *other, "--train-biases"]) == 0
     out = capsys.readouterr().out
     assert "SIGNAL: its examples are not the ones given (--example, --spec): t1[4] is 0 in " \
         "the sheet, 1 in the description" in out
     assert "score: 100 of 100 points" in out  # a signal for the grader, the work is right
-    assert main(["check", str(xor), *SHAPE, *sum(XOR, []), "--train-biases"]) == 0
+    assert main(["check", str(xor), *SHAPE, *flat(XOR), "--train-biases"]) == 0
     assert "not the ones given" not in capsys.readouterr().out

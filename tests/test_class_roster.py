@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from workbook_builder.classroom import kit
@@ -113,13 +114,21 @@ def test_a_ring_of_four_copies_is_named_whole_and_a_template_is_nobodys_copy(
     for name in ("00125/work.xlsx", "stranger/work.xlsx"):
         assert "possible copy" not in rows[name]["signals"], rows[name]["signals"]
     # --copies zero: every file a copy signal names scores 0, and the feedback says why
+    notes = tmp_path / "annotated"
     assert main(["check", str(folder), "--roster", key, "--csv", str(table),
-                 "--template", str(template), "--copies", "zero"]) == 0
+                 "--template", str(template), "--copies", "zero", "--annotate",
+                 str(notes)]) == 0
     capsys.readouterr()
     rows = {r["file"]: r for r in rows_of(table) if r["file"]}
     for name in ring:
         assert rows[name]["score"] == "0.0" and "possible copy" in rows[name]["feedback"]
     assert float(rows["00125/work.xlsx"]["score"]) == 100
+    # each annotated copy's Check sheet: the score the table gives and the copy signals
+    check = openpyxl.load_workbook(notes / "00122" / "work.checked.xlsx")["Check"]
+    lines = [str(c.value) for c in check["A"] if c.value is not None]
+    assert lines[1].startswith("score set to 0: a possible copy") and lines[2] == \
+        "student: 00122"
+    assert "signal: possible copy of 00121/work.xlsx: byte-identical files" in lines
 
 
 def test_a_template_that_does_not_exist_is_refused(made: kit.Kit, tmp_path: Path,

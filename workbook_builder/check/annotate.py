@@ -8,11 +8,13 @@ recalculate on opening. The "Check" sheet says so.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 from openpyxl.comments import Comment
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 
 from workbook_builder.check.audit_report import to_lines
 from workbook_builder.check.verdict import SheetReport
@@ -61,6 +63,61 @@ def annotate(source: Path, reports: list[SheetReport], out: Path) -> None:
         sheet.cell(k, 1, line)
         if "WRONG" in line:
             sheet.cell(k, 1).font = Font(bold=True, color="FFC00000")
-    sheet.column_dimensions["A"].width = 160
+    sheet.column_dimensions["A"].width = CHECK_WIDTH
+    fit_rows(sheet)
+    one_page_wide(sheet)
     wb.active = 0
     wb.save(out)
+
+
+#: the Check sheet's one column (characters): its lines wrap within one printed page's width
+CHECK_WIDTH = 110
+WRAP = Alignment(wrap_text=True, vertical="top")
+GRADE_FONT = Font(bold=True)
+
+
+def fit_rows(sheet: Any) -> None:
+    """Wrap each line of column A within the column and make its row tall enough (a
+    spreadsheet does not grow a row for wrapped text that openpyxl wrote)."""
+    for row in sheet.iter_rows(min_col=1, max_col=1):
+        cell = row[0]
+        if cell.value is None:
+            continue
+        cell.alignment = WRAP
+        lines = max(1, -(-len(str(cell.value)) // (CHECK_WIDTH - 10)))  # a margin for wide
+        sheet.row_dimensions[cell.row].height = LINE_POINTS * lines  # letters
+
+
+LINE_POINTS = 15  # a line of the default 11-point font
+
+
+def one_page_wide(sheet: Any) -> None:
+    """Print the sheet one page wide (as many pages long as it takes), landscape A4."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def add_grade(path: str, lines: list[str]) -> bool:
+    """The limited child's entry (checker.grade_annotated): write the grade's ``lines`` (the
+    score, the points lost, the signals) at the top of an annotated copy's Check sheet,
+    replacing the file whole."""
+    target = Path(path)
+    wb = openpyxl.load_workbook(target)
+    sheet = next((ws for ws in wb.worksheets if ws.title.startswith(CHECK_SHEET)), None)
+    if sheet is None:
+        raise ValueError(f"{target.name} has no {CHECK_SHEET} sheet")
+    sheet.insert_rows(2, len(lines) + 1)
+    for k, line in enumerate(lines, start=2):
+        cell = sheet.cell(k, 1, line)
+        if k == 2:
+            cell.font = GRADE_FONT
+    for row in list(sheet.row_dimensions):  # insert_rows moves cells, not row heights
+        del sheet.row_dimensions[row]
+    fit_rows(sheet)
+    part = target.with_name(f".{target.name}.part")
+    wb.save(part)
+    os.replace(part, target)
+    return True

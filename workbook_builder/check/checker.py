@@ -83,6 +83,31 @@ def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = 
     return [asdict(r) for r in reports]
 
 
+GRADE_ENTRY = "workbook_builder.check.annotate:add_grade"
+
+
+def grade_annotated(annotated: Path, lines: list[str], timeout: float, max_memory_mb: int,
+                    pool: isolation.WorkerPool | None = None) -> None:
+    """Write the grade's ``lines`` into an annotated copy's Check sheet, in a limited child (the
+    copy holds the student's text) or one of ``pool``'s workers.
+
+    Raises:
+        AuditError: the child failed or reached a limit.
+    """
+    kwargs = {"path": str(annotated.resolve()), "lines": lines}
+    try:
+        with pool.task_folder() if pool is not None else \
+                isolation.workspace("workbook-builder-check-") as folder:
+            if pool is not None:
+                pool.run(GRADE_ENTRY, kwargs, folder)
+            else:
+                isolation.run_limited(GRADE_ENTRY, kwargs, timeout=timeout,
+                                      max_memory_mb=max_memory_mb, folder=folder)
+    except (isolation.LimitError, isolation.RefusedError) as exc:
+        raise AuditError(f"{annotated}: the grade could not be written into it ({exc})") \
+            from None
+
+
 def _reports(answer: Any) -> list[SheetReport]:
     """The child's JSON as reports; an answer of any other shape is the checker failing."""
     try:

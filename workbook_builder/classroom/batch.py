@@ -306,6 +306,39 @@ def check_all(entries: list[Entry], jobs: int, timeout: float, max_memory_mb: in
     return [rows[e.name] for e in entries]
 
 
+def grade_lines(row: Row) -> list[str]:
+    """What the annotated copy's Check sheet says of the grade: the feedback's parts (the score
+    first, then what is wrong and the points lost) and the signals for the grader."""
+    lines = [part for part in row.feedback.split(" | ") if part]
+    if row.student:
+        lines.insert(1, f"student: {row.student}")
+    return lines + [f"signal: {s}" for s in row.signals]
+
+
+def grade_annotated(rows: Sequence[Row], targets: dict[str, Path], jobs: int, timeout: float,
+                    max_memory_mb: int) -> list[str]:
+    """Each annotated copy's grade written into its Check sheet (checker.grade_annotated, by a
+    pool of limited workers); returns a line for each copy that could not be (it keeps its
+    report, without the grade)."""
+    from workbook_builder.check.checker import grade_annotated as write
+
+    todo = [(r, targets[r.file]) for r in rows
+            if r.file in targets and r.reports and targets[r.file].is_file()]
+    failed: list[str] = []
+    if not todo:
+        return failed
+    with isolation.WorkerPool(timeout, max_memory_mb) as workers, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
+        futures = {threads.submit(write, target, grade_lines(r), timeout, max_memory_mb,
+                                  workers): target for r, target in todo}
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except AuditError as exc:
+                failed.append(str(exc))
+    return failed
+
+
 def worst(rows: list[Row]) -> int:
     return max((r.status for r in rows if r.status != NO_SUBMISSION),
                key=SEVERITY.__getitem__, default=ALL_RIGHT)

@@ -369,6 +369,10 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
         lines.insert(len(lines) - 1, graded)  # the verdict stays the last line
         print("\n".join(printable(line) for line in lines))
     if target is not None:
+        from workbook_builder.check.checker import grade_annotated
+
+        if row.reports:
+            grade_annotated(target, batch.grade_lines(row), args.timeout, args.max_memory)
         print(f"{PROG} check: annotated copy: {printable(str(target))}", file=sys.stderr)
     return row.status
 
@@ -418,10 +422,11 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
         batch.write_csv(args.csv, final)
         _print_table(final, args.json, None)
         return batch.worst(final)
-    return finish_class(final, args)
+    return finish_class(final, args, targets)
 
 
-def finish_class(final: list[Any], args: argparse.Namespace) -> int:
+def finish_class(final: list[Any], args: argparse.Namespace,
+                 targets: dict[str, Path] | None = None) -> int:
     """A whole class's table (check, or merge of the parts): a row for each roster student,
     one graded file each, the copies; the CSV, the exports, the table; the exit status."""
     from workbook_builder.classroom import batch
@@ -435,6 +440,10 @@ def finish_class(final: list[Any], args: argparse.Namespace) -> int:
     if args.csv is not None:
         batch.write_csv(args.csv, final)
     write_exports(final, args)
+    if targets:  # the grade (copies known now) into each annotated copy's Check sheet
+        for problem in batch.grade_annotated(final, targets, args.jobs, args.timeout,
+                                             args.max_memory):
+            print(f"{PROG} check: {problem}", file=sys.stderr)
     _print_table(final, args.json, None)
     return batch.worst(final)
 
