@@ -305,3 +305,17 @@ def test_large_rates_keep_columns_wide_enough(tmp_path: Path) -> None:
             small = number_format(q) == SMALL
             longest = max(len(f"{v:.6E}" if small else f"{v:.9f}") for v in tr[q])
             assert width >= longest, q
+
+
+def test_a_rate_sheet_prints_every_epoch_with_its_header_on_each_page(
+        default_workbook: Path, default_run: Run) -> None:
+    """The file prints all 100 epochs (the pictures come from a copy that prints 20)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(default_workbook)
+    for sheet in layout.sheet_names(default_run):
+        ws = wb[sheet]
+        last = layout.HEADER_ROW + 1 + default_run.epochs  # 1-based: the last epoch's row
+        assert ws.print_area == f"'{sheet}'!$A$1:$AX${last}", sheet
+        assert ws.print_title_rows == f"${layout.HEADER_ROW + 1}:${layout.HEADER_ROW + 1}"
+        assert ws[f"A{last}"].value == default_run.epochs - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -161,8 +162,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         started = time.perf_counter()
         names = layout.pictures(run)
-        pictures = render.render(args.out, names, args.out.parent,
-                                 timeout=args.timeout)
+        with tempfile.TemporaryDirectory(prefix="workbook-builder-render-") as tmp:
+            # the pictures are one page a view: a copy that prints the first epochs only (the
+            # file itself prints every epoch)
+            copy = build(run, Path(tmp) / args.out.name, print_epochs=layout.PRINT_EPOCHS)
+            pictures = render.render(copy, names, args.out.parent, timeout=args.timeout)
         if not args.quiet:
             print(f"rendered {len(pictures)} pictures with LibreOffice into {args.out.parent} "
                   f"in {time.perf_counter() - started:.1f} s: "

@@ -170,7 +170,8 @@ def rate_title(lay: Layout) -> str:
 
 
 def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay: Layout,
-                     index: int, trace: Trace, widths: dict[str, float]) -> None:
+                     index: int, trace: Trace, widths: dict[str, float],
+                     print_epochs: int | None = None) -> None:
     """One learning rate (and optimizer): title, parameter block, header, one row per epoch,
     the chart."""
     lr = layout.rate_sheets(run)[index].lr
@@ -238,9 +239,13 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
     chart.set_size({"width": lay.chart_size[0], "height": lay.chart_size[1]})
     ws.insert_chart(layout.CHART_ROW, lay.chart_col, chart, {"x_offset": 10})
     write_input_copies(ws, fm, lay, values)
-    # printed pages (and the rendered pictures): one per view, the epoch column on each
-    last_row = lay.epoch_row(min(run.epochs, layout.PRINT_EPOCHS) - 1)
-    ws.print_area(0, 0, last_row, lay.views[-1].last)
+    # printed pages: each view down every epoch (the header on each page), the epoch column on
+    # each; a rendered picture is one page: a copy printing PRINT_EPOCHS (render_copy)
+    shown = run.epochs if print_epochs is None else min(run.epochs, print_epochs)
+    ws.print_area(0, 0, lay.epoch_row(shown - 1), lay.views[-1].last)
+    if shown > layout.PRINT_EPOCHS:
+        ws.repeat_rows(lay.group_row if lay.group_row is not None else lay.header_row,
+                       lay.header_row)
     ws.set_v_pagebreaks([view.first for view in lay.views][1:])
     ws.repeat_columns(0)
     page_setup(ws, scale=layout.PRINT_SCALE)
@@ -515,7 +520,8 @@ def write_guide(ws: Worksheet, fm: Formats, run: NetRun, lay: Layout, all_traces
 
 def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
                    progress: Callable[[str], None] | None = None,
-                   sheet_class: type[Worksheet] = PlainFormulaSheet) -> None:
+                   sheet_class: type[Worksheet] = PlainFormulaSheet,
+                   print_epochs: int | None = None) -> None:
     """Write the whole workbook to ``path`` (not atomically; see ``build``).
 
     Args:
@@ -524,6 +530,7 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
         path: where to write.
         progress: called with each sheet's name as it is written.
         sheet_class: the worksheet class (tests compare with XlsxWriter's plain Worksheet).
+        print_epochs: the epochs a rate sheet prints (default: every one).
     """
     run = from_course(run) if isinstance(run, Run) else run
     rate_sheets = layout.rate_sheets(run)
@@ -550,7 +557,7 @@ def write_workbook(run: Run | NetRun, all_traces: list[Trace], path: Path,
         if progress is not None:
             progress(sheet.name)
         write_rate_sheet(wb, sheets[sheet.name], fm, run, lays[k], k, all_traces[k],
-                         widths[sheet.spec])
+                         widths[sheet.spec], print_epochs)
     picture = diagram.network_png(run.net)
     write_network(sheets[layout.NETWORK], fm, lay, picture)
     write_summary(wb, sheets[layout.SUMMARY], fm, run, lays, all_traces)
@@ -576,13 +583,14 @@ def traces(run: Run | NetRun) -> list[Trace]:
     return out
 
 
-def build(run: Run | NetRun, out: Path, progress: Callable[[str], None] | None = None) -> Path:
+def build(run: Run | NetRun, out: Path, progress: Callable[[str], None] | None = None,
+          print_epochs: int | None = None) -> Path:
     """The engine's traces, written atomically: an existing ``out`` is replaced only by a
-    complete file."""
+    complete file (``print_epochs``: see write_workbook)."""
     all_traces = traces(run)
     with atomic_path(out) as tmp:
         try:
-            write_workbook(run, all_traces, tmp, progress)
+            write_workbook(run, all_traces, tmp, progress, print_epochs=print_epochs)
         except OSError as exc:  # name the file the user asked for, not the temporary one
             raise OSError(exc.errno, exc.strerror, str(out)) from None
     return out
