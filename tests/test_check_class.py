@@ -45,13 +45,13 @@ def classroom(tmp_path: Path) -> Path:
 
 
 EXPECTED = {"alice.xlsx": ("all right", 0), "bob.xlsx": ("WRONG", 1),
-            "carol.xlsx": ("incomplete", 3), "dave.xlsx": ("cannot check", 2)}
+            "carol.xlsx": ("incomplete", 3), "dave.xlsx": ("cannot check", 4)}
 
 
 def test_a_folder_gives_a_class_table_that_agrees_with_each_file(
         classroom: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = tmp_path / "class.csv"
-    assert main(["check", str(classroom), "--csv", str(table), "--jobs", "2"]) == 2  # worst
+    assert main(["check", str(classroom), "--csv", str(table), "--jobs", "2"]) == 4  # worst
     out = capsys.readouterr().out
     for name, (verdict, _) in EXPECTED.items():
         (line,) = [x for x in out.splitlines() if x.startswith(f"| {name} |")]
@@ -137,7 +137,7 @@ def test_annotated_copies_of_a_class_open_in_libreoffice(
     from workbook_builder.sheet import render
 
     notes = tmp_path / "annotated"
-    assert main(["check", str(classroom), "--annotate", str(notes)]) == 2
+    assert main(["check", str(classroom), "--annotate", str(notes)]) == 4
     capsys.readouterr()
     assert sorted(p.name for p in notes.iterdir()) == [
         "alice.checked.xlsx", "bob.checked.xlsx", "carol.checked.xlsx"]
@@ -187,7 +187,7 @@ def test_lms_download_gives_a_row_for_everything_and_a_copy_for_each(
     assert len(expected) == 20
     notes, table = tmp_path / "checked", tmp_path / "class.csv"
     assert main(["check", str(folder), "--annotate", str(notes), "--csv", str(table),
-                 "--jobs", "2"]) == 2
+                 "--jobs", "2"]) == 4
     rows = table_rows(capsys.readouterr().out)
     assert set(rows) == {printable(n) for n in expected}  # "groupA/M\xfcller.xlsx"
     for name, want in expected.items():
@@ -262,7 +262,7 @@ def test_csv_for_one_file_is_a_one_row_table(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     bob, junk = make(tmp_path / "bob.xlsx", Layout(edit=template_bug)), tmp_path / "junk.xlsx"
     junk.write_text("not a workbook")
-    for path, code, verdict in ((bob, 1, "WRONG"), (junk, 2, "cannot check")):
+    for path, code, verdict in ((bob, 1, "WRONG"), (junk, 4, "cannot check")):
         table = tmp_path / f"{path.stem}.csv"
         assert main(["check", str(path), "--csv", str(table)]) == code
         with table.open(encoding="utf-8") as f:
@@ -307,7 +307,7 @@ def test_interrupted_class_keeps_its_rows_and_resume_checks_only_the_rest(
     monkeypatch.setattr(batch, "check_isolated", lambda path, *a, **k: (
         checked.append(path.parent.name), real(path, *a, **k))[1])
     (folder / "s1" / "work.xlsx").write_text("handed in again")  # changed: checked again
-    assert main([*argv, "--resume"]) == 2
+    assert main([*argv, "--resume"]) == 4
     assert checked == ["s1", "s3", "s4", "s5"]
     assert list(table_rows(capsys.readouterr().out)) == [f"s{k}/work.xlsx" for k in range(6)]
     with table.open(encoding="utf-8") as f:
@@ -372,7 +372,7 @@ def test_names_are_printed_escaped_and_formulas_defused(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "workbook_builder", "check", str(folder),
                                "--csv", str(table), *fmt], cwd=REPO, capture_output=True,
                               env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
-        assert done.returncode == 2, done.stderr
+        assert done.returncode == 4, done.stderr
         assert b"Traceback" not in done.stderr
         outputs.append(done.stdout.decode("utf-8"))
     text, as_json = outputs

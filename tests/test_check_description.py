@@ -37,7 +37,7 @@ def xor(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_another_description_is_named_not_blamed_on_the_sheet(
         xor: Path, given: list[str], sheet_has: str, description_has: str,
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(xor), *SHAPE, *given]) == 2
+    assert main(["check", str(xor), *SHAPE, *given]) == 4
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()[-1]
     assert "WRONG" not in captured.out and "score" not in captured.out

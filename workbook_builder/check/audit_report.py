@@ -23,7 +23,9 @@ def _finite(value: Any) -> Any:
 
 
 #: the check's exit statuses (documented in the README and `check --help`)
-ALL_RIGHT, WRONG, CANNOT_CHECK, INCOMPLETE = 0, 1, 2, 3
+#: a file's exit status; 2 is a usage error (bad options, an output that cannot be written),
+#: refused before any file is read, never a file's verdict
+ALL_RIGHT, WRONG, INCOMPLETE, CANNOT_CHECK = 0, 1, 3, 4
 
 
 def status(reports: list[SheetReport]) -> int:

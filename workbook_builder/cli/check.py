@@ -109,10 +109,12 @@ def build_check_parser() -> Parser:
         "inputs, and name the wrong columns with a diagnosis; each workbook is checked in a "
         "separate process with time and memory limits (.ods and .xls are converted by "
         "LibreOffice first). "
-        "Exit status: 0 every quantity found, checked and right; 1 some column wrong; 2 the "
-        "file could not be checked (or a limit was reached, or bad input); 3 what was found is "
-        "right but some quantities were not found or not checked; for several files, the "
-        "worst; 129 the terminal closed; 130 interrupted (the rows done are kept).",
+        "Exit status: 0 every quantity found, checked and right; 1 some column wrong; 3 what "
+        "was found is right but some quantities were not found or not checked; 4 the file "
+        "could not be checked (not a workbook, no table, a limit reached); for several files, "
+        "the worst (4 > 1 > 3 > 0); 2 bad options or an output that cannot be written "
+        "(refused before any file is read); 129 the terminal closed; 130 interrupted (the rows "
+        "done are kept).",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
@@ -262,6 +264,9 @@ def _check(args: argparse.Namespace) -> int:
     """Every output checked before the first workbook is: then one file, or a class."""
     from workbook_builder.classroom import batch, points, roster
 
+    for given in args.paths:  # a mistyped path is bad input, not a student's file
+        if not os.path.lexists(given):
+            raise UsageError(f"{given}: no such file or folder")
     entries = batch.collect(args.paths)
     if not entries:
         raise UsageError("no workbooks (" + ", ".join(batch.SUFFIXES) + ") in "
@@ -354,8 +359,9 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
         from workbook_builder.classroom.submissions import complete
 
         write_exports(complete([row], args.key, zero=args.no_submission == "zero"), args)
-    if row.error is not None:
-        raise AuditError(row.error)
+    if row.error is not None:  # one line, as for bad input, but its own status
+        print(f"{PROG}: cannot check: {printable(row.error)}", file=sys.stderr)
+        return row.status
     if args.json:
         print(json.dumps(batch.safe_json({**to_json(entry.path, row.reports),
                                           "student": row.student, "score": row.score,
