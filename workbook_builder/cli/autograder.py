@@ -80,7 +80,6 @@ def cmd_autograder(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path}: no such file")
     # the same --example/--spec checks as check's; a mistake found here, not in every container
-    args.export, args.out_of, args.shard = [], None, None
     try:
         network = network_fields(args)
     except OSError as exc:
