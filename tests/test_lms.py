@@ -170,3 +170,31 @@ def test_a_plain_roster_exports_for_moodle_by_id_number(tmp_path: Path) -> None:
                        "Backprop workbook (Feedback)"]
     assert rows[1][:4] == ["007", "Ada Lovelace", "ada@x.example", "100"]
     assert json.loads((tmp_path / "kit" / "lms.json").read_text())["name_columns"] == ["name"]
+
+
+def test_an_export_in_another_language_takes_id_column(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """Moodle writes its headers in the user's language: name the id column."""
+    path = tmp_path / "bewertungen.csv"
+    path.write_text("Vorname,Nachname,ID-Nummer,E-Mail-Adresse\n"
+                    "Jana,Schmidt,0042,jana@uni.example\nOle,Berg,0043,ole@uni.example\n",
+                    encoding="utf-8")
+    assert main(["assign", str(path), "--out", str(tmp_path / "k0"), "--secret", SECRET]) == 2
+    assert "--id-column" in capsys.readouterr().err
+    assert main(["assign", str(path), "--out", str(tmp_path / "kit"), "--secret", SECRET,
+                 "--epochs", "6", "--id-column", "ID-Nummer", "-q"]) == 0
+    key = roster.read_key(tmp_path / "kit" / "key.csv")
+    assert list(key) == ["0042", "0043"] and key.extra["0043"]["Nachname"] == "Berg"
+    assert main(["assign", str(path), "--out", str(tmp_path / "k1"), "--secret", SECRET,
+                 "--id-column", "Matrikel"]) == 2
+    assert "no column 'Matrikel'" in capsys.readouterr().err
+
+
+def test_a_spreadsheet_as_roster_asks_for_its_csv(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "grades.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really")
+    assert main(["assign", str(path), "--out", str(tmp_path / "kit"), "--secret", SECRET]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the roster as CSV" in err

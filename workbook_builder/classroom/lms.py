@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 #: Moodle's identity columns, in the order its export writes them
@@ -71,6 +71,9 @@ class Lms:
             raise LmsError(f"{path}: not the lms.json that assign wrote ({exc})") from None
 
 
+Rows = list[tuple[int, dict[str, str]]]
+
+
 @dataclass(frozen=True)
 class Roster:
     """A roster's students as rows (every column kept), which column is the id, and the LMS."""
@@ -92,10 +95,20 @@ def kind_of(header: list[str]) -> str:
     return "plain"
 
 
-def read(path: Path, header: list[str], rows: list[dict[str, str]]) -> Roster:
-    """The roster of a CSV already split into ``header`` and ``rows`` (roster.read_table)."""
+def read(path: Path, header: list[str], rows: list[dict[str, str]],
+         id_column: str | None = None) -> Roster:
+    """The roster of a CSV already split into ``header`` and ``rows`` (roster.read_table);
+    ``id_column`` names the column of the ids (an export in another language: "ID-Nummer")."""
     clean = [(k, {(h or "").strip(): (v or "").strip() for h, v in r.items() if h is not None})
              for k, r in enumerate(rows, start=2)]
+    if id_column is not None:
+        if id_column not in header:
+            raise LmsError(f"{path}: no column {id_column!r} (--id-column); the header is "
+                           f"{', '.join(repr(h) for h in header) or 'empty'}")
+        if kind_of(header) == "plain":
+            return _plain(header, clean, id_column)
+        found = read(path, header, rows)  # Moodle's or Canvas's own rows and columns
+        return replace(found, lms=replace(found.lms, id_column=id_column))
     kind = kind_of(header)
     if kind == "canvas":
         return _canvas(path, header, clean)
@@ -105,14 +118,16 @@ def read(path: Path, header: list[str], rows: list[dict[str, str]]) -> Roster:
     if id_column is None:
         raise LmsError(f"{path}: no 'id' column (the header is "
                        f"{', '.join(repr(h) for h in header) or 'empty'}); add a column "
-                       "headed id with one id per student, or give the LMS's own export "
-                       "(Moodle's grade export, a Canvas gradebook export)")
+                       "headed id with one id per student, give the LMS's own export "
+                       "(Moodle's grade export, a Canvas gradebook export), or name the "
+                       "column with --id-column")
+    return _plain(header, clean, id_column)
+
+
+def _plain(header: list[str], rows: Rows, id_column: str) -> Roster:
     names = tuple(h for h in header if h.lower() in ("name", "full name", "student", "first name",
                                                      "last name", "surname", "given name"))
-    return Roster(header, clean, Lms("plain", id_column, name_columns=names))
-
-
-Rows = list[tuple[int, dict[str, str]]]
+    return Roster(header, rows, Lms("plain", id_column, name_columns=names))
 
 
 def _moodle(path: Path, header: list[str], rows: Rows) -> Roster:

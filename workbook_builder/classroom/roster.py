@@ -125,7 +125,11 @@ def read_roster(path: Path) -> list[Student]:
     return read_class(path)[0]
 
 
-def read_class(path: Path) -> tuple[list[Student], Lms]:
+#: what a spreadsheet is saved as; a roster must be its CSV export
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+def read_class(path: Path, id_column: str | None = None) -> tuple[list[Student], Lms]:
     """The students, in roster order, and the LMS the roster came from: a CSV with an ``id``
     column, Moodle's grade export or a Canvas gradebook export (lms.py). Every column but a
     plain roster's ``id`` travels with the student.
@@ -134,9 +138,12 @@ def read_class(path: Path) -> tuple[list[Student], Lms]:
         RosterError: no id column, an empty or duplicate id, or too many rows (the message
             names the row as a spreadsheet numbers it: the header is row 1).
     """
+    if path.suffix.lower() in SPREADSHEETS:
+        raise RosterError(f"{path}: a spreadsheet; give the roster as CSV (Moodle: Export > "
+                          "Plain text file; Canvas: Export, a .csv; a spreadsheet: Save As CSV)")
     header, rows = read_table(path)
     try:
-        found = lms.read(path, header, rows)
+        found = lms.read(path, header, rows, id_column)
     except lms.LmsError as exc:
         raise RosterError(str(exc)) from None
     if not found.rows:

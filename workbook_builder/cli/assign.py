@@ -35,6 +35,10 @@ def build_assign_parser() -> Parser:
                         help="a CSV with an 'id' column, Moodle's grade export or a Canvas "
                         "gradebook export (every column is carried along into the key and "
                         "comes back out in check's --export)")
+    parser.add_argument("--id-column", metavar="NAME", default=None,
+                        help="the roster's column of the students' ids, where it is not 'id' "
+                        "(default: id; Moodle's export: ID number, else Email address; Canvas's: "
+                        "ID); e.g. an export in another language: --id-column ID-Nummer")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a new (or empty) folder for the kit")
     secret = parser.add_mutually_exclusive_group()
@@ -78,7 +82,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
         raise UsageError("the secret is shorter than 8 characters: students could guess it")
     from tqdm import tqdm
 
-    students, lms = roster.read_class(args.roster)
+    students, lms = roster.read_class(args.roster, args.id_column)
     if lms.kind != "plain" and not args.quiet:
         print(f"read {args.roster} as {lms.kind.capitalize()}'s export: {len(students)} "
               f"student(s), the id from its {lms.id_column!r} column"
