@@ -27,7 +27,8 @@ from tests.test_check_networks import MSE, PLANTED, SOFTMAX, XOR, fields, letter
 from workbook_builder.check import audit
 from workbook_builder.check.audit_report import to_lines
 from workbook_builder.check.engine import ENGINE_VARIABLE, Calculation, FormulasCalculation
-from workbook_builder.check.evaluate import Book, Err, Unsupported
+from workbook_builder.check.evaluate import Book
+from workbook_builder.check.excel import Err, Unsupported
 from workbook_builder.check.foreign import engine_copy
 from workbook_builder.network.spec import Run
 from workbook_builder.sheet import writer

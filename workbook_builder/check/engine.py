@@ -140,7 +140,8 @@ def guard_other_files(allowed: Path) -> None:
 def parses(formula: str, row: int, col: int) -> bool:
     """Is ``formula`` a formula at all? This package's parser accepts it, or (what that parser
     does not read: Google's POW, functions it lacks) the formulas engine's does."""
-    from workbook_builder.check.evaluate import Unsupported, parse
+    from workbook_builder.check.evaluate import parse
+    from workbook_builder.check.excel import Unsupported
 
     try:
         parse(formula, row, col)
@@ -204,7 +205,7 @@ def calculation(wb: Any, copy: Path, ranges: list[str], source: Path
     Raises:
         AuditError: the formulas engine cannot load the copy (``source`` names the file).
     """
-    from workbook_builder.check.evaluate import Unsupported
+    from workbook_builder.check.excel import Unsupported
 
     if os.environ.get(ENGINE_VARIABLE, "auto") != "formulas":
         try:
@@ -235,7 +236,7 @@ class Calculation:
     evaluator (check/evaluate.py): each distinct formula compiled once.
 
     Raises:
-        evaluate.Unsupported: a formula it does not compute as Excel would (the caller then
+        excel.Unsupported: a formula it does not compute as Excel would (the caller then
             uses FormulasCalculation).
     """
 
