@@ -263,6 +263,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     """Every output checked before the first workbook is: then one file, or a class."""
     from workbook_builder.classroom import batch, points, roster
+    from workbook_builder.classroom import table as class_table
 
     for given in args.paths:  # a mistyped path is bad input, not a student's file
         if not os.path.lexists(given):
@@ -294,8 +295,8 @@ def _check(args: argparse.Namespace) -> int:
                          "run to continue (without --resume, a new table is started)")
     if args.resume:
         try:
-            finished = batch.finished_rows(args.csv, entries)
-        except batch.NotATable as exc:
+            finished = class_table.finished_rows(args.csv, entries)
+        except class_table.NotATable as exc:
             raise UsageError(f"--resume: {exc}") from None
     try:
         args.network = network_fields(args)
@@ -348,13 +349,14 @@ def _annotated_targets(entries: list[Any], annotate: Path | None,
 def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
     from workbook_builder.check.audit_report import to_json, to_lines
     from workbook_builder.classroom import batch
+    from workbook_builder.classroom import table as class_table
     from workbook_builder.escape import printable
 
     row = batch.row_for(entry, args.timeout, args.max_memory, target,
                         every_row=args.every_row, progress=True, network=args.network)
     batch.apply_grade(row, args.key, args.rubric)
     if args.csv is not None:
-        batch.write_csv(args.csv, [row])
+        class_table.write_csv(args.csv, [row])
     if args.export:
         from workbook_builder.classroom.submissions import complete
 
@@ -363,7 +365,7 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
         print(f"{PROG}: cannot check: {printable(row.error)}", file=sys.stderr)
         return row.status
     if args.json:
-        print(json.dumps(batch.safe_json({**to_json(entry.path, row.reports),
+        print(json.dumps(class_table.safe_json({**to_json(entry.path, row.reports),
                                           "student": row.student, "score": row.score,
                                           "signals": row.signals}), indent=2,
                          ensure_ascii=False, allow_nan=False, default=str))
@@ -389,6 +391,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
     from tqdm import tqdm
 
     from workbook_builder.classroom import batch
+    from workbook_builder.classroom import table as class_table
 
     rows: dict[str, batch.Row] = dict(finished)
     if finished:
@@ -398,7 +401,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
     def done_so_far() -> list[batch.Row]:
         return [rows[e.name] for e in entries if e.name in rows]
 
-    log = None if args.csv is None else batch.CsvLog(args.csv, done_so_far())
+    log = None if args.csv is None else class_table.CsvLog(args.csv, done_so_far())
 
     def done(row: batch.Row) -> None:
         batch.apply_grade(row, args.key, args.rubric)
@@ -425,7 +428,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
     if args.shard is not None:  # the class is whole only in `merge`
         for row in final:
             row.shard = "{}/{}".format(*args.shard)
-        batch.write_csv(args.csv, final)
+        class_table.write_csv(args.csv, final)
         _print_table(final, args.json, None)
         return batch.worst(final)
     return finish_class(final, args, targets)
@@ -436,6 +439,7 @@ def finish_class(final: list[Any], args: argparse.Namespace,
     """A whole class's table (check, or merge of the parts): a row for each roster student,
     one graded file each, the copies; the CSV, the exports, the table; the exit status."""
     from workbook_builder.classroom import batch
+    from workbook_builder.classroom import table as class_table
 
     if args.key is not None:  # every roster student a row, one graded file each
         from workbook_builder.classroom.submissions import complete
@@ -444,7 +448,7 @@ def finish_class(final: list[Any], args: argparse.Namespace,
     batch.apply_copies(final, batch.handed_out(args.template, args.timeout, args.max_memory),
                        zero=args.copies == "zero")
     if args.csv is not None:
-        batch.write_csv(args.csv, final)
+        class_table.write_csv(args.csv, final)
     write_exports(final, args)
     if targets:  # the grade (copies known now) into each annotated copy's Check sheet
         for problem in batch.grade_annotated(final, targets, args.jobs, args.timeout,
@@ -456,24 +460,24 @@ def finish_class(final: list[Any], args: argparse.Namespace,
 
 
 def _print_table(rows: list[Any], as_json: bool, total: int | None) -> None:
-    from workbook_builder.classroom import batch
+    from workbook_builder.classroom import table as class_table
 
     if as_json:
-        print(json.dumps([batch.json_row(r) for r in rows], indent=2, ensure_ascii=False,
+        print(json.dumps([class_table.json_row(r) for r in rows], indent=2, ensure_ascii=False,
                          allow_nan=False, default=str))
     else:
-        print("\n".join(batch.markdown(rows, total)))
+        print("\n".join(class_table.markdown(rows, total)))
 
 
 
 def _keep_partial(rows: list[Any], total: int, args: argparse.Namespace) -> None:
     """An interrupted class: the rows done written to the CSV and printed (a closed terminal
     may refuse the printing; the CSV is what counts)."""
-    from workbook_builder.classroom import batch
+    from workbook_builder.classroom import table as class_table
 
     with contextlib.suppress(OSError):
         if args.csv is not None:
-            batch.write_csv(args.csv, rows)
+            class_table.write_csv(args.csv, rows)
         _print_table(rows, args.json, total)
         if args.csv is not None:
             print(f"{PROG} check: {len(rows)} of {total} file(s) done are in {args.csv}; run "

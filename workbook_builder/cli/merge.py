@@ -42,6 +42,7 @@ def parts_rows(tables: list[Path]) -> list[Any]:
         UsageError: a table that is not one, a part missing or given twice, a file twice.
     """
     from workbook_builder.classroom import batch
+    from workbook_builder.classroom import table as class_table
 
     rows: list[batch.Row] = []
     labels: dict[str, Path] = {}
@@ -50,8 +51,8 @@ def parts_rows(tables: list[Path]) -> list[Any]:
         if not table.is_file():
             raise UsageError(f"{table}: no such table; give the --csv files of the parts")
         try:
-            found = batch.read_rows(table)
-        except batch.NotATable as exc:
+            found = class_table.read_rows(table)
+        except class_table.NotATable as exc:
             raise UsageError(str(exc)) from None
         mine = {r.shard for r in found if r.file and r.status != batch.NO_SUBMISSION}
         if len(mine) > 1:
