@@ -6,7 +6,7 @@ from workbook_builder.network import topology
 from workbook_builder.network.netrun import course_spec
 from workbook_builder.network.reference import Trace
 from workbook_builder.network.spec import Network
-from workbook_builder.sheet.writer import first_epoch_below
+from workbook_builder.sheet.pages import first_epoch_below
 
 __all__ = ["first_epoch_below", "trace", "traces"]
 

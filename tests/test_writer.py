@@ -21,7 +21,8 @@ from tests.course import first_epoch_below, trace, traces
 from workbook_builder.network.reference import QUANTITIES, Trace
 from workbook_builder.network.spec import Network, Run, sheet_name
 from workbook_builder.sheet import layout
-from workbook_builder.sheet.writer import SMALL, build, number_format, write_workbook
+from workbook_builder.sheet.formats import SMALL, number_format
+from workbook_builder.sheet.writer import build, write_workbook
 
 
 @pytest.fixture(scope="module")
