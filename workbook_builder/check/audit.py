@@ -60,8 +60,6 @@ from workbook_builder.check.verdict import ColumnResult, SheetReport
 from workbook_builder.network.reference import Array
 
 MAX_ROWS = 5_000  # epoch rows checked per table
-DEFAULT_TIMEOUT = 300  # seconds for the whole check (the child process is killed then)
-DEFAULT_MEMORY_MB = 2048  # the child process's address-space cap
 
 
 def identify_by_values(table: Table, given: dict[str, Array],

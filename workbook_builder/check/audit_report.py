@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from workbook_builder.check.verdict import SheetReport
 
@@ -14,7 +13,7 @@ from workbook_builder.check.verdict import SheetReport
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: a value that is not a finite number becomes null."""
     if isinstance(value, float):
-        return value if np.isfinite(value) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -48,7 +47,7 @@ def to_json(path: Path, reports: list[SheetReport]) -> dict[str, Any]:
 
 
 def _number(value: float | None, digits: int = 10) -> str:
-    return f"{value:.{digits}g}" if value is not None and np.isfinite(value) else "no number"
+    return f"{value:.{digits}g}" if value is not None and math.isfinite(value) else "no number"
 
 
 def to_lines(reports: list[SheetReport]) -> list[str]:

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from workbook_builder import isolation
-from workbook_builder.check.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, audit
-from workbook_builder.check.foreign import MAX_BYTES, AuditError
+from workbook_builder.check.limits import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    MAX_BYTES,
+    AuditError,
+)
 from workbook_builder.check.verdict import ColumnResult, SheetReport
 from workbook_builder.files import atomic_path
 
@@ -27,8 +31,6 @@ ENTRY = "workbook_builder.check.checker:audit_json"
 #: the least --max-memory: importing numpy, openpyxl and all of formulas' functions maps 275 MB
 #: of address space (measured, VmPeak), and checking the smallest table needs 350-400 MB; with
 #: less, the engine's lazy imports fail and are retried until the deadline (measured at 200 MB)
-MIN_MEMORY_MB = 512
-MAX_MEMORY_MB = 1_048_576  # a terabyte: far above any machine this runs on
 #: formats LibreOffice converts to .xlsx before the check
 CONVERTED = (".ods", ".xls")
 
@@ -64,6 +66,8 @@ def audit_json(path: str, workdir: str, progress: bool, annotated: str | None = 
                ) -> list[dict[str, Any]]:
     """The child process's entry: ``audit`` with JSON in and out; with ``annotated``, also
     write the annotated copy there (inside the child, since it parses the file again)."""
+    from workbook_builder.check.audit import audit  # the child's work: its libraries here
+
     def say(text: str) -> None:
         print(f"python -m workbook_builder check: {text}", file=sys.stderr, flush=True)
 

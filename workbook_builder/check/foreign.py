@@ -19,17 +19,14 @@ from openpyxl.formula.tokenizer import Token, Tokenizer
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
+from workbook_builder.check.limits import MAX_BYTES as MAX_BYTES
+from workbook_builder.check.limits import AuditError as AuditError
 from workbook_builder.isolation import out_of_memory
 
-MAX_BYTES = 20_000_000  # the file as sent
 MAX_PART_BYTES = 100_000_000  # one part of the zip, inflated (a 6 × 300-epoch sheet is ~8 MB)
 MAX_TOTAL_BYTES = 250_000_000  # all parts, inflated
 
 Cells = dict[tuple[int, int], Any]  # (1-based row, 1-based column) -> value or "=formula"
-
-
-class AuditError(Exception):
-    """The file cannot be checked at all; the message says what was wrong and what to do."""
 
 
 def open_workbook(path: Path) -> openpyxl.Workbook:

@@ -31,7 +31,7 @@ from workbook_builder.check.audit_report import (
     status,
 )
 from workbook_builder.check.checker import check_isolated
-from workbook_builder.check.foreign import AuditError
+from workbook_builder.check.limits import AuditError
 from workbook_builder.check.verdict import SheetReport
 from workbook_builder.classroom.points import Part
 from workbook_builder.classroom.roster import Numbers

@@ -20,8 +20,6 @@ from pathlib import Path, PurePath
 
 from workbook_builder.classroom import lms
 from workbook_builder.classroom.lms import Lms
-from workbook_builder.network import topology
-from workbook_builder.network.netrun import course_spec
 from workbook_builder.network.spec import Network
 
 #: the key's columns (the default network), in order
@@ -80,6 +78,9 @@ def numbers_for(secret: bytes, student_id: str, eta: float | None = None) -> Num
 
     Draws again (attempt 1, 2, …) until the error falls visibly over the first epochs.
     """
+    from workbook_builder.network import topology  # NumPy: only where numbers are drawn
+    from workbook_builder.network.netrun import course_spec
+
     for attempt in range(MAX_ATTEMPTS):
         def hundredths(what: str, kind: str, attempt: int = attempt) -> float:
             lo, hi = RANGES[kind]

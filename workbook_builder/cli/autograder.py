@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from workbook_builder.check.foreign import AuditError
+from workbook_builder.check.limits import AuditError
 from workbook_builder.cli.check import add_limit_options, add_network_options, network_fields
 from workbook_builder.cli.common import PROG, HelpFormatter, Parser, UsageError, check_output
 from workbook_builder.network.spec import SpecError

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from workbook_builder.check.audit import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from workbook_builder.check.foreign import AuditError
+from workbook_builder.check.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AuditError
 from workbook_builder.cli.common import (
     PROG,
     HelpFormatter,
@@ -25,7 +24,6 @@ from workbook_builder.cli.common import (
     finite_float,
     positive_int,
 )
-from workbook_builder.network import netrun
 from workbook_builder.network.spec import SpecError
 
 
@@ -85,7 +83,7 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
-    from workbook_builder.check.checker import MAX_MEMORY_MB, MIN_MEMORY_MB
+    from workbook_builder.check.limits import MAX_MEMORY_MB, MIN_MEMORY_MB
     from workbook_builder.isolation import MAX_SECONDS
 
     parser.add_argument("--timeout", type=bounded_int(1, MAX_SECONDS, "s", ""),
@@ -200,9 +198,11 @@ def write_exports(rows: list[Any], args: argparse.Namespace) -> None:
 def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
     """The network ``check`` was given (TOML file, then options over it), checked; None when
     none was given."""
-    from workbook_builder.check.netdetect import spec_of
+    fields: dict[str, Any] = {}
+    if args.spec is not None:
+        from workbook_builder.network import netrun
 
-    fields = netrun.read_toml(args.spec) if args.spec is not None else {}
+        fields = netrun.read_toml(args.spec)
     given = {"layers": args.layers, "activation": args.activation,
              "output_activation": args.output_activation, "loss": args.loss,
              "examples": args.example, "biases": args.biases,
@@ -213,6 +213,8 @@ def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
     fields.update({k: v for k, v in given.items() if v is not None})
     if not fields:
         return None
+    from workbook_builder.check.netdetect import spec_of
+
     named = [k for k in ("optimizer", "momentum", "alpha", "betas", "eps") if k in fields]
     if named and fields.get("optimizer", "sgd") not in ("sgd", ["sgd"]):
         raise UsageError(f"--spec {args.spec}: check judges plain gradient descent only for "
