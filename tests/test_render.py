@@ -130,9 +130,12 @@ def test_libreoffice_really_recalculates(default_workbook: Path, tmp_path: Path,
 @pytest.mark.libreoffice
 @needs_soffice
 def test_render_writes_one_clean_picture_per_sheet(tmp_path: Path) -> None:
+    """Two rates: the Guide, Network and Summary and every view of a rate sheet, twice (the six
+    rates' sheets differ only in η)."""
     out = tmp_path / "book.xlsx"
-    assert main(["--out", str(out), "--epochs", "40", "--render", "--quiet"]) == 0
-    run = Run(epochs=40)
+    assert main(["--out", str(out), "--epochs", "40", "--lr", "0.5", "2", "--render",
+                 "--quiet"]) == 0
+    run = Run(epochs=40, learning_rates=(0.5, 2.0))
     names = sorted(p.name for p in tmp_path.glob("*.png"))
     assert names == sorted(f"{p}.png" for p in layout.pictures(from_course(run)))
     assert len(names) == 3 + len(layout.sheet_names(run)) * (len(layout.RATE_VIEWS) + 1)
