@@ -50,15 +50,17 @@ CANVAS_PEOPLE = (("Smith, Jane", "20001", "00123", "jsmith"),
 
 def canvas_export(path: Path) -> Path:
     header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
-              "Backprop workbook (123456)", "Quiz 1 (123457)", "Current Points", "Final Points",
+              "Backprop workbook (123456)", "Quiz 1 (123457)", "Notes", "Current Points",
+              "Final Points",
               "Current Score", "Unposted Current Score", "Final Score", "Unposted Final Score",
               "Current Grade", "Unposted Current Grade", "Final Grade", "Unposted Final Grade"]
-    rows = [header,
-            ["    Points Possible", "", "", "", "", "10.00", "5.00", *["(read only)"] * 10]]
+    rows = [header,  # a manually posted assignment: Canvas's row under the header, no student
+            ["", "", "", "", "", "Manual Posting", "", "", *[""] * 10],
+            ["    Points Possible", "", "", "", "", "10.00", "5.00", "", *["(read only)"] * 10]]
     for name, uid, sis, login in CANVAS_PEOPLE:
-        rows.append([name, uid, sis, login, "DL 101 Fall", "", "4.00", "4.00", "4.00",
+        rows.append([name, uid, sis, login, "DL 101 Fall", "", "4.00", "late", "4.00", "4.00",
                      "80.00", "80.00", "26.67", "26.67", "B-", "B-", "F", "F"])
-    rows.append(["Student, Test", "29999", "", "5f1e0c0d", "DL 101 Fall", "", "", "0.00",
+    rows.append(["Student, Test", "29999", "", "5f1e0c0d", "DL 101 Fall", "", "", "", "0.00",
                  "0.00", "", "", "0.00", "0.00", "", "", "F", "F"])
     with path.open("w", newline="", encoding="utf-8-sig") as f:
         csv.writer(f).writerows(rows)

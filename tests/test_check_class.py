@@ -117,6 +117,7 @@ def test_annotated_copy_marks_the_wrong_cells_only(tmp_path: Path,
     assert any(line.startswith("points lost: ") for line in top), top
     assert check.page_setup.fitToWidth == 1 and check.page_setup.fitToHeight == 0
     assert check.sheet_properties.pageSetUpPr.fitToPage
+
     ws, orig = after["Backprop"], before["Backprop"]
     for row in orig.iter_rows():
         for c in row:
@@ -127,6 +128,23 @@ def test_annotated_copy_marks_the_wrong_cells_only(tmp_path: Path,
     assert "expected 0.0003517763216" in ws["Z4"].comment.text
     assert "uses a_h1 where a_h2 belongs" in ws["Z4"].comment.text
     assert ws["Y4"].comment is None
+
+
+def test_a_name_in_the_grade_never_becomes_a_formula(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The grade's lines hold the student's sheet names: one that reads as a formula after
+    the feedback's " | " stays text in the annotated copy's Check sheet."""
+    source = make(tmp_path / "bob.xlsx", Layout(edit=template_bug))
+    wb = openpyxl.load_workbook(source)
+    wb["Backprop"].title = 'x | =HYPERLINK("e.vu") | y'
+    wb.save(source)
+    out = tmp_path / "bob-checked.xlsx"
+    assert main(["check", str(source), "--annotate", str(out)]) == 1
+    capsys.readouterr()
+    check = openpyxl.load_workbook(out)["Check"]
+    texts = [c for c in check["A"] if c.value is not None]
+    assert any("HYPERLINK" in str(c.value) for c in texts)
+    assert all(c.data_type != "f" for c in texts)
 
 
 @pytest.mark.libreoffice

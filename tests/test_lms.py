@@ -198,3 +198,61 @@ def test_a_spreadsheet_as_roster_asks_for_its_csv(tmp_path: Path,
     assert main(["assign", str(path), "--out", str(tmp_path / "kit"), "--secret", SECRET]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "give the roster as CSV" in err
+
+
+def test_the_key_keeps_identity_not_the_class_other_grades(canvas_kit: Path,
+                                                            moodle_kit: Path) -> None:
+    """An LMS export holds every grade of the course: the key keeps who each student is and
+    the assignment's column, nothing else (it travels into autograders)."""
+    canvas = roster.read_key(canvas_kit / "key.csv")
+    assert set(canvas.columns) == {"Student", "ID", "SIS User ID", "SIS Login ID", "Section",
+                                   "Backprop workbook (123456)"}
+    moodle = roster.read_key(moodle_kit / "key.csv")
+    assert "Last downloaded from this course" not in moodle.columns
+    assert "Email address" in moodle.columns
+
+
+def test_a_moodle_participant_number_is_not_taken_for_an_id(tmp_path: Path) -> None:
+    """Moodle names a folder by the student and a participant number, which may equal another
+    student's ID number: the name decides."""
+    export = tmp_path / "export.csv"
+    export.write_text("First name,Last name,ID number,Institution,Department,Email address\n"
+                      "Jane,Smith,4002,U,D,jane@x.example\nOle,Berg,4001,U,D,ole@x.example\n",
+                      encoding="utf-8")
+    assert main(["assign", str(export), "--out", str(tmp_path / "kit"), "--secret", SECRET,
+                 "--epochs", "6", "-q"]) == 0
+    key = roster.read_key(tmp_path / "kit" / "key.csv")
+    from workbook_builder.classroom.grading import _id_from_parts
+
+    names, first = key.names(), key.names_first
+    assert _id_from_parts("Jane Smith_4001_assignsubmission_file_/b.xlsx", set(key), names,
+                          first) == "4002"
+    assert _id_from_parts("4001-backprop.xlsx", set(key), names, first) == "4001"
+
+
+def test_an_email_with_a_plus_is_an_id(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text("First name,Last name,ID number,Institution,Department,Email address\n"
+                      "Jane,Smith,,U,D,jane+dl@x.example\n", encoding="utf-8")
+    students, _ = roster.read_class(export)
+    assert [s.id for s in students] == ["jane+dl@x.example"]
+
+
+def test_exports_are_refused_before_any_file_is_checked(
+        moodle_kit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "a.xlsx").write_text("not a workbook")
+    key = str(moodle_kit / "key.csv")
+    table = tmp_path / "g.csv"
+    assert main(["check", str(folder), "--roster", key, "--csv", str(table), "--export",
+                 "moodle", str(table)]) == 2
+    assert "is also --csv" in capsys.readouterr().err
+    assert main(["check", str(folder), "--roster", key, "--export", "moodle",
+                 str(tmp_path / "m.csv"), "--export", "canvas", str(tmp_path / "m.csv")]) == 2
+    assert "is also --export moodle" in capsys.readouterr().err
+    assert main(["check", str(folder), "--roster", key, "--export", "canvas",
+                 str(tmp_path / "c.csv")]) == 2
+    captured = capsys.readouterr()
+    assert "Canvas gradebook export" in captured.err and captured.out == ""
+    assert not table.exists()

@@ -85,7 +85,19 @@ def test_a_merge_without_every_part_is_refused(made: kit.Kit, download: Path, tm
     assert "part(s) 2 of 2 missing" in capsys.readouterr().err
     assert main(["merge", parts[0], parts[0], "--csv", str(target)]) == 2
     assert "given twice" in capsys.readouterr().err
+    # a part cut off (a job killed on its time limit): its table lacks rows, or has none
+    lines = Path(parts[1]).read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:-1]), encoding="utf-8")
+    assert main(["merge", parts[0], str(cut), "--csv", str(target)]) == 2
+    assert "part 2/2 was cut off (1 of its 2 files)" in capsys.readouterr().err
+    cut.write_text(lines[0], encoding="utf-8")
+    assert main(["merge", parts[0], str(cut), "--csv", str(target)]) == 2
+    assert "is not one whole part of a class" in capsys.readouterr().err
     assert not target.exists()
+    # a part with no file: refused before anything is checked
+    assert main(["check", str(download), "--shard", "6/6", "--csv", str(target)]) == 2
+    assert "part 6 has none" in capsys.readouterr().err
     assert main(["check", str(download), "--shard", "3/2", "--csv", str(target)]) == 2
     assert "K/N" in capsys.readouterr().err
     assert main(["check", str(download), "--shard", "1/2"]) == 2

@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 
 from workbook_builder.check.audit_report import to_lines
 from workbook_builder.check.verdict import SheetReport
+from workbook_builder.escape import cell as defused
 
 CHECK_SHEET = "Check"
 WRONG_FILL = PatternFill(fill_type="solid", start_color="FFFF9999", end_color="FFFF9999")
@@ -60,7 +61,7 @@ def annotate(source: Path, reports: list[SheetReport], out: Path) -> None:
     sheet["A1"] = LOST
     sheet["A1"].font = Font(italic=True)
     for k, line in enumerate(to_lines(reports), start=3):
-        sheet.cell(k, 1, line)
+        sheet.cell(k, 1, cell_text(line))
         if "WRONG" in line:
             sheet.cell(k, 1).font = Font(bold=True, color="FFC00000")
     sheet.column_dimensions["A"].width = CHECK_WIDTH
@@ -74,6 +75,13 @@ def annotate(source: Path, reports: list[SheetReport], out: Path) -> None:
 CHECK_WIDTH = 110
 WRAP = Alignment(wrap_text=True, vertical="top")
 GRADE_FONT = Font(bold=True)
+
+
+def cell_text(line: str) -> str:
+    """A report line as the Check sheet's text: a student's sheet or file name inside it may
+    start like a formula (``=HYPERLINK(…)``), which openpyxl would store as one: defused with a
+    leading ``'``, its controls escaped (escape.cell)."""
+    return defused(line)
 
 
 def fit_rows(sheet: Any) -> None:
@@ -111,7 +119,7 @@ def add_grade(path: str, lines: list[str]) -> bool:
         raise ValueError(f"{target.name} has no {CHECK_SHEET} sheet")
     sheet.insert_rows(2, len(lines) + 1)
     for k, line in enumerate(lines, start=2):
-        cell = sheet.cell(k, 1, line)
+        cell = sheet.cell(k, 1, cell_text(line))
         if k == 2:
             cell.font = GRADE_FONT
     for row in list(sheet.row_dimensions):  # insert_rows moves cells, not row heights

@@ -99,17 +99,23 @@ def _moodle_grade(column: str) -> bool:
         column.startswith("Last downloaded from")
 
 
-def canvas(rows: Sequence[Row], key: Key, rubric_total: float, out_of: float
-           ) -> list[list[str]]:
-    """Canvas's gradebook import: its identity columns, the assignment, Points Possible."""
-    lms = key.lms
-    identity = [c for c in CANVAS_IDENTITY if c in key.columns]
-    if lms is None or lms.kind != "canvas" or "ID" not in identity:
+def validate(kind: str, key: Key) -> None:
+    """Refuse, before any file is checked, an export this key cannot give."""
+    if kind == "canvas" and (key.lms is None or key.lms.kind != "canvas"
+                             or "ID" not in key.columns):
         raise ExportError("--export canvas needs a key made from a Canvas gradebook export "
                           "(Canvas matches its import by Student, ID, SIS User ID, SIS Login "
                           "ID and Section): run assign on the export (Grades > Export), or "
                           "use --csv")
-    grade = lms.grade_column or DEFAULT_GRADE_COLUMN
+
+
+def canvas(rows: Sequence[Row], key: Key, rubric_total: float, out_of: float
+           ) -> list[list[str]]:
+    """Canvas's gradebook import: its identity columns, the assignment, Points Possible."""
+    validate("canvas", key)
+    assert key.lms is not None
+    identity = [c for c in CANVAS_IDENTITY if c in key.columns]
+    grade = key.lms.grade_column or DEFAULT_GRADE_COLUMN
     graded = graded_rows(rows, key)
     table = [[*identity, grade],
              ["Points Possible", *([""] * (len(identity) - 1)), f"{out_of:g}"]]

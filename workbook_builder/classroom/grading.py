@@ -34,7 +34,8 @@ def grade(name: str, reports: list[SheetReport], verdict: str, wrong: list[str],
     student = cell_id or ""
     if key is not None:
         names = key.names() if isinstance(key, roster.Key) else None
-        by_name = _id_from_parts(name, set(key), names)
+        first = isinstance(key, roster.Key) and key.names_first
+        by_name = _id_from_parts(name, set(key), names, first)
         if by_name and cell_id and cell_id != by_name and cell_id in key:
             signals.append(f"the file's name says student {by_name}, its student id cell "
                            f"says {cell_id}")
@@ -56,12 +57,12 @@ def grade(name: str, reports: list[SheetReport], verdict: str, wrong: list[str],
     return Grade(student, score.points, out_of, signals, " | ".join(parts))
 
 
-def _id_from_parts(name: str, ids: set[str],
-                   names: dict[str, tuple[str, ...]] | None = None) -> str | None:
+def _id_from_parts(name: str, ids: set[str], names: dict[str, tuple[str, ...]] | None = None,
+                   names_first: bool = False) -> str | None:
     """The id in a row's name (its path under the class folder: folders count as well as the
     file's name; a file given on its own: its name), else the one student's name in it."""
     root = PurePosixPath("/_class_")
-    return roster.id_from_path(root / name, ids, root, names)
+    return roster.id_from_path(root / name, ids, root, names, names_first)
 
 
 def numbers_signals(against: dict[str, float | None], student: str,

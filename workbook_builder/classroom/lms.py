@@ -13,9 +13,9 @@ totals (``Current Score`` …); under the header a ``Points Possible`` row (and,
 a ``Manual Posting`` row), and the course's ``Student, Test``. The id is Canvas's ``ID``: the
 number its "Download Submissions" archive puts in every file name (``smithjane_1234_…``).
 
-Every column of the roster travels with the key (``key.csv``) and comes back out in the
-exports; what the exports need beyond the columns (which LMS, which column is the id and which
-the grade, the points possible) is ``lms.json`` beside the key.
+The roster's identity columns (a plain roster's every column) travel with the key (``key.csv``)
+and come back out in the exports; what the exports need beyond the columns (which LMS, which
+column is the id and which the grade, the points possible) is ``lms.json`` beside the key.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ CANVAS_TOTALS = re.compile(r"(?:Current|Final|Unposted Current|Unposted Final) "
                            r"|Unposted Final Grade|Unposted Current Grade")
 #: Canvas rows under the header that are no student
 CANVAS_SPECIAL_ROWS = ("Points Possible", "Manual Posting")
+CANVAS_ASSIGNMENT = re.compile(r".+ \(\d+\)")
 CANVAS_TEST_STUDENT = "Student, Test"
 #: the grade column an export writes when the roster named none
 DEFAULT_GRADE_COLUMN = "Backprop workbook"
@@ -146,14 +147,17 @@ def _canvas(path: Path, header: list[str], rows: Rows) -> Roster:
     students: Rows = []
     for k, row in rows:
         label = row.get("Student", "")
-        if label in CANVAS_SPECIAL_ROWS:  # no student: Canvas's own rows
-            if label == "Points Possible":
-                points = row
+        if label in CANVAS_SPECIAL_ROWS or (not row.get("ID") and any(
+                v in CANVAS_SPECIAL_ROWS for v in row.values())):
+            if label == "Points Possible":  # Canvas's own rows, no student (Manual Posting
+                points = row  # leaves the Student cell empty: its text is under assignments)
             continue
         if label == CANVAS_TEST_STUDENT:  # the course's test student (Student View)
             continue
         students.append((k, row))
-    assignments = [h for h in header if h not in CANVAS_IDENTITY and h
+    # an assignment's column is named with its id, "Backprop (123456)"; custom columns
+    # ("Notes") and the read-only totals are not
+    assignments = [h for h in header if h not in CANVAS_IDENTITY and CANVAS_ASSIGNMENT.fullmatch(h)
                    and not CANVAS_TOTALS.fullmatch(h)]
     grade = assignments[0] if len(assignments) == 1 else next(
         (h for h in assignments if "backprop" in h.lower()), None)

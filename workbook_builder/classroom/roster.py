@@ -156,9 +156,16 @@ def read_class(path: Path, id_column: str | None = None) -> tuple[list[Student],
     if clash:
         raise RosterError(f"{path}: the column {clash[0]!r} has the name of a column of the "
                           "key; rename it in the roster")
+    # what travels with the key: a plain roster's every column (the teacher's own), an LMS
+    # export's identity columns and the assignment's (not the class's other grades)
+    identity = {"moodle": lms.MOODLE_IDENTITY, "canvas": lms.CANVAS_IDENTITY}.get(
+        found.lms.kind)
+    kept = {h for h in header if h != id_column} if identity is None else \
+        {h for h in header if h in identity or h == found.lms.grade_column}
     students: list[Student] = []
     seen: dict[str, int] = {}
-    where = {"moodle": " (Moodle: the ID number, or the email where a student has none)",
+    where = {"moodle": " (Moodle: the ID number, or every student's email address when some "
+                       "student has no ID number)",
              "canvas": " (Canvas: the ID column)"}.get(found.lms.kind, "")
     for k, row in found.rows:
         sid = row.get(id_column, "")
@@ -167,18 +174,17 @@ def read_class(path: Path, id_column: str | None = None) -> tuple[list[Student],
                               "an id")
         if not SAFE_ID.fullmatch(sid):
             raise RosterError(f"{path}, row {k}: id {sid!r} has characters that cannot be part "
-                              "of a file name; use letters, digits, '-', '_', '.', '@'")
+                              "of a file name; use letters, digits, '-', '_', '.', '@', '+'")
         if sid in seen:
             raise RosterError(f"{path}, row {k}: id {sid!r} is also in row {seen[sid]}; ids "
                               "must be unique")
         seen[sid] = k
-        extra = {h: v for h, v in row.items()
-                 if h and (h != id_column or found.lms.kind != "plain")}
+        extra = {h: v for h, v in row.items() if h and h in kept}
         students.append(Student(sid, extra))
     return students, found.lms
 
 
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")  # "jane+dl@uni.edu" too
 
 
 # --- the key --------------------------------------------------------------------------------
@@ -192,6 +198,12 @@ class Key(dict[str, Numbers]):
         self.extra = extra or {}
         self.columns = columns
         self.lms = lms_
+
+    @property
+    def names_first(self) -> bool:
+        """A download names each student's folder by name and a number that is not the id
+        (Moodle's participant number): the name decides."""
+        return self.lms is not None and self.lms.kind == "moodle"
 
     def names(self) -> dict[str, tuple[str, ...]]:
         """id -> the student's name words (lms.name_words), where the roster has names."""
@@ -262,20 +274,23 @@ def tokens(text: str) -> set[str]:
 
 
 def id_from_path(path: PurePath, ids: set[str], root: PurePath | None = None,
-                 names: dict[str, tuple[str, ...]] | None = None) -> str | None:
+                 names: dict[str, tuple[str, ...]] | None = None,
+                 names_first: bool = False) -> str | None:
     """The one roster id that the file's name, or a folder above it (under ``root``), holds as
     a whole word (``1234-backprop.xlsx``, ``jane@uni.edu_backprop.xlsx``, Canvas's
     ``smithjane_1234_5678_backprop.xlsx``); else the one student whose name it holds (``names``:
-    id -> name words; Moodle's ``Jane Smith_1234_assignsubmission_file_/backprop.xlsx``); None
-    if none or two."""
+    id -> name words; Moodle's ``Jane Smith_1234_assignsubmission_file_/backprop.xlsx``, where
+    ``names_first``: its participant number may equal another student's id); None if none or
+    two."""
     parts = path.relative_to(root).parts if root is not None and path.is_relative_to(root) \
         else (path.name,)
     words: set[str] = set()
     for k, part in enumerate(parts):
         words |= tokens(part.rsplit(".", 1)[0] if k == len(parts) - 1 else part)
-    found = {i for i in ids if i.lower() in words}
-    if not found and names:
-        found = {i for i, name in names.items() if i in ids and lms.name_in(name, words)}
+    by_name = {i for i, name in (names or {}).items() if i in ids and lms.name_in(name, words)}
+    if names_first and len(by_name) == 1:
+        return by_name.pop()
+    found = {i for i in ids if i.lower() in words} or by_name
     return found.pop() if len(found) == 1 else None
 
 

@@ -33,7 +33,7 @@ def build_assign_parser() -> Parser:
     )
     parser.add_argument("roster", type=Path, metavar="ROSTER.csv",
                         help="a CSV with an 'id' column, Moodle's grade export or a Canvas "
-                        "gradebook export (every column is carried along into the key and "
+                        "gradebook export (its identity columns are carried along into the key and "
                         "comes back out in check's --export)")
     parser.add_argument("--id-column", metavar="NAME", default=None,
                         help="the roster's column of the students' ids, where it is not 'id' "
@@ -86,8 +86,10 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if lms.kind != "plain" and not args.quiet:
         print(f"read {args.roster} as {lms.kind.capitalize()}'s export: {len(students)} "
               f"student(s), the id from its {lms.id_column!r} column"
-              + (f", grades for {lms.grade_column!r}" if lms.grade_column else ""),
-              file=sys.stderr)
+              + (f", grades for {lms.grade_column!r}" if lms.grade_column else
+                 "; it names no one assignment for the grades (none, or several without "
+                 "'backprop' in the name): check --export writes a new column "
+                 "'Backprop workbook'"), file=sys.stderr)
     started = time.perf_counter()
     with tqdm(total=len(students), unit="student", file=sys.stderr, desc="assigning",
               disable=True if args.quiet else None) as bar:

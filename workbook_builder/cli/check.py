@@ -159,18 +159,31 @@ def shard_type(text: str) -> tuple[int, int]:
     return part, parts
 
 
-def check_exports(args: argparse.Namespace) -> None:
-    """--export's formats and files, before any work."""
-    from workbook_builder.classroom.exports import FORMATS
+def check_exports(args: argparse.Namespace, inputs: tuple[Path, ...] = ()) -> None:
+    """--export's formats and files, before any work: each can be written, lands on no input,
+    table or other export, and the key can give it (``inputs``: merge's part tables)."""
+    from workbook_builder.classroom import exports, roster
 
+    taken = {os.path.realpath(p): flag for p, flag in (
+        *((t, "a part's table") for t in inputs), (args.csv, "--csv"),
+        (args.roster, "--roster")) if p is not None}
     for kind, target in args.export:
-        if kind not in FORMATS:
-            raise UsageError(f"--export {kind}: the formats are {', '.join(FORMATS)}")
+        if kind not in exports.FORMATS:
+            raise UsageError(f"--export {kind}: the formats are {', '.join(exports.FORMATS)}")
         if args.roster is None:
             raise UsageError("--export lists every roster student: give the key with "
                              "--roster KEY.csv")
         check_output(Path(target), create_folder=False, flag=f"--export {kind}",
                      suffix=".csv")
+        where = os.path.realpath(target)
+        if where in taken:
+            raise UsageError(f"--export {kind} {target} is also {taken[where]}; give each "
+                             "file its own name")
+        taken[where] = f"--export {kind}"
+        try:
+            exports.validate(kind, roster.read_key(args.roster))
+        except exports.ExportError as exc:
+            raise UsageError(str(exc)) from None
     if args.out_of is not None and args.out_of <= 0:
         raise UsageError(f"--out-of must be positive, got {args.out_of:g}")
 
@@ -286,7 +299,12 @@ def _check(args: argparse.Namespace) -> int:
         if args.export:
             raise UsageError("--shard checks part of the class: give --export to `merge`, "
                              "which has every part")
+        total = len(entries)
         entries = batch.shard(entries, *args.shard)
+        if not entries:
+            raise UsageError("--shard {}/{}: the class has {} file(s), so part {} has none; "
+                             "split it into at most {} parts".format(*args.shard, total,
+                                                                     args.shard[0], total))
     check_exports(args)
     for template in args.template:
         if not template.is_file():
@@ -396,6 +414,11 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
     from workbook_builder.classroom import table as class_table
 
     rows: dict[str, batch.Row] = dict(finished)
+    # a part's rows say which part they are and how many files it has, from the first one
+    # logged: merge refuses a part that was cut off (fewer rows than that)
+    label = "" if args.shard is None else "{}/{} of {}".format(*args.shard, len(entries))
+    for row in rows.values():
+        row.shard = label
     if finished:
         print(f"{PROG} check: resuming: {len(finished)} of {len(entries)} file(s) were "
               f"finished in {args.csv}", file=sys.stderr)
@@ -407,6 +430,7 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
 
     def done(row: batch.Row) -> None:
         batch.apply_grade(row, args.key, args.rubric)
+        row.shard = label
         rows[row.file] = row
         bar.update(1)
         if log is not None:
@@ -428,8 +452,6 @@ def check_class(entries: list[Any], args: argparse.Namespace, targets: dict[str,
     if log is not None:
         log.close()
     if args.shard is not None:  # the class is whole only in `merge`
-        for row in final:
-            row.shard = "{}/{}".format(*args.shard)
         class_table.write_csv(args.csv, final)
         _print_table(final, args.json, None)
         return batch.worst(final)

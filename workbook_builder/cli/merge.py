@@ -4,6 +4,7 @@ with what needs the whole class: the roster's missing students, copies, the expo
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,54 +35,58 @@ def build_merge_parser() -> Parser:
     return parser
 
 
+#: a part's label in its rows (check --shard): part K of N, and the files that part has
+PART = re.compile(r"(\d+)/(\d+) of (\d+)")
+
+
 def parts_rows(tables: list[Path]) -> list[Any]:
-    """The rows of every part, checked to make one class: every part K of N there once, no
-    file in two parts.
+    """The rows of every part, checked to make one class: every part K of N there once and
+    whole (as many rows as files), no file in two parts.
 
     Raises:
-        UsageError: a table that is not one, a part missing or given twice, a file twice.
+        UsageError: a table that is not a part's, a part missing, given twice or cut off, a
+            file in two parts.
     """
     from workbook_builder.classroom import batch
     from workbook_builder.classroom import table as class_table
 
     rows: list[batch.Row] = []
-    labels: dict[str, Path] = {}
+    parts: dict[tuple[int, int], Path] = {}
     owner: dict[str, Path] = {}
     for table in tables:
         if not table.is_file():
             raise UsageError(f"{table}: no such table; give the --csv files of the parts")
         try:
-            found = class_table.read_rows(table)
+            found = [r for r in class_table.read_rows(table)
+                     if r.file and r.status != batch.NO_SUBMISSION]
         except class_table.NotATable as exc:
             raise UsageError(str(exc)) from None
-        mine = {r.shard for r in found if r.file and r.status != batch.NO_SUBMISSION}
-        if len(mine) > 1:
-            raise UsageError(f"{table} holds rows of several parts ({', '.join(sorted(mine))})"
-                             "; give each part's own table")
-        for label in mine:
-            if label and label in labels:
-                raise UsageError(f"part {label} is given twice: {labels[label]} and {table}")
-            labels[label] = table
+        labels = {r.shard for r in found}
+        if len(labels) != 1 or not (m := PART.fullmatch(labels.pop())):
+            raise UsageError(f"{table} is not one whole part of a class: run its part again "
+                             "(check … --shard K/N --csv TABLE, with --resume to keep what "
+                             "is done)")
+        k, n, files = int(m[1]), int(m[2]), int(m[3])
+        if len(found) != files:
+            raise UsageError(f"{table}: part {k}/{n} was cut off ({len(found)} of its {files} "
+                             "files); run it again with --resume to check the rest")
+        if (k, n) in parts:
+            raise UsageError(f"part {k}/{n} is given twice: {parts[k, n]} and {table}")
+        parts[k, n] = table
         for r in found:
-            if not r.file or r.status == batch.NO_SUBMISSION:
-                continue  # a roster row of a table made whole: merge makes its own
             if r.file in owner:
                 raise UsageError(f"{r.file} is in {owner[r.file]} and in {table}; give each "
                                  "file's part once")
             owner[r.file] = table
             rows.append(r)
-    sizes = {int(label.split("/")[1]) for label in labels if label}
+    sizes = {n for _, n in parts}
     if len(sizes) > 1:
-        raise UsageError("the tables are parts of different splits (" +
-                         ", ".join(sorted(label for label in labels if label)) + ")")
-    if sizes:
-        (n,) = sizes
-        if len(tables) != n:
-            have = sorted(int(label.split("/")[0]) for label in labels if label)
-            absent = [str(k) for k in range(1, n + 1) if k not in have]
-            raise UsageError(f"{len(tables)} table(s) for {n} parts: part(s) "
-                             f"{', '.join(absent) or '?'} of {n} missing (a part with no "
-                             "files still writes its table: give it too)")
+        raise UsageError("the tables are parts of different splits ("
+                         + ", ".join(f"{k}/{n}" for k, n in sorted(parts)) + ")")
+    (n,) = sizes
+    absent = [str(k) for k in range(1, n + 1) if (k, n) not in parts]
+    if absent:
+        raise UsageError(f"part(s) {', '.join(absent)} of {n} missing: give every part's table")
     return sorted(rows, key=lambda r: r.file)
 
 
@@ -94,7 +99,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
                          "to a new file")
     from workbook_builder.cli.check import check_exports
 
-    check_exports(args)
+    check_exports(args, tuple(args.tables))
     rows = parts_rows(args.tables)
     args.key = roster.read_key(args.roster) if args.roster is not None else None
     args.rubric = points.read_rubric(args.points) if args.points is not None else \
