@@ -28,22 +28,23 @@ def wrong_copy(answer: Path, out: Path) -> Path:
     return planted.plant(answer, out, "∂E/∂w1", lambda f, r: f + "*2")
 
 
-@pytest.fixture(scope="module")
-def moodle_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("moodle")
-    export = lms_files.moodle_export(folder / "grades-export.csv")
+def kit_from(folder: Path, export: Path) -> Path:
+    """``assign`` on an LMS export, as a teacher runs it."""
     assert main(["assign", str(export), "--out", str(folder / "kit"), "--secret", SECRET,
                  "--epochs", "8", "-q"]) == 0
     return folder / "kit"
+
+
+@pytest.fixture(scope="module")
+def moodle_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("moodle")
+    return kit_from(folder, lms_files.moodle_export(folder / "grades-export.csv"))
 
 
 @pytest.fixture(scope="module")
 def canvas_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("canvas")
-    export = lms_files.canvas_export(folder / "gradebook.csv")
-    assert main(["assign", str(export), "--out", str(folder / "kit"), "--secret", SECRET,
-                 "--epochs", "8", "-q"]) == 0
-    return folder / "kit"
+    return kit_from(folder, lms_files.canvas_export(folder / "gradebook.csv"))
 
 
 def test_moodle_export_is_a_roster_whose_columns_travel_with_the_key(moodle_kit: Path) -> None:

@@ -52,7 +52,12 @@ def graded_rows(rows: Sequence[Row], key: Key) -> dict[str, Row]:
 def points(row: Row | None, rubric_total: float, out_of: float) -> str:
     if row is None or row.score is None or rubric_total <= 0:
         return ""
-    return f"{round(row.score / rubric_total * out_of, 2):g}"
+    return number(row.score / rubric_total * out_of)
+
+
+def number(value: float) -> str:
+    """Points to the hundredth, as typed: 97.5, 100, 1234.56 (``:g`` would cut 12345.67)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def default_out_of(key: Key, rubric_total: float) -> float:
@@ -118,7 +123,7 @@ def canvas(rows: Sequence[Row], key: Key, rubric_total: float, out_of: float
     grade = key.lms.grade_column or DEFAULT_GRADE_COLUMN
     graded = graded_rows(rows, key)
     table = [[*identity, grade],
-             ["Points Possible", *([""] * (len(identity) - 1)), f"{out_of:g}"]]
+             ["Points Possible", *([""] * (len(identity) - 1)), number(out_of)]]
     for sid in key:
         extra = key.extra.get(sid, {})
         table.append([*(_text(c, extra) for c in identity),

@@ -399,8 +399,11 @@ def check_one(entry: Any, args: argparse.Namespace, target: Path | None) -> int:
     if target is not None:
         from workbook_builder.check.checker import grade_annotated
 
-        if row.reports:
-            grade_annotated(target, batch.grade_lines(row), args.timeout, args.max_memory)
+        if row.reports:  # as for a class: the copy keeps its report if the grade fails
+            try:
+                grade_annotated(target, batch.grade_lines(row), args.timeout, args.max_memory)
+            except AuditError as exc:
+                print(f"{PROG} check: {printable(str(exc))}", file=sys.stderr)
         print(f"{PROG} check: annotated copy: {printable(str(target))}", file=sys.stderr)
     return row.status
 
