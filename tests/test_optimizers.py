@@ -111,55 +111,128 @@ def test_the_adam_sheet_shows_every_state_and_step() -> None:
     assert abs(tr["w1"][1] - tr["w1"][0]) == pytest.approx(0.05 * g / (g + 1e-8), rel=1e-12)
 
 
+#: networks of several examples, stepped on mini-batches: a batch of one (per-example SGD)
+#: and of 3 of 4 examples (which does not divide them: a batch wraps from example 4 to 1)
+BATCHED = {
+    "sigmoid half-se, fixed, 4 examples": make_spec("sigmoid", "sigmoid", "half-se", "fixed",
+                                                    4, 1),
+    **{k: v for k, v in NETWORKS.items() if len(v.examples) > 1},
+}
+BATCH_SIZES = (1, 3)
+
+
+def batched(spec: NetSpec, o: Optimizer, size: int) -> NetSpec:
+    return dataclasses.replace(spec, optimizer=o, batch_size=size)
+
+
+@pytest.mark.parametrize("size", BATCH_SIZES)
+@pytest.mark.parametrize("o", (SGD, *OPTIMIZERS), ids=["sgd", *(o.name for o in OPTIMIZERS)])
+@pytest.mark.parametrize("network", list(BATCHED))
+def test_mini_batches_take_torch_optims_steps(network: str, o: Optimizer, size: int) -> None:
+    """Each row one step on the next `size` examples, cycling: every E_total (the step's
+    examples' loss), weight and gradient as torch.optim's float64 run on the same batches
+    (the bound: TORCH_RTOL's reasons; measured worst 1.6e-14, Adam on tanh/softmax/CE)."""
+    spec = batched(BATCHED[network], o, size)
+    lr = RATES.get(o.name, 0.2)
+    ours, theirs = topology.trace(spec, lr, EPOCHS), torch_descent(spec, lr, EPOCHS)
+    for q, expected in theirs.items():
+        assert deviation(ours[q], expected) < TORCH_RTOL, q
+    # each row names its examples: 1..N, then the next N, after the last the first again
+    for k in range(size):
+        column = ours[f"ex{topology.example_suffix(spec, k)}"]
+        assert [int(v) for v in column] == [topology.batch_examples(spec, r)[k]
+                                            for r in range(EPOCHS)]
+    assert topology.batch_examples(spec, 1) == ([2] if size == 1 else [4, 1, 2])
+
+
+def test_a_batch_of_every_example_is_full_batch_descent() -> None:
+    spec = BATCHED["sigmoid half-se, fixed, 4 examples"]
+    assert dataclasses.replace(spec, batch_size=4) == spec
+    assert not any(layout.kind(c) == "batch" for c in layout.plan(spec).columns)
+    with pytest.raises(SpecError, match="--batch-size: give 1 to 4"):
+        dataclasses.replace(spec, batch_size=5)
+
+
+def test_a_mini_batch_sheet_picks_its_examples_from_the_network_sheet(tmp_path: Path) -> None:
+    """The step's examples are live formulas: ex cycles with MOD, the inputs and targets are
+    INDEX into the Network sheet's table of examples; the `formulas` engine (another
+    implementation of Excel's functions) recomputes every column as the engine's trace."""
+    from tests.engines import load_model, value
+
+    spec = batched(make_spec("sigmoid", "sigmoid", "half-se", "fixed", 3, 1), SGD, 2)
+    path = writer.build(NetRun(spec, (0.5,), 6), tmp_path / "batch.xlsx")
+    lay = layout.plan(spec)
+    ws = openpyxl.load_workbook(path)["LR 0.5"]
+    assert ws[lay.cell("ex[1]", 0)].value == "=1"
+    assert ws[lay.cell("ex[2]", 1)].value == "=MOD({}+1,3)+1".format(lay.cell("ex[2]", 0))
+    assert ws[lay.cell("i1[2]", 1)].value == \
+        f"=INDEX('Network'!$B$6:$B$8,{lay.cell('ex[2]', 1)})"
+    assert ws.cell(lay.header_row + 1, 1).value == "step"
+    solution = load_model(path).calculate()
+    assert_columns(lambda a: value(solution, path, "LR 0.5", a), lay, "LR 0.5",
+                   topology.trace(spec, 0.5, 6), 6)
+
+
 @pytest.mark.libreoffice
 @needs_soffice
 @pytest.mark.timeout(600)
 def test_libreoffice_recomputes_every_optimizer_and_follows_an_edit(tmp_path: Path) -> None:
-    """One workbook, a sheet per optimizer and rate: LibreOffice recalculates it and every
-    column of every sheet is the engine's, every weight and E_total torch.optim's; then β1
-    and η of the Adam sheet and μ of the momentum sheet are edited there, and those sheets
-    compute torch.optim's run with the new values."""
+    """Two workbooks, full batch and mini-batches of 3, each a sheet per optimizer and rate:
+    LibreOffice recalculates them and every column of every sheet is the engine's, every
+    weight and E_total torch.optim's; then β1 and η of an Adam sheet and μ of a momentum sheet
+    are edited there (in both), and those sheets compute torch.optim's run with the new
+    values. One LibreOffice process converts all four files."""
     spec = NETWORKS["tanh softmax ce, trainable, 4 examples"]
     opts = (SGD, *OPTIMIZERS)
-    run = NetRun(spec, (0.05, 0.2), EPOCHS, opts)
-    path = writer.build(run, tmp_path / "opt.xlsx")
-    sheets = layout.rate_sheets(run)
+    books = {}
+    for label, net in (("full", spec), ("batch", dataclasses.replace(spec, batch_size=3))):
+        run = NetRun(net, (0.05, 0.2), EPOCHS, opts)
+        books[label] = (writer.build(run, tmp_path / f"{label}.xlsx"), layout.rate_sheets(run))
+    sheets = books["full"][1]
     assert [s.name for s in sheets][:3] == ["LR 0.05 sgd", "LR 0.2 sgd", "LR 0.05 momentum"]
-    book = openpyxl.load_workbook(render.recalculated_copy(path, tmp_path / "lo"),
-                                  data_only=True)
-    for sheet in sheets:
-        lay = layout.plan(sheet.spec)
-        ws = book[sheet.name]
-        tr = topology.trace(sheet.spec, sheet.lr, EPOCHS)
-        assert_columns(lambda a, ws=ws: ws[a].value, lay, sheet.name, tr, EPOCHS)
-        for q, expected in torch_descent(sheet.spec, sheet.lr, EPOCHS).items():
-            got = np.array([ws[lay.cell(q, e)].value for e in range(EPOCHS)])
-            assert deviation(got, expected) < TORCH_RTOL, (sheet.name, q)
-    summary = book["Summary"]
-    assert summary["A4"].value == 0.05 and summary["B10"].value == "LR 0.05 rmsprop"
-
-    adam = next(s for s in sheets if s.name == "LR 0.2 adam")
-    momentum = next(s for s in sheets if s.name == "LR 0.05 momentum")
 
     def cell(s: layout.RateSheet, name: str) -> str:
         return layout.plan(s.spec).value_ref(name).replace("$", "")
 
-    edited = tmp_path / "edited.xlsx"
-    edit_numbers(path, edited, {adam.name: {cell(adam, "β1"): 0.5, cell(adam, "η"): 0.1},
-                                momentum.name: {cell(momentum, "μ"): 0.3}})
-    book = openpyxl.load_workbook(render.recalculated_copy(edited, tmp_path / "lo2"),
-                                  data_only=True)
-    for s, o, lr in ((adam, dataclasses.replace(adam.spec.optimizer, betas=(0.5, 0.99)), 0.1),
-                     (momentum, dataclasses.replace(momentum.spec.optimizer, momentum=0.3),
-                      0.05)):
-        new = with_optimizer(spec, o)
-        lay = layout.plan(new)
-        ws = book[s.name]
-        assert_columns(lambda a, ws=ws: ws[a].value, lay, s.name,
-                       topology.trace(new, lr, EPOCHS), EPOCHS)
-        for q, expected in torch_descent(new, lr, EPOCHS).items():
-            got = np.array([ws[lay.cell(q, e)].value for e in range(EPOCHS)])
-            assert deviation(got, expected) < TORCH_RTOL, (s.name, q)
+    edits = {}
+    for label, (path, rate_sheets) in list(books.items()):
+        adam = next(s for s in rate_sheets if s.name == "LR 0.2 adam")
+        momentum = next(s for s in rate_sheets if s.name == "LR 0.05 momentum")
+        edited = tmp_path / f"{label}-edited.xlsx"
+        edit_numbers(path, edited, {adam.name: {cell(adam, "β1"): 0.5, cell(adam, "η"): 0.1},
+                                    momentum.name: {cell(momentum, "μ"): 0.3}})
+        edits[label] = (edited, [
+            (adam, dataclasses.replace(adam.spec, optimizer=dataclasses.replace(
+                adam.spec.optimizer, betas=(0.5, 0.99))), 0.1),
+            (momentum, dataclasses.replace(momentum.spec, optimizer=dataclasses.replace(
+                momentum.spec.optimizer, momentum=0.3)), 0.05)])
+    paths = [p for p, _ in books.values()] + [p for p, _ in edits.values()]
+    recomputed = dict(zip(paths, render.recalculated_copies(paths, tmp_path / "lo"),
+                          strict=True))
+
+    def assert_torch(ws: object, sheet_name: str, net: NetSpec, lr: float) -> None:
+        lay = layout.plan(net)
+        # LibreOffice's TANH and EXP differ from the engine's correctly rounded ones by ulps;
+        # RMSprop's and Adam's steps divide a gradient by its own root mean square, so a
+        # gradient that is a small sum of larger terms (one batch's) carries its relative
+        # error, not an ulp, into every later weight: TORCH_RTOL, not SCALE_RTOL (measured
+        # worst 3.0e-12, RMSprop on mini-batches of 3, η 0.05)
+        assert_columns(lambda a: ws[a].value, lay, sheet_name,  # type: ignore[index]
+                       topology.trace(net, lr, EPOCHS), EPOCHS, TORCH_RTOL)
+        for q, expected in torch_descent(net, lr, EPOCHS).items():
+            got = np.array([ws[lay.cell(q, e)].value for e in range(EPOCHS)])  # type: ignore[index]
+            assert deviation(got, expected) < TORCH_RTOL, (sheet_name, q)
+
+    for label, (path, rate_sheets) in books.items():
+        book = openpyxl.load_workbook(recomputed[path], data_only=True)
+        for sheet in rate_sheets:
+            assert_torch(book[sheet.name], sheet.name, sheet.spec, sheet.lr)
+        summary = book["Summary"]
+        assert summary["A4"].value == 0.05 and summary["B10"].value == "LR 0.05 rmsprop"
+        edited, changed = edits[label]
+        book = openpyxl.load_workbook(recomputed[edited], data_only=True)
+        for s, net, lr in changed:
+            assert_torch(book[s.name], s.name, net, lr)
 
 
 def test_cli_builds_several_optimizers(tmp_path: Path, capsys: pytest.CaptureFixture[str]

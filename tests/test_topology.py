@@ -63,7 +63,7 @@ def torch_descent(spec: NetSpec, lr: float, epochs: int) -> dict[str, np.ndarray
     is torch.optim's for the spec's optimizer (SGD, momentum, Nesterov, RMSprop, Adam), or
     p −= η·g by hand for plain descent."""
     x = torch.tensor([e[0] for e in spec.examples], dtype=torch.float64)
-    t = torch.tensor([e[1] for e in spec.examples], dtype=torch.float64)
+    targets = torch.tensor([e[1] for e in spec.examples], dtype=torch.float64)
     flat = torch.tensor(spec.initial_weights, dtype=torch.float64)
     mats, k = [], 0
     for n_in, n_out in itertools.pairwise(spec.layers):
@@ -79,8 +79,13 @@ def torch_descent(spec: NetSpec, lr: float, epochs: int) -> dict[str, np.ndarray
     step = torch_optimizer(spec, mats + (biases if spec.train_biases else []), lr)
     for k in range(1, spec.n_weights + 1):
         out[f"w{k}"], out[f"∂E/∂w{k}"] = [], []
-    for _ in range(epochs):
-        a = x
+    n_ex = len(spec.examples)
+    size = spec.batch_size or n_ex
+    for row in range(epochs):
+        # mini-batches: the row-th step takes the next `size` examples in order, cycling (as
+        # consecutive batches of a DataLoader over the data set repeated without shuffling)
+        pick = torch.tensor([(row * size + k) % n_ex for k in range(size)])
+        a, t = x[pick], targets[pick]
         for j, (m, b) in enumerate(zip(mats, biases, strict=True)):
             z = a @ m.T + (b if spec.biases is not None or spec.train_biases else 0)
             if j < layers - 1:

@@ -76,8 +76,8 @@ def build_parser() -> Parser:
     net.add_argument("--spec", type=Path, metavar="FILE.toml", default=None,
                      help="the network's fields from a TOML file (layers, activation, "
                      "output-activation, loss, examples, inputs, targets, biases, train-biases, "
-                     "weights, init-seed, optimizer, momentum, alpha, betas, eps); options given "
-                     "here override it")
+                     "weights, init-seed, optimizer, momentum, alpha, betas, eps, batch-size); "
+                     "options given here override it")
     train = parser.add_argument_group(
         "how the weights learn", "as torch.optim defines each; the hyperparameters are blue "
         "cells beside η on every rate sheet")
@@ -96,6 +96,11 @@ def build_parser() -> Parser:
                        f"{optimizers.BETAS[0]:g} {optimizers.BETAS[1]:g})")
     train.add_argument("--eps", type=finite_float, metavar="E", default=None,
                        help=f"ε of RMSprop and Adam (default: {optimizers.EPS:g})")
+    train.add_argument("--batch-size", type=positive_int, metavar="N", default=None,
+                       help="mini-batches: each row is one step on N examples taken in order, "
+                       "cycling (row 0: examples 1..N, row 1 the next N, after the last the "
+                       "first again); --epochs then counts steps (default: every example, one "
+                       "step an epoch)")
     add_render_options(parser, "also recalculate the workbook in LibreOffice (soffice) and "
                        "save a PNG of each sheet beside it")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -116,7 +121,7 @@ def run_from_args(args: argparse.Namespace) -> NetRun:
              "biases": args.biases, "weights": args.weights, "init_seed": args.init_seed,
              "train_biases": args.train_biases or None, "optimizer": args.optimizer,
              "momentum": args.momentum, "alpha": args.alpha, "betas": args.betas,
-             "eps": args.eps}
+             "eps": args.eps, "batch_size": args.batch_size}
     if args.example is not None:  # the command line's training set replaces the file's
         fields.pop("inputs", None)
         fields.pop("targets", None)
@@ -155,7 +160,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         what = rates if not run.optimizers else \
             f"{sheets} sheets ({len(run.optimizers)} optimizers × {len(run.learning_rates)} " \
             f"learning rate{'s' if len(run.learning_rates) > 1 else ''})"
-        print(f"wrote {args.out}: {what} × {run.epochs} epochs in "
+        rows_are = "epochs" if run.net.batch_size is None else \
+            f"steps of {run.net.batch_size} example{'s' if run.net.batch_size > 1 else ''}"
+        print(f"wrote {args.out}: {what} × {run.epochs} {rows_are} in "
               f"{time.perf_counter() - started:.2f} s")
     if args.render:
         from workbook_builder.sheet import layout, render

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -91,6 +92,8 @@ FUNCTIONS: dict[str, Callable[..., Array]] = {
     "TANH": _exact(_tanh, lambda x: math.copysign(1.0, x)),
     "MIN": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
     "MAX": lambda *a: np.maximum.reduce(np.broadcast_arrays(*a)),
+    # Excel's MOD(a, b) has the sign of b, as NumPy's mod: exact on the whole numbers it sees
+    "MOD": lambda a, b: np.mod(a, b),
 }
 
 # Excel's precedence: + − < × ÷ < ^ < unary minus (−2^2 is 4 in Excel), atoms above all
@@ -270,6 +273,51 @@ class If(Expr):
 
     def names(self) -> list[tuple[str, int]]:
         return self.test.names() + self.yes.names() + self.no.names()
+
+
+@dataclass(frozen=True, eq=False)
+class Pick(Expr):
+    """The k-th of some quantities (k from 1): a mini-batch's example out of the data set.
+
+    Excel text: ``INDEX(first:last,k)`` where the options are one column's consecutive cells
+    of one sheet (the Network sheet's table of examples), else ``CHOOSE(k,a,b,…)``; a k that
+    is not one of 1…n gives NaN (Excel: #VALUE! or #REF!)."""
+
+    index: Expr
+    options: tuple[Expr, ...]
+
+    def value(self, look: Lookup) -> Array:
+        k = np.asarray(self.index.value(look), dtype=np.float64)
+        values = np.broadcast_arrays(k, *(o.value(look) for o in self.options))
+        k, stack = values[0], np.stack(values[1:])
+        valid = (k == np.floor(k)) & (k >= 1) & (k <= len(self.options))
+        at = np.where(valid, k, 1).astype(np.intp) - 1
+        picked = np.take_along_axis(stack, at[None, ...], axis=0)[0]
+        return np.where(valid, picked, np.nan).astype(np.float64)
+
+    def excel(self, ref: Resolver) -> str:
+        texts = [o.excel(ref) for o in self.options]
+        index = self.index.excel(ref)
+        span = _column_range(texts)
+        return f"INDEX({span},{index})" if span else f"CHOOSE({index},{','.join(texts)})"
+
+    def names(self) -> list[tuple[str, int]]:
+        return self.index.names() + [n for o in self.options for n in o.names()]
+
+
+def _column_range(refs: list[str]) -> str | None:
+    """``'Network'!$B$6:$B$9`` where ``refs`` are that column's cells top to bottom (absolute,
+    on one sheet), else None. (Same letters and consecutive row numbers: no column arithmetic,
+    and the engine imports no spreadsheet library.)"""
+    places = [(sheet, re.fullmatch(r"\$([A-Z]+)\$(\d+)", cell))
+              for sheet, _, cell in (r.rpartition("!") for r in refs)]
+    if not all(m for _, m in places):
+        return None
+    found = [(sheet, m.group(1), int(m.group(2))) for sheet, m in places if m]
+    first_sheet, letters, top = found[0]
+    if any((s, c, r) != (first_sheet, letters, top + k) for k, (s, c, r) in enumerate(found)):
+        return None
+    return f"{refs[0]}:{refs[-1].rpartition('!')[2]}"
 
 
 def square(x: Expr) -> Expr:

@@ -15,7 +15,7 @@ from workbook_builder.network.topology import NetSpec
 #: the fields a request may give (TOML keys; ``-`` and ``_`` alike, ``example`` = ``examples``)
 FIELDS = ("layers", "activation", "output_activation", "loss", "examples", "inputs", "targets",
           "biases", "train_biases", "weights", "init_seed", *("optimizer", "momentum", "alpha",
-                                                               "betas", "eps"))
+                                                               "betas", "eps", "batch_size"))
 #: which optimizers read each hyperparameter
 USED_BY = {"momentum": ("momentum", "nesterov"), "alpha": ("rmsprop",), "betas": ("adam",),
            "eps": ("rmsprop", "adam")}
@@ -151,6 +151,9 @@ def net_spec(fields: Mapping[str, object]) -> NetSpec:
         raise SpecError(f"init-seed: give a whole number ≥ 0, got {seed!r}")
     if not isinstance(train, bool):
         raise SpecError(f"train-biases: give true or false, got {train!r}")
+    size = fields.get("batch_size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise SpecError(f"--batch-size: give a whole number ≥ 1, got {size!r}")
     texts = {}
     for key, default in (("activation", "sigmoid"), ("output_activation", "sigmoid"),
                          ("loss", "half-se")):
@@ -161,7 +164,7 @@ def net_spec(fields: Mapping[str, object]) -> NetSpec:
     return NetSpec(layers=layers, examples=tuple(examples),
                    biases=_numbers("biases", fields["biases"]) if "biases" in fields else None,
                    train_biases=train, weights=weights, init_seed=seed,
-                   optimizer=optimizers_of(fields)[0], **texts)
+                   optimizer=optimizers_of(fields)[0], batch_size=size, **texts)
 
 
 def optimizers_of(fields: Mapping[str, object]) -> tuple[Optimizer, ...]:

@@ -16,7 +16,13 @@ evaluate (``trace``) and print as Excel text. Names extend the course's 2-2-2 on
 - with several examples every per-example quantity carries the example: ``a_h1[2]``.
 
 One epoch is one full-batch step: every gradient is of the whole E_total at that epoch's
-weights. Losses are PyTorch's (``half-se`` = ½·Σ(a − t)², ``mse`` = ``nn.MSELoss``, ``ce`` =
+weights. With ``batch_size`` N (fewer than the examples) each row is instead one step on N
+examples taken in order, cycling: row 0 takes examples 1…N, row 1 the next N (after the last
+example comes the first again). The row's quantities are those of an N-example network (``[k]``
+is the batch's k-th example, ``ex[k]`` which example of the data set it is, ``i1[k]``,
+``t1[k]`` its values picked from the data set's ``i1@m``, ``t1@m``), so its loss is
+``E_total`` of the step's examples, as a PyTorch loop over a ``DataLoader(shuffle=False)``.
+Losses are PyTorch's (``half-se`` = ½·Σ(a − t)², ``mse`` = ``nn.MSELoss``, ``ce`` =
 ``nn.CrossEntropyLoss`` with probability targets for softmax outputs, ``nn.BCELoss`` for
 sigmoid outputs).
 """
@@ -30,8 +36,10 @@ import numpy as np
 
 from workbook_builder.network.equations import (
     Array,
+    Call,
     Expr,
     Num,
+    Pick,
     Var,
     evaluate,
     exp,
@@ -81,9 +89,13 @@ class NetSpec:
     weights: tuple[float, ...] | None = DEFAULT_WEIGHTS
     init_seed: int = 0
     optimizer: Optimizer = SGD
+    #: examples per step; None (or all of them): full-batch descent, one step an epoch
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.batch_size == len(self.examples):  # a batch of every example: full batch
+            object.__setattr__(self, "batch_size", None)
 
     @property
     def n_weights(self) -> int:
@@ -117,6 +129,9 @@ def validate(s: NetSpec) -> None:
         raise SpecError("--loss ce needs sigmoid or softmax outputs (probabilities), not linear")
     if not 1 <= len(s.examples) <= MAX_EXAMPLES:
         raise SpecError(f"give 1 to {MAX_EXAMPLES} examples, got {len(s.examples)}")
+    if s.batch_size is not None and not 1 <= s.batch_size <= len(s.examples):
+        raise SpecError(f"--batch-size: give 1 to {len(s.examples)} (the number of examples), "
+                        f"got {s.batch_size}")
     for k, (x, t) in enumerate(s.examples, start=1):
         if len(x) != s.layers[0] or len(t) != outputs:
             raise SpecError(f"example {k}: {len(x)} inputs and {len(t)} targets; the network "
@@ -182,8 +197,29 @@ def weight_index(s: NetSpec) -> list[list[list[str]]]:
     return out
 
 
+def slots(s: NetSpec) -> int:
+    """Examples in one row's step: the batch size, else every example."""
+    return s.batch_size if s.batch_size is not None else len(s.examples)
+
+
 def example_suffix(s: NetSpec, e: int) -> str:
-    return "" if len(s.examples) == 1 else f"[{e + 1}]"
+    """The suffix of a row's e-th example (0-based): ``[2]``, none with one example a row."""
+    return "" if slots(s) == 1 else f"[{e + 1}]"
+
+
+def data_name(s: NetSpec, base: str, m: int) -> str:
+    """The name of an input or target (``i1``, ``t2``) of the data set's m-th example
+    (0-based): the row's own (``i1[2]``) in full-batch descent; with mini-batches ``i1@2``,
+    the Network sheet's value that a row's ``i1[k]`` picks."""
+    if s.batch_size is None:
+        return f"{base}{example_suffix(s, m)}"
+    return f"{base}@{m + 1}"
+
+
+def batch_examples(s: NetSpec, row: int) -> list[int]:
+    """The data set's examples (1-based) that row ``row`` (0-based) steps on."""
+    n, m = slots(s), len(s.examples)
+    return [(row * n + k) % m + 1 for k in range(n)]
 
 
 def bias_name(s: NetSpec, layer: int, neuron: str) -> str | None:
@@ -211,9 +247,8 @@ def constants(s: NetSpec) -> dict[str, float]:
     """The given values that never change: the examples and the fixed biases."""
     out: dict[str, float] = {}
     for e, (x, t) in enumerate(s.examples):
-        sfx = example_suffix(s, e)
-        out.update({f"i{j}{sfx}": v for j, v in enumerate(x, start=1)})
-        out.update({f"t{j}{sfx}": v for j, v in enumerate(t, start=1)})
+        out.update({data_name(s, f"i{j}", e): v for j, v in enumerate(x, start=1)})
+        out.update({data_name(s, f"t{j}", e): v for j, v in enumerate(t, start=1)})
     if s.biases is not None and not s.train_biases:
         out.update({f"b{layer}": v for layer, v in enumerate(s.biases, start=1)})
     return out
@@ -262,8 +297,8 @@ def equations(s: NetSpec, first: bool = False) -> dict[str, Expr]:
     """
     names = neuron_names(s)
     widx = weight_index(s)
-    n_ex = len(s.examples)
-    eq: dict[str, Expr] = {}
+    n_ex = slots(s)
+    eq: dict[str, Expr] = batch(s, first)
     for e in range(n_ex):  # forward pass, example by example
         sfx = example_suffix(s, e)
         prev = [Var(f"{n}{sfx}") for n in names[0]]
@@ -312,8 +347,29 @@ def equations(s: NetSpec, first: bool = False) -> dict[str, Expr]:
     return eq
 
 
+def batch(s: NetSpec, first: bool = False) -> dict[str, Expr]:
+    """A mini-batch row's examples: ``ex[k]``, which example of the data set is the row's
+    k-th (k in the first row; then N on from the row above's, cycling:
+    MOD(ex above + N − 1, M) + 1), and its inputs and targets picked from the data set.
+    None without mini-batches."""
+    if s.batch_size is None:
+        return {}
+    n, m = s.batch_size, len(s.examples)
+    eq: dict[str, Expr] = {}
+    for k in range(n):
+        sfx = example_suffix(s, k)
+        above = Var(f"ex{sfx}", 1)
+        eq[f"ex{sfx}"] = Num(float(k + 1)) if first else \
+            Call("MOD", (above + (n - 1) if n > 1 else above, Num(float(m)))) + 1
+        for base, count in (("i", s.layers[0]), ("t", s.layers[-1])):
+            for j in range(1, count + 1):
+                eq[f"{base}{j}{sfx}"] = Pick(Var(f"ex{sfx}"), tuple(
+                    Var(data_name(s, f"{base}{j}", e)) for e in range(m)))
+    return eq
+
+
 def _loss(s: NetSpec, eq: dict[str, Expr], outputs: list[str]) -> None:
-    n_ex, n_out = len(s.examples), len(outputs)
+    n_ex, n_out = slots(s), len(outputs)
     terms: list[Expr] = []
     for e in range(n_ex):
         sfx = example_suffix(s, e)
@@ -348,7 +404,7 @@ def _loss(s: NetSpec, eq: dict[str, Expr], outputs: list[str]) -> None:
 
 def _output_deltas(s: NetSpec, outputs: list[str], sfx: str) -> list[Expr]:
     """∂E_total/∂(output sum) for one example."""
-    n_ex, n_out = len(s.examples), len(outputs)
+    n_ex, n_out = slots(s), len(outputs)
     a = [Var(f"a_{o}{sfx}") for o in outputs]
     t = [Var(f"t{k}{sfx}") for k in range(1, n_out + 1)]
     if s.loss == "ce":

@@ -7,20 +7,21 @@ from typing import Any
 from xlsxwriter.chart import Chart
 from xlsxwriter.workbook import Workbook
 
+from workbook_builder.sheet import layout
 from workbook_builder.sheet.cell_formulas import general
 from workbook_builder.sheet.layout import EPOCH, ETA_LABEL, Layout, RateSheet, summary_eta_cell
 
 _AXIS_FONT = {"size": 9}
 
 
-def _line_chart(workbook: Workbook, title: str, epochs: int) -> Chart:
+def _line_chart(workbook: Workbook, title: str, epochs: int, row: str = "epoch") -> Chart:
     chart = workbook.add_chart({"type": "line"})
     if chart is None:  # XlsxWriter returns None only for an unknown chart type
         raise RuntimeError("XlsxWriter refused a line chart")
     chart.set_title({"name": title, "name_font": {"size": 12, "bold": True}})
     step = max(1, epochs // 10)  # about ten labelled ticks whatever the epoch count
     chart.set_x_axis({
-        "name": "epoch",
+        "name": row,  # epoch, or step (mini-batches)
         "interval_unit": step,
         "interval_tick": step,
         "num_font": _AXIS_FONT,
@@ -52,7 +53,8 @@ def _series(lay: Layout, sheet: str, index: int, lr: float, epochs_sheet: str, e
 def error_chart(workbook: Workbook, lay: Layout, sheets: list[str], index: int,
                 lr: float, epochs: int, label: str = ETA_LABEL) -> Chart:
     """E_total against epoch for one rate sheet; its legend names η."""
-    chart = _line_chart(workbook, "E_total by epoch", epochs)
+    row = layout.row_word(lay.spec)
+    chart = _line_chart(workbook, f"E_total by {row}", epochs, row)
     sheet = sheets[index]
     chart.add_series(_series(lay, sheet, index, lr, sheet, epochs, PALETTE[0], label))
     chart.set_legend({"position": "top"})
@@ -69,7 +71,8 @@ def summary_chart(workbook: Workbook, lays: list[Layout], sheets: list[RateSheet
     """All E_total curves in one chart, one series per rate sheet (learning rate, and
     optimizer where there are several)."""
     what = "optimizer and learning rate η" if several else "learning rate η"
-    chart = _line_chart(workbook, f"E_total by epoch for each {what}", epochs)
+    row = layout.row_word(lays[0].spec)
+    chart = _line_chart(workbook, f"E_total by {row} for each {what}", epochs, row)
     for k, (lay, sheet) in enumerate(zip(lays, sheets, strict=True)):
         label = f"{sheet.spec.optimizer.name}, {ETA_LABEL}" if several else ETA_LABEL
         chart.add_series(_series(lay, sheet.name, k, sheet.lr, sheets[0].name, epochs,

@@ -21,7 +21,7 @@ STEP_FORMAT = "0"  # Adam's step number t
 #: header fill per group of columns, so the chain of the computation reads left to right
 GROUP_FILL = {"weights": "#DDEBF7", "forward": "#E2EFDA", "loss": "#FCE4D6",
               "deltas": "#FFF2CC", "gradients": "#EDE7F6", "state": "#DEEAEA",
-              "epoch": "#D9D9D9"}  # fmt: skip
+              "epoch": "#D9D9D9", "batch": "#EDEDED"}  # fmt: skip
 
 
 class PlainFormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no types
@@ -52,7 +52,7 @@ def group(name: str) -> str:
 
 
 def number_format(name: str) -> str:
-    if name == optimizers.STEP:
+    if name == optimizers.STEP or name.startswith("ex"):  # Adam's t; a batch's example
         return STEP_FORMAT
     return SMALL if layout.kind(name) in ("deltas", "gradients", "state") else NUMBER
 

@@ -189,7 +189,32 @@ def lines(spec: NetSpec) -> list[tuple[str, str]]:
         ("gradient", "∂E/∂w = Σ over the examples of δ(destination)·(source's input or "
                      "activation); ∂E/∂b = Σ δ"),
         ("update", "each parameter of the next row = its value − η·∂E/∂(it) of the row above"),
+        *batch_lines(spec),
     ]
+
+
+def batch_lines(spec: NetSpec) -> list[tuple[str, str]]:
+    """What a mini-batch row adds (none in full-batch descent)."""
+    n = spec.batch_size
+    if n is None:
+        return []
+    m = len(spec.examples)
+    return [
+        ("mini-batch", f"each row is one step on {n} of the {m} examples, taken in order and "
+                       f"cycling: row 0 takes examples {_examples(spec, 0)}, row 1 "
+                       f"{_examples(spec, 1)}, …; a row's examples are [1] … [{n}] in its "
+                       f"columns" if n > 1 else
+                       f"each row is one step on one example, taken in order and cycling "
+                       f"(row 0: example 1, row 1: example 2, …, after example {m} example 1)"),
+        ("", "ex: which example of the Network sheet's table it is "
+             "(=MOD(ex above + batch size − 1, examples) + 1); i1 …, t1 …: INDEX into that table"),
+        ("", "E_total and every gradient are of the row's examples only (mse and "
+             "cross-entropy: their mean), as a PyTorch step on one batch"),
+    ]
+
+
+def _examples(spec: NetSpec, row: int) -> str:
+    return ", ".join(str(k) for k in topology.batch_examples(spec, row))
 
 
 def worked_quantities(spec: NetSpec) -> list[str]:
@@ -200,7 +225,8 @@ def worked_quantities(spec: NetSpec) -> list[str]:
     hidden, out = names[1][0], names[-1][0]
     eq = topology.equations(spec)
     loss = next(q for q in eq if q.startswith("E") and q != "E_total")
-    return [f"{hidden}{sfx}", f"a_{hidden}{sfx}", f"{out}{sfx}", f"a_{out}{sfx}", loss,
+    picked = [] if spec.batch_size is None else [f"ex{sfx}", f"i1{sfx}"]
+    return [*picked, f"{hidden}{sfx}", f"a_{hidden}{sfx}", f"{out}{sfx}", f"a_{out}{sfx}", loss,
             "E_total", f"δ_{out}{sfx}", f"δ_{hidden}{sfx}", "∂E/∂w1", f"∂E/∂w{spec.n_weights}"]
 
 

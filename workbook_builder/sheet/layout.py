@@ -53,6 +53,8 @@ MARGIN_INCHES = 0.3
 _SUFFIX = re.compile(r"\[(\d+)\]$")
 #: an optimizer's state of a parameter (v_w1, s_w1, m_w1, m̂_w1, v̂_w1, v_b_h1) and its step
 _STATE = re.compile(r"(?:v|s|m|m̂|v̂)_(?:w\d+|b_.+)")
+#: a mini-batch row's examples: which one of the data set (ex), its inputs and targets
+_BATCH = re.compile(r"(?:ex|[it]\d+)(?:\[\d+\])?")
 
 
 def example_of(name: str) -> int:
@@ -62,10 +64,12 @@ def example_of(name: str) -> int:
 
 
 def kind(name: str) -> str:
-    """A column's group: epoch, weights, biases, forward, loss, deltas, gradients, state (the
-    optimizer's)."""
+    """A column's group: epoch, weights, biases, batch (a mini-batch's examples), forward,
+    loss, deltas, gradients, state (the optimizer's)."""
     if name == EPOCH:
         return "epoch"
+    if _BATCH.fullmatch(name):
+        return "batch"
     if name == optimizers.STEP or _STATE.fullmatch(name):
         return "state"
     if re.fullmatch(r"w\d+", name):
@@ -82,7 +86,8 @@ def kind(name: str) -> str:
 
 
 #: a printed view per stage of the computation, left to right
-STAGE = {"weights": "weights", "biases": "weights", "forward": "forward", "loss": "forward",
+STAGE = {"weights": "weights", "biases": "weights", "batch": "forward", "forward": "forward",
+         "loss": "forward",
          "deltas": "deltas", "gradients": "gradients", "state": "optimizer"}
 
 
@@ -239,40 +244,47 @@ class Layout:
         return (cells, note_row) if note_row < self.note2_row else None
 
     def groups(self) -> list[tuple[int, int, str]]:
-        """Blocks of columns with their label: (first, last, label)."""
+        """Blocks of columns with their label: (first, last, label); a block that two printed
+        views share is cut where the second starts."""
         out: list[tuple[int, int, str]] = []
-        several = len(self.spec.examples) > 1
+        several = topology.slots(self.spec) > 1
         for col, name in enumerate(self.columns[1:], start=1):
             group = kind(name)
-            if several and group in ("forward", "loss", "deltas") and name != "E_total":
-                label = f"{group if group != 'forward' else 'forward pass'}, example " \
+            if group == "batch":
+                label = "the step's examples" if not several else \
+                    f"batch example {example_of(name) + 1}"
+            elif several and group in ("forward", "loss", "deltas") and name != "E_total":
+                which = "batch example" if self.spec.batch_size is not None else "example"
+                label = f"{group if group != 'forward' else 'forward pass'}, {which} " \
                         f"{example_of(name) + 1}"
             else:
                 label = {"forward": "forward pass", "deltas": "δ terms",
                          "state": "optimizer state"}.get(group, group)
-            if out and out[-1][2] == label:
+            starts_view = col in {v.first for v in self.views}
+            if out and out[-1][2] == label and not starts_view:
                 out[-1] = (out[-1][0], col, label)
-            else:
+            else:  # a label over a printed page's columns only, so that each page shows it
                 out.append((col, col, label))
         return out
 
 
 def columns_of(spec: NetSpec) -> tuple[str, ...]:
-    """epoch, the parameters, each example's forward pass (neuron by neuron: its sum, then
-    its activation) and its loss terms, E_total, the δ terms, the gradients, the optimizer's
+    """epoch, the parameters, each example's forward pass (with mini-batches first which
+    example it is, its inputs and targets; neuron by neuron: its sum, then its activation)
+    and its loss terms, E_total, the δ terms, the gradients, the optimizer's
     state."""
     eq = topology.equations(spec)
     order = {name: k for k, name in enumerate(eq)}
 
-    def neuron_key(name: str) -> tuple[bool, int]:
-        if kind(name) == "loss":
-            return True, order[name]
+    def neuron_key(name: str) -> tuple[int, int]:
+        if kind(name) in ("batch", "loss"):
+            return (0 if kind(name) == "batch" else 2), order[name]
         sum_name = name[2:] if name.startswith("a_") else name
-        return False, 2 * order[sum_name] + name.startswith("a_")
+        return 1, 2 * order[sum_name] + name.startswith("a_")
 
     per_example: dict[int, list[str]] = {}
     for name in eq:
-        if kind(name) in ("forward", "loss") and name != "E_total":
+        if kind(name) in ("batch", "forward", "loss") and name != "E_total":
             per_example.setdefault(example_of(name), []).append(name)
     forward = [n for e in sorted(per_example) for n in sorted(per_example[e], key=neuron_key)]
     rest = ["E_total"] + [n for n in eq if kind(n) == "deltas"] + \
@@ -303,12 +315,11 @@ def _list_cells(spec: NetSpec) -> dict[str, tuple[int, int]]:
     cells: dict[str, tuple[int, int]] = {}
     n_in, n_out = spec.layers[0], spec.layers[-1]
     for e in range(len(spec.examples)):
-        sfx = topology.example_suffix(spec, e)
         row = EXAMPLES_HEADER_ROW + 1 + e
         for j in range(n_in):
-            cells[f"i{j + 1}{sfx}"] = (row, 1 + j)
+            cells[topology.data_name(spec, f"i{j + 1}", e)] = (row, 1 + j)
         for k in range(n_out):
-            cells[f"t{k + 1}{sfx}"] = (row, 1 + n_in + k)
+            cells[topology.data_name(spec, f"t{k + 1}", e)] = (row, 1 + n_in + k)
     row = EXAMPLES_HEADER_ROW + len(spec.examples) + 3  # a blank row, then a header
     names = [*topology.parameters(spec)]
     if spec.biases is not None and not spec.train_biases:
@@ -336,11 +347,21 @@ def plan(spec: NetSpec) -> Layout:
     else:
         note2_row = BLOCK_ROW + 2  # a row for the copies' note above the other views
         network_cells = _list_cells(spec)
-    group_row = note2_row + 1 if len(spec.examples) > 1 else None
+    group_row = note2_row + 1 if topology.slots(spec) > 1 else None
     header_row = (group_row if group_row is not None else note2_row) + 1
     assert header_row + 1 + MAX_EPOCHS <= 1_048_576, "spec.MAX_EPOCHS must leave room"
     return Layout(spec, columns_of(spec), block, network_cells, in_block, note2_row,
                   group_row, header_row)
+
+
+def row_word(spec: NetSpec) -> str:
+    """What a rate sheet's row is: an ``epoch`` (full batch) or a ``step`` (mini-batches)."""
+    return "step" if spec.batch_size is not None else "epoch"
+
+
+def header(spec: NetSpec, name: str) -> str:
+    """A column's header text: its name; the first column says what a row is."""
+    return row_word(spec) if name == EPOCH else name
 
 
 def labels(name: str) -> str:
@@ -374,8 +395,9 @@ def describe(spec: NetSpec) -> str:
     else:
         biases = "no biases"
     n = len(spec.examples)
+    batch = f" (mini-batches of {spec.batch_size})" if spec.batch_size is not None else ""
     return (f"a {shape(spec)} network: {spec.activation} hidden, {spec.output_activation} "
-            f"output, {spec.loss} loss, {n} example{'s' if n > 1 else ''}, {biases}")
+            f"output, {spec.loss} loss, {n} example{'s' if n > 1 else ''}{batch}, {biases}")
 
 
 # --- the Network sheet --------------------------------------------------------------------

@@ -152,8 +152,10 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lays: l
              f"Every number is a formula over the rate sheets, which all train the network on "
              f"sheet {layout.NETWORK}. A sheet's tab keeps the η it was built with.", fm.note)
     headers = ["learning rate", "sheet"]
-    headers += [f"E_total at epoch {e}" + (" (last)" if e == last else "") for e in e_columns]
-    headers += [f"first epoch with E_total < {f:.0%} of epoch 0" for f in
+    row_word = layout.row_word(run.net)  # epoch, or step (mini-batches)
+    headers += [f"E_total at {row_word} {e}" + (" (last)" if e == last else "")
+                for e in e_columns]
+    headers += [f"first {row_word} with E_total < {f:.0%} of {row_word} 0" for f in
                 layout.SUMMARY_FRACTIONS]
     assert len(headers) == layout.SUMMARY_COLUMNS, headers
     for col, text in enumerate(headers):
@@ -179,7 +181,7 @@ def write_summary(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lays: l
         for j, epoch in enumerate(e_columns):
             col = 2 + j
             if epoch > last:
-                ws.write(row, col, f"n/a ({run.epochs} epochs)", fm.text)
+                ws.write(row, col, f"n/a ({run.epochs} {row_word}s)", fm.text)
                 continue
             # scientific: large rates drive E_total below what nine decimals show
             ws.write_formula(row, col, f"={quoted}!{lay.cell('E_total', epoch, True)}",

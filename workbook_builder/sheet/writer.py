@@ -86,8 +86,11 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
     ws.write(layout.NOTE_ROW, layout.TEXT_COL,
              f"{mine}; {where} sheet {layout.NETWORK}: edit it there.", fm.note)
     learn = "weights and biases" if lay.spec.train_biases else "weights"
+    n = lay.spec.batch_size
+    steps = "" if n is None else \
+        f"each row is a step on {n} example{'s' if n > 1 else ''} (ex: which, in order, cycling); "
     ws.write(lay.note2_row, layout.TEXT_COL,
-             f"Epoch 0 holds the initial {learn}; "
+             f"{layout.row_word(lay.spec).capitalize()} 0 holds the initial {learn}; {steps}"
              f"{optimizers.update_words(lay.spec.optimizer)} (see the Guide).", fm.note)
     values = {"η": lr, **hyper, **network_values(lay.spec)}
     for name, (row, col) in lay.block.items():
@@ -106,18 +109,19 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
             else:
                 ws.merge_range(lay.group_row, first, lay.group_row, last, label, group_format)
     for col, name in enumerate(lay.columns):
-        ws.write(lay.header_row, col, name, fm.header[group(name)])
+        ws.write(lay.header_row, col, layout.header(lay.spec, name), fm.header[group(name)])
         ws.set_column(col, col, widths[name])
     ws.set_row(lay.header_row, 20)
 
     eq, updates = topology.equations(lay.spec), topology.updates(lay.spec)
     first_row = {p: "=" + lay.value_ref(p) for p in updates}
-    # the optimizer's state in the first row: from torch's initial state (no row above)
-    first_eq = topology.equations(lay.spec, first=True)
-    first_row.update({q: lay.template(e).format(**lay.row_numbers(0))
-                      for q, e in first_eq.items() if layout.kind(q) == "state"})
     later = {p: lay.template(updates[p]) for p in updates}
     later.update({q: lay.template(eq[q]) for q in eq})
+    # the first row's own formulas where it has no row above: the optimizer's state from
+    # torch's initial state, a mini-batch's first examples
+    for q, e in topology.equations(lay.spec, first=True).items():
+        if (text := lay.template(e)) != later[q]:
+            first_row[q] = text.format(**lay.row_numbers(0))
     plan = [(lay.column[name], name, fm.cells[number_format(name)], trace[name].tolist())
             for name in lay.columns[1:]]
     for epoch in range(run.epochs):
