@@ -246,6 +246,8 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
         runs.append(column_values(changed, book, table))
     for run in runs:
         run.setdefault("η", np.full(len(table.rows), eta))
+        if "step" in model.exprs:  # Adam's step t, where the sheet has no column of it: the
+            run.setdefault("step", np.arange(1.0, len(table.rows) + 1))  # row's, from 1
     results = check_inputs(table, runs, grid, model)
     reads: dict[str, list[str]] = {}
     results += [check_column(name, table, runs, grid, table.params.get("η"), invalid, model,

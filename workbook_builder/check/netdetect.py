@@ -10,6 +10,7 @@ read, say), the check asks for ``--spec``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Mapping
@@ -17,11 +18,13 @@ from typing import Any
 
 from openpyxl.formula.tokenizer import Token, Tokenizer
 
+from workbook_builder.check import optimizer_sheets
 from workbook_builder.check.foreign import AuditError, Cells
 from workbook_builder.check.names import canonical
 from workbook_builder.check.netmodel import Model, course, for_spec, read_name, same_example_count
 from workbook_builder.check.table import Table, find_table
 from workbook_builder.network import netrun, topology
+from workbook_builder.network.optimizers import Optimizer
 from workbook_builder.network.spec import SpecError
 from workbook_builder.network.topology import NetSpec
 
@@ -51,7 +54,9 @@ def spec_of(fields: Mapping[str, Any]) -> tuple[NetSpec | None, bool]:
 def model_of(spec: NetSpec) -> Model:
     """The network's model: the course's preset of it (its header spellings, its optional
     biases) for the course's network, else the engine's model of the spec."""
-    return course() if topology.course_network(spec) else for_spec(spec)
+    if topology.course_network(spec):
+        return course(spec.optimizer if spec.optimizer.name != "sgd" else None)
+    return for_spec(spec)
 
 
 def _find(wb: Any, grids: dict[str, Cells], model: Model) -> list[tuple[Cells, Table]]:
@@ -61,12 +66,36 @@ def _find(wb: Any, grids: dict[str, Cells], model: Model) -> list[tuple[Cells, T
 
 def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | None
                ) -> tuple[Model, list[tuple[Cells, Table]], list[str]]:
-    """The model the tables are judged by, the tables, and notes saying how it was chosen.
+    """The model the tables are judged by, the tables, and notes saying how it was chosen;
+    where the tables show an optimizer's state and no optimizer was given, the network with
+    the optimizer they show (optimizer_sheets.shown).
 
     Raises:
         AuditError: no table of the network, or the headers show another network than the
             2-2-2 one and cannot tell which (then ``--spec`` is asked for).
     """
+    model, found, notes = _tables_for(wb, grids, network)
+    if model.spec.optimizer.name != "sgd" or not found:
+        return model, found, notes
+    shown = {optimizer_sheets.shown(grids[t.sheet], t) for _, t in found}
+    if len(shown) != 1 or None in shown:
+        return model, found, notes  # none, or tables of several: optimizer_sheets.guard
+    (name,) = shown
+    assert name is not None
+    other = model_of(dataclasses.replace(model.spec, optimizer=Optimizer(name)))
+    again = _find(wb, grids, other)
+    if not again:
+        return model, found, notes
+    hyper = ", ".join(f"{k} {v:g}" for k, v in other.defaults.items()
+                      if k in topology.hyperparameters(other.spec))
+    return other, again, [*notes, f"the weights follow {name}, as the state columns show "
+                          f"(no optimizer given): its hyperparameters from labelled cells, "
+                          f"else torch.optim's defaults ({hyper}); give --spec with optimizer "
+                          "and its values to check against others"]
+
+
+def _tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | None
+                ) -> tuple[Model, list[tuple[Cells, Table]], list[str]]:
     if network:
         spec, placeholder = spec_of(network)
         assert spec is not None

@@ -26,6 +26,7 @@ import numpy as np
 from workbook_builder.check.names import _ETA, CONFUSABLES, canonical, normalise
 from workbook_builder.network import netrun, topology
 from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Num, Var
+from workbook_builder.network.optimizers import Optimizer
 from workbook_builder.network.reference import Array, Values
 from workbook_builder.network.spec import Network
 from workbook_builder.network.topology import NetSpec
@@ -66,6 +67,8 @@ class Model:
     read_first: Callable[[object], str | None] | None = None
     description: str = ""  # the network in words; "" : layout.describe(spec)
     rows: int = ROWS  # epoch rows recomputed at least (see ROWS)
+    #: the first row's own trees, where it has no row above (an optimizer's state)
+    first_exprs: dict[str, Expr] = field(default_factory=dict)
 
     @property
     def checked(self) -> tuple[str, ...]:
@@ -90,14 +93,20 @@ class Model:
         expr = self.exprs.get(name)
         if expr is None:
             return None
-        return error_scale(expr, lookup(values, self.exprs))
+        scale = error_scale(expr, lookup(values, self.exprs))
+        if name not in self.first_exprs:
+            return scale
+        head = error_scale(self.first_exprs[name],
+                           lookup(values, {**self.exprs, **self.first_exprs}))
+        return first_row(head, scale)
 
     def describe(self) -> str:
         if self.description:
             return self.description
         from workbook_builder.sheet.layout import describe
 
-        return describe(self.spec)
+        o = self.spec.optimizer
+        return describe(self.spec) + ("" if o.name == "sgd" else f", {o.describe()}")
 
     def normalise(self, text: object) -> str | None:
         """A header or label as the quantity it names, or None."""
@@ -106,16 +115,30 @@ class Model:
         return read_name(text, self.aliases, len(self.spec.examples))
 
 
-def course() -> Model:
+def course(optimizer: Optimizer | None = None) -> Model:
     """The course's 2-2-2 sigmoid network: the engine's model of it, with fixed biases b1 and
     b2 that a sheet may leave out (read as 0 there), the course's header spellings (net_h1,
     out_o1, a typed 0 for o: names.normalise) tried first, its changed run (COURSE_CHANGED)
-    and its 12 recomputed rows."""
+    and its 12 recomputed rows; with an optimizer, its state and hyperparameters read before
+    those spellings (α is no learning rate there, Adam's second step column no epoch)."""
     spec = netrun.course_spec(Network(biases=(0.0, 0.0)))
+    if optimizer is not None:
+        spec = dataclasses.replace(spec, optimizer=optimizer)
+    model = for_spec(spec)
+    hyper = topology.hyperparameters(spec)
+    own = {k: v for k, v in model.aliases.items()
+           if v in hyper or (v in model.exprs and layout_kind(v) == "state")}
+
+    def read_first(text: object) -> str | None:
+        if isinstance(text, str) and not text.startswith("=") and canonical(text) in own:
+            return own[canonical(text)]
+        return normalise(text)
+
+    what = "" if spec.optimizer.name == "sgd" else f", {spec.optimizer.describe()}"
     return dataclasses.replace(
-        for_spec(spec), changed=dict(COURSE_CHANGED), defaults={"b1": 0.0, "b2": 0.0},
-        read_first=normalise, rows=COURSE_ROWS,
-        description="the 2-2-2 sigmoid network (½-squared error, one example)")
+        model, changed=dict(COURSE_CHANGED), defaults={"b1": 0.0, "b2": 0.0, **model.defaults},
+        read_first=read_first, rows=COURSE_ROWS,
+        description=f"the 2-2-2 sigmoid network (½-squared error, one example{what})")
 
 
 # --- a spec's model ----------------------------------------------------------------------------
@@ -136,6 +159,23 @@ def lookup(v: Values, exprs: Mapping[str, Expr]) -> Callable[[str, int], Array]:
                 inline[name] = np.asarray(exprs[name].value(look), dtype=np.float64)
             return inline[name]
     return look
+
+
+def first_row(head: Array, rest: Array) -> Array:
+    """``rest`` with its first row (along the rows, axis 0) taken from ``head``."""
+    head, rest = np.broadcast_arrays(np.asarray(head, dtype=np.float64),
+                                     np.asarray(rest, dtype=np.float64))
+    if rest.ndim == 0:
+        return rest.copy()
+    out = rest.copy()
+    out[0] = head[0]
+    return out
+
+
+def first_and_later(first: Rule, later: Rule) -> Rule:
+    """A rule whose first row is ``first``'s (an optimizer's state starts from torch's initial
+    state: it has no row above), every other ``later``'s."""
+    return lambda v: first_row(first(v), later(v))
 
 
 def rule_of(expr: Expr, exprs: Mapping[str, Expr]) -> Rule:
@@ -241,11 +281,19 @@ def for_spec(spec: NetSpec) -> Model:
     # computed inline, from their equations (lag-0 trees only: the updates read the row above)
     inline = dict(eq)
     rules = {name: rule_of(expr, inline) for name, expr in exprs.items()}
+    # an optimizer's state: the first row from torch's initial state (no row above)
+    first = {name: e for name, e in topology.equations(spec, first=True).items()
+             if e.excel(_text) != eq[name].excel(_text)}
+    for name, expr in first.items():
+        rules[name] = first_and_later(rule_of(expr, {**inline, **first}), rules[name])
     params = tuple(topology.parameters(spec))
     constants = topology.constants(spec)
-    fixed = tuple(n for n in constants if re.fullmatch(r"b\d+", n))
+    hyper = topology.hyperparameters(spec)  # μ, α, β1, β2, ε: a labelled cell, else these
+    fixed = (*(n for n in constants if re.fullmatch(r"b\d+", n)), *hyper)
     given = tuple(n for n in constants if n not in fixed)
-    optional = [n for n in exprs if n.startswith("δ_")]
+    # δ terms; Adam's step number and bias corrections (computed inline where a sheet writes
+    # them into the update): the state a later row reads from the row above must be shown
+    optional = [n for n in exprs if n.startswith(("δ_", "m̂_", "v̂_")) or n == "step"]
     if spec.layers[-1] == 1 and len(spec.examples) == 1 and "E1" in exprs:
         optional.append("E1")  # one output, one example: E1 is E_total, one column will do
     if len(spec.examples) == 1 and "E" in exprs:
@@ -253,7 +301,45 @@ def for_spec(spec: NetSpec) -> Model:
     return Model(rules=rules, parameters=params, given=given, fixed=fixed,
                  optional=frozenset(optional), groups=spec_groups(spec, [*exprs, *constants]),
                  families=spec_families(spec), changed=changed_values(spec), spec=spec,
-                 exprs=exprs, aliases=aliases(spec, [*exprs, *constants]))
+                 exprs=exprs, aliases=aliases(spec, [*exprs, *constants, *hyper]),
+                 defaults=dict(hyper), first_exprs=first)
+
+
+def _text(name: str, lag: int) -> str:
+    return f"{name}'{lag}"
+
+
+#: how people label an optimizer's hyperparameters (canonical: names.canonical)
+HYPER_SPELLINGS = {
+    "μ": ["μ", "mu", "momentum", "μmomentum", "momentumμ", "beta", "β", "γ", "gamma"],
+    "α": ["α", "alpha", "rho", "ρ", "αsmoothing", "smoothing", "decay", "decayrate", "γ",
+          "gamma"],
+    "β1": ["β1", "beta1", "β₁"],
+    "β2": ["β2", "beta2", "β₂"],
+    "ε": ["ε", "ϵ", "eps", "epsilon"],
+}
+
+
+def state_spellings(optimizer: str, name: str) -> list[str]:
+    """The ways people head an optimizer's state column (canonical), for ``name`` (m_w1,
+    v_w1, m̂_w1, v̂_w1, s_w1, step)."""
+    if name == "step":
+        return ["t", "timestep", "stept", "tstep", "adamstep", "stepnumber"]
+    kind, _, param = name.partition("_")
+    p = canonical(param)
+    if kind in ("m̂", "v̂"):
+        letter = kind[0]
+        return [f"{kind}{p}", f"{letter}hat{p}", f"{letter}corr{p}", f"{letter}corrected{p}",
+                f"{kind}t{p}", f"{letter}hatt{p}", f"{letter}tcorr{p}"]
+    if kind == "m":
+        return [f"m{p}", f"mt{p}", f"firstmoment{p}", f"moment1{p}", f"m1{p}"]
+    if kind == "v" and optimizer == "adam":
+        return [f"v{p}", f"vt{p}", f"secondmoment{p}", f"moment2{p}", f"m2{p}"]
+    if kind == "v":  # momentum's velocity (torch: the momentum buffer)
+        return [f"v{p}", f"vt{p}", f"velocity{p}", f"vel{p}", f"buf{p}", f"buffer{p}",
+                f"momentum{p}", f"mom{p}", f"momentumbuffer{p}"]
+    return [f"s{p}", f"v{p}", f"vt{p}", f"cache{p}", f"sqavg{p}", f"squareavg{p}",
+            f"meansq{p}", f"meansquare{p}", f"ms{p}", f"r{p}", f"eg2{p}"]
 
 
 def base_and_example(name: str) -> tuple[str, str]:
@@ -380,7 +466,30 @@ def aliases(spec: NetSpec, names: list[str]) -> dict[str, str]:
         base, sfx = base_and_example(name)
         for spelling in extra.get(base, []):
             out.setdefault(canonical(spelling) + canonical(sfx), name)
+    # an optimizer's state and hyperparameters: their own spellings win over those of the
+    # network's values (β1 is no bias b1; Adam's step no epoch where the sheet has both)
+    o = spec.optimizer.name
+    for name in names:
+        if layout_kind(name) == "state":
+            for spelling in state_spellings(o, name):
+                out[canonical(spelling)] = name
+    for name, spellings in HYPER_SPELLINGS.items():
+        if name in names:
+            for spelling in [*spellings, canonical(optimizer_label(name))]:
+                out[canonical(spelling)] = name
     return out
+
+
+def layout_kind(name: str) -> str:
+    from workbook_builder.sheet.layout import kind
+
+    return kind(name)
+
+
+def optimizer_label(name: str) -> str:
+    from workbook_builder.network.optimizers import LABELS
+
+    return LABELS[name]
 
 
 def read_name(text: object, table: Mapping[str, str], examples: int) -> str | None:

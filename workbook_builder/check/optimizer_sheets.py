@@ -14,13 +14,38 @@ from __future__ import annotations
 
 import re
 
+from workbook_builder.check.foreign import Cells
 from workbook_builder.check.names import canonical
+from workbook_builder.check.table import Table
 from workbook_builder.check.verdict import SheetReport
 
 #: a header naming an optimizer's state of a weight or bias, once canonical (names.canonical:
 #: lower case, no separators): m_w1, v_w1, m̂_w1, mhat_w1, velocity w1, s_w1, cache_w1 …
 _STATE = re.compile(r"(?:m|v|s|r|mt|vt|mhat|vhat|m\u0302|v\u0302|velocity|vel|momentum|mom|"
                     r"cache|sqavg|meansq(?:uare)?|avg|buf(?:fer)?)(?:w\d+|b[a-z]*\d+)")
+
+
+_ADAM = {"m", "mt", "mhat", "m\u0302", "vhat", "v\u0302", "m1", "m2"}
+_MEAN_SQUARE = {"s", "r", "cache", "sqavg", "meansq", "meansquare", "avg"}
+
+
+def shown(grid: Cells, table: Table) -> str | None:
+    """The optimizer a table's state columns show, or None: Adam's m (or m̂, v̂); RMSprop's
+    mean square (s, cache, sqavg), or v where the updates take a square root; else a
+    velocity (v, velocity, buf): Nesterov where the sheet says so, momentum otherwise."""
+    heads = [canonical(h) for h in state_headers(list(table.unknown.values()))]
+    prefixes = {m[1] for h in heads if (m := re.fullmatch(r"(.+?)(?:w\d+|b[a-z]*\d+)", h))}
+    if not prefixes:
+        return None
+    if prefixes & _ADAM:
+        return "adam"
+    if prefixes & _MEAN_SQUARE:
+        return "rmsprop"
+    update = grid.get((table.rows[1], table.columns["w1"])) if len(table.rows) > 1 else None
+    if isinstance(update, str) and re.search(r"SQRT|\^\s*\(?\s*0?\.5|POWER", update.upper()):
+        return "rmsprop"
+    says = any(isinstance(v, str) and "nesterov" in v.lower() for v in grid.values())
+    return "nesterov" if says else "momentum"
 
 
 def state_headers(headers: list[str]) -> list[str]:

@@ -71,6 +71,8 @@ def match_header(texts: dict[int, str], model: Model
     columns: dict[str, int] = {}
     for c, text in sorted(texts.items()):
         name = read(text)
+        if name == "epoch" and "epoch" in columns and "step" in model.exprs:
+            name = "step"  # Adam's step number t beside the epochs (both may be "step")
         if name is not None and name != "η":
             columns.setdefault(name, c)
     unknown = {c: t for c, t in texts.items() if c not in columns.values()}

@@ -228,13 +228,13 @@ def network_fields(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     from workbook_builder.check.netdetect import spec_of
 
-    named = [k for k in ("optimizer", "momentum", "alpha", "betas", "eps") if k in fields]
-    if named and fields.get("optimizer", "sgd") not in ("sgd", ["sgd"]):
-        raise UsageError(f"--spec {args.spec}: check judges plain gradient descent only for "
-                         f"now; leave {', '.join(named)} out (a sheet that shows an "
-                         "optimizer's state is checked up to its gradients)")
-    for key in named:
-        fields.pop(key)
+    optimizer = fields.get("optimizer")
+    if isinstance(optimizer, list) and len(optimizer) > 1:
+        raise UsageError(f"--spec {args.spec}: name one optimizer, the one the sheets follow "
+                         f"(got {', '.join(map(str, optimizer))})")
+    if "batch_size" in fields:
+        raise UsageError(f"--spec {args.spec}: check judges full-batch sheets only for now "
+                         "(each row a step on every example); leave batch-size out")
     fields.pop("weights", None)  # read from each workbook; the check needs no initial values
     fields.pop("init_seed", None)
     spec_of(fields)  # a network that cannot be is a usage error here, not in every child
