@@ -171,6 +171,11 @@ def wrong_row(grid: Cells, table: Table, name: str, row: int, model: Model
         return None
     by_column = {col: q for q, col in table.columns.items()}
     expected = -1 if name in model.parameters else 0
+    # the rows the network's own formula reads each quantity from (an optimizer's state: its
+    # own value from the row above, the gradient from its row)
+    lags: dict[str, set[int]] = {}
+    for q, lag in model.exprs[name].names() if name in model.exprs else []:
+        lags.setdefault(q, set()).add(lag)
     for token in Tokenizer(formula).items:
         if token.type != Token.OPERAND or token.subtype != Token.RANGE or "!" in token.value \
                 or ":" in token.value:
@@ -183,10 +188,12 @@ def wrong_row(grid: Cells, table: Table, name: str, row: int, model: Model
         if quantity is None or r not in table.rows or quantity in ("η", *model.given):
             continue
         offset = r - row
-        if offset != expected and not (name in model.parameters and quantity == name):
+        right = -offset in lags[quantity] if quantity in lags else offset == expected
+        if not right and not (name in model.parameters and quantity == name):
             where = f"row r{offset:+d}" if offset else "the same row"
+            above = 1 in lags[quantity] if quantity in lags else expected
             return (f"row {row}: {name} uses {quantity} from {where} (row {r}) where "
-                    f"{'the row above' if expected else 'its own row'} belongs")
+                    f"{'the row above' if above else 'its own row'} belongs")
     return None
 
 

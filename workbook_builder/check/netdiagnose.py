@@ -15,9 +15,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from workbook_builder.check.netmodel import Model, Rule, base_and_example, rule_of
+from workbook_builder.check.netmodel import (
+    Model,
+    Rule,
+    base_and_example,
+    first_and_later,
+    rule_of,
+)
 from workbook_builder.network import topology
-from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Var, total
+from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Var, square, total
+from workbook_builder.network.optimizers import Optimizer, update
 from workbook_builder.network.spec import SpecError
 
 Hypothesis = tuple[Rule, dict[str, str], str]
@@ -149,7 +156,13 @@ def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
     out: list[Hypothesis] = []
     base, sfx = base_and_example(name)
     n_ex, n_out = len(spec.examples), spec.layers[-1]
-    if name in model.parameters:
+    out += optimizer_slips(model, name)
+    if name in model.parameters and spec.optimizer.name != "sgd":
+        step = model.exprs[name]
+        out.append((rule_of(2 * Var(name, 1) - step, {}), {},
+                    f"adds the {spec.optimizer.name} step instead of subtracting it (sign "
+                    "error)"))
+    elif name in model.parameters:
         gradient = f"∂E/∂{name}"
         out.append((lambda v: v.prev(name) + v["η"] * v.prev(gradient), {},
                     f"adds η·∂E/∂{name} instead of subtracting it (sign error)"))
@@ -196,6 +209,78 @@ def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
                             f"holds example {k + 1}'s term only: the full-batch gradient sums "
                             f"the {n_ex} examples' terms"))
     out += [(_scaled(model.rules[name], f), {}, text) for f, text in _factors(n_ex, n_out)]
+    return out
+
+
+def _sqrt(x: Expr) -> Expr:
+    return Call("SQRT", (x,))
+
+
+def optimizer_slips(model: Model, name: str) -> list[Hypothesis]:
+    """The slips of an optimizer's state and update (the planted mistakes of a class): a
+    forgotten bias correction, β1 and β2 swapped, ε inside the square root, a velocity
+    without its decay (or averaged), α and 1 − α swapped, a step along the gradient where
+    the optimizer's belongs, another optimizer's step."""
+    spec = model.spec
+    o = spec.optimizer.name
+    if o == "sgd":
+        return []
+    eq = topology.equations(spec)
+    first = {**eq, **model.first_exprs}
+
+    def rule(later: Expr, head: Expr | None = None) -> Rule:
+        r = rule_of(later, eq)
+        return r if head is None else first_and_later(rule_of(head, first), r)
+
+    out: list[Hypothesis] = []
+    swap = {"β1": "β2", "β2": "β1"}
+    eta, eps = Var("η"), Var("ε")
+    kind, _, p = name.partition("_")
+    if name in model.parameters:
+        old, g = Var(name, 1), Var(f"∂E/∂{name}", 1)
+        if o == "adam":
+            m, v = Var(f"m_{name}", 1), Var(f"v_{name}", 1)
+            out.append((rule(old - eta * (m / (_sqrt(v) + eps))), {},
+                        "uses m and v where the bias-corrected m̂ = m/(1 − β1^t) and "
+                        "v̂ = v/(1 − β2^t) belong: the bias correction is forgotten"))
+            out.append((rule(old - eta * (Var(f"m̂_{name}", 1)
+                                          / _sqrt(Var(f"v̂_{name}", 1) + eps))), {},
+                        "puts ε inside the square root: √(v̂ + ε) where √v̂ + ε belongs "
+                        "(torch.optim.Adam)"))
+            out.append((model.rules[name], swap, "β1 and β2 swapped"))
+        elif o == "rmsprop":
+            out.append((rule(old - eta * (g / _sqrt(Var(f"s_{name}", 1) + eps))), {},
+                        "puts ε inside the square root: √(s + ε) where √s + ε belongs "
+                        "(torch.optim.RMSprop)"))
+        else:
+            other = "nesterov" if o == "momentum" else "momentum"
+            out.append((rule(update(Optimizer(other), name)), {},
+                        f"takes {other}'s step: the sheet's optimizer is {o}"))
+        out.append((rule(old - eta * g), {}, f"steps along ∂E/∂{name} (plain gradient "
+                    f"descent), not by the {o} state"))
+        return out
+    if kind in ("m̂", "v̂"):
+        beta = "β1" if kind == "m̂" else "β2"
+        out.append((rule(Var(f"{kind[0]}_{p}")), {},
+                    f"{kind} = {kind[0]}: the bias correction 1/(1 − {beta}^t) is forgotten"))
+        out.append((model.rules[name], swap, "β1 and β2 swapped: "
+                    f"{kind} divides by 1 − {swap[beta]}^t"))
+    elif o == "adam" and kind in ("m", "v"):
+        beta = "β1" if kind == "m" else "β2"
+        out.append((model.rules[name], swap, f"β1 and β2 swapped: {kind} decays with "
+                    f"{swap[beta]}, where {beta} belongs"))
+    elif kind == "v":  # momentum's velocity
+        g, mu = Var(f"∂E/∂{p}"), Var("μ")
+        out.append((rule(Var(name, 1) + g, g), {}, "the velocity without its decay: "
+                    "v = v(row above) + ∂E/∂w where v = μ·v(row above) + ∂E/∂w"))
+        out.append((rule(mu * Var(name, 1) + (1 - mu) * g, (1 - mu) * g), {},
+                    "a moving average μ·v + (1 − μ)·∂E/∂w: torch's momentum adds the whole "
+                    "gradient (v = μ·v + ∂E/∂w)"))
+    elif kind == "s":
+        g2, alpha = square(Var(f"∂E/∂{p}")), Var("α")
+        out.append((rule((1 - alpha) * Var(name, 1) + alpha * g2, alpha * g2), {},
+                    "α and 1 − α swapped: s = (1 − α)·s(row above) + α·g² where "
+                    "s = α·s(row above) + (1 − α)·g² belongs"))
     return out
 
 
