@@ -288,47 +288,7 @@ def test_every_optimizer_name_is_a_choice() -> None:
         Optimizer("lion")
 
 
-# --- check: a sheet of an optimizer is never judged as plain descent ---------------------------
-def test_check_of_an_optimizer_sheet_is_incomplete_not_wrong(tmp_path: Path) -> None:
-    """A right Adam (or momentum) workbook is not called WRONG for its weight updates, which
-    check does not judge yet: they are 'not checked', the rest is judged, the verdict is
-    incomplete and the score below 100; a planted mistake in its gradients is still WRONG."""
-    from tests.test_check_networks import checked
-    from workbook_builder.classroom import points
-
-    for name in ("adam", "momentum"):
-        spec = with_optimizer(COURSE, Optimizer(name))
-        path = writer.build(NetRun(spec, (0.05,), 20), tmp_path / f"{name}.xlsx")
-        (report,) = checked(path, None, tmp_path)
-        held = {c.name for c in report.columns if c.ok is None}
-        assert held == {f"w{k}" for k in range(1, 9)}, report.columns
-        assert all(c.ok is True for c in report.columns if c.name not in held)
-        assert not report.wrong and not report.ok
-        assert any("follow an optimizer" in n for n in report.notes)
-        assert points.score([report]).points < 100
-    # a wrong gradient column (∂E/∂w5 = δ_o1·a_h2 instead of δ_o1·a_h1) in the Adam sheet
-    lay = layout.plan(with_optimizer(COURSE, Optimizer("adam")))
-    book = openpyxl.load_workbook(tmp_path / "adam.xlsx")
-    ws = book["LR 0.05"]
-    good, bad = lay.cell("a_h1", 0)[:-2], lay.cell("a_h2", 0)[:-2]
-    for e in range(20):
-        c = ws[lay.cell("∂E/∂w5", e)]
-        c.value = c.value.replace(f"{good}{lay.epoch_row(e) + 1}", f"{bad}{lay.epoch_row(e) + 1}")
-    planted_path = tmp_path / "planted.xlsx"
-    book.save(planted_path)
-    (report,) = checked(planted_path, None, tmp_path)
-    assert report.wrong
-    assert "∂E/∂w5" in {c.name for c in report.columns if c.ok is False}
-
-
-def test_check_refuses_an_optimizer_in_its_spec(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    toml = tmp_path / "adam.toml"
-    toml.write_text('optimizer = "adam"\n', encoding="utf-8")
-    book = writer.build(NetRun(COURSE, (0.5,), 5), tmp_path / "b.xlsx")
-    assert main(["check", str(book), "--spec", str(toml)]) == 2
-    err = capsys.readouterr().err
-    assert "plain gradient descent only" in err and len(err.strip().splitlines()) == 1
+# check of optimizer sheets: tests/test_check_optimizers.py
 
 
 def test_the_committed_optimizers_workbook_is_what_its_command_writes(tmp_path: Path) -> None:

@@ -75,8 +75,8 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
             2-2-2 one and cannot tell which (then ``--spec`` is asked for).
     """
     model, found, notes = _tables_for(wb, grids, network)
-    if model.spec.optimizer.name != "sgd" or not found:
-        return model, found, notes
+    if model.spec.optimizer.name != "sgd" or not found or "optimizer" in (network or {}):
+        return model, found, notes  # an optimizer given (sgd too) is the one judged
     shown = {optimizer_sheets.shown(grids[t.sheet], t) for _, t in found}
     if len(shown) != 1 or None in shown:
         return model, found, notes  # none, or tables of several: optimizer_sheets.guard

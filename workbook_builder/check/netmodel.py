@@ -524,7 +524,7 @@ def same_example_count(spec: NetSpec, examples: int) -> NetSpec:
                    output_activation=spec.output_activation, loss=spec.loss,
                    examples=tuple(((0.0,) * n_in, targets) for _ in range(examples)),
                    biases=spec.biases, train_biases=spec.train_biases, weights=None,
-                   init_seed=spec.init_seed)
+                   init_seed=spec.init_seed, optimizer=spec.optimizer)
 
 
 

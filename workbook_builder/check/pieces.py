@@ -39,7 +39,10 @@ def pieces(model: Model, start: Mapping[str, float], eta: float, rows: int
 
     spec = model.spec
     eq, upd = topology.equations(spec), topology.updates(spec)
-    given = {g: np.asarray(start[g]) for g in (*model.given, *model.fixed)}
+    first = topology.equations(spec, first=True)  # an optimizer's state starts from torch's
+    # the values a sheet may leave out (an optimizer's hyperparameters typed into formulas)
+    given = {g: np.asarray(start[g] if g in start else model.defaults[g])
+             for g in (*model.given, *model.fixed)}
     params = {p: np.asarray(start[p]) for p in model.parameters}
     given["η"] = np.asarray(eta)
     trace: list[dict[str, Array]] = []
@@ -50,7 +53,8 @@ def pieces(model: Model, start: Mapping[str, float], eta: float, rows: int
                     return last[n] if lag else given[n]
 
                 params = {p: np.asarray(upd[p].value(look)) for p in upd}
-            trace.append(evaluate(eq, {**given, **params}))
+            trace.append(evaluate(eq if trace else first, {**given, **params},
+                                  trace[-1] if trace else None))
     keys: dict[str, list[object]] = {}
     for name in sorted(kink_names(model)):
         if re.fullmatch(r"(a_)?h.*", name):
@@ -74,7 +78,8 @@ def uncovered_pieces(model: Model, run: dict[str, Array], recomputed: int, rows:
     (``changed_eta``: η of the changed run) at the changed inputs: in words, and how many
     rows must be recomputed so that every piece is; None when every later piece was checked."""
     try:
-        start = {g: float(run[g][0]) for g in (*model.given, *model.fixed, *model.parameters)}
+        start = {g: float(run[g][0]) for g in (*model.given, *model.fixed, *model.parameters)
+                 if g in run or g not in model.defaults}
     except KeyError as missing:
         return f"{missing.args[0]} is not on the sheet", rows
     given = pieces(model, start, eta, rows)

@@ -203,7 +203,8 @@ def find_params(grid: Cells, table: Table, model: Model,
                         found[f"{name}[{k}]"] = f"{get_column_letter(col)}{row + k}"
                 continue
             if name in wanted and name not in params and name not in found and \
-                    (cell := value_beside(sheet, row, col)):
+                    (cell := value_beside(sheet, row, col)) and \
+                    not (title == table.sheet and cell == params.get("η")):  # α: no η
                 found[name] = cell
                 if name == "η":
                     table.notes.append(f"η: cell {cell}, beside the label {value!r}")

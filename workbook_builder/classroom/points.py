@@ -88,6 +88,8 @@ def kind_of(name: str) -> str | None:
         return "deltas"
     if re.fullmatch(r"w\d+|b_[ho]\d+(?:_\d+)?", base):
         return "updates"
+    if re.fullmatch(r"step|(?:v|s|m|m̂|v̂)_(?:w\d+|b_[ho]\d+(?:_\d+)?)", base):
+        return "updates"  # an optimizer's state: how the updates are computed
     if re.fullmatch(r"E\d*|E_total", base):
         return "loss"
     if re.fullmatch(r"(?:a_)?[ho]\d+(?:_\d+)?", base):

@@ -1,0 +1,178 @@
+"""`check` judges optimizer sheets: the state columns (velocity; RMSprop's mean square; Adam's
+m, v, m̂, v̂ and step) and the weight updates, by the engine's trees (the first row from
+torch's initial state), whether the builder made the sheet or a student laid it out by hand;
+and it names each planted optimizer mistake with its diagnosis."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests import handmade
+from tests.test_check_networks import checked
+from tests.test_topology import make_spec
+from workbook_builder.check.verdict import SheetReport
+from workbook_builder.classroom import points
+from workbook_builder.cli.main import main
+from workbook_builder.network.equations import Call, Expr, Var
+from workbook_builder.network.netrun import NetRun
+from workbook_builder.network.optimizers import Optimizer
+from workbook_builder.network.topology import NetSpec
+from workbook_builder.sheet import layout, writer
+
+COURSE = NetSpec(biases=(0.35, 0.60))
+OTHER = make_spec("tanh", "softmax", "ce", "trainable", 4, 1)  # 2-3-2, biases learn
+NAMES = ("momentum", "nesterov", "rmsprop", "adam")
+
+
+def with_optimizer(spec: NetSpec, o: Optimizer) -> NetSpec:
+    return dataclasses.replace(spec, optimizer=o)
+
+
+def all_right(reports: list[SheetReport], states: set[str]) -> None:
+    (report,) = reports
+    judged = {c.name for c in report.columns if c.ok is True}
+    assert report.ok and not report.wrong, [(c.name, c.diagnosis) for c in report.columns
+                                            if c.ok is not True]
+    assert states <= judged, states - judged  # the state and the updates were judged
+    assert points.score(reports).points == 100
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_builder_sheet_of_each_optimizer_is_all_right(name: str, tmp_path: Path) -> None:
+    """No optimizer given: the state columns show which (Nesterov: the sheet says so), the
+    hyperparameters are read from their labelled cells, every column is judged right."""
+    spec = with_optimizer(COURSE, Optimizer(name, momentum=0.8, alpha=0.9, betas=(0.8, 0.99)))
+    path = writer.build(NetRun(spec, (0.5,), 20), tmp_path / f"{name}.xlsx")
+    states = {c for c in layout.plan(spec).columns if layout.kind(c) == "state"}
+    reports = checked(path, None, tmp_path)
+    all_right(reports, states | {f"w{k}" for k in range(1, 9)})
+    assert any(f"the weights follow {name}" in n for n in reports[0].notes)
+    values = reports[0].against
+    assert {k: values[k] for k in spec.optimizer.hyperparameters} == \
+        spec.optimizer.hyperparameters
+
+
+@pytest.mark.parametrize(("name", "spec", "typed"), [
+    ("adam", COURSE, True), ("momentum", OTHER, False), ("rmsprop", OTHER, True)],
+    ids=["adam-course-typed", "momentum-2-3-2", "rmsprop-2-3-2-typed"])
+def test_a_hand_made_sheet_of_an_optimizer_is_all_right(name: str, spec: NetSpec, typed: bool,
+                                                        tmp_path: Path) -> None:
+    """A student's layout and spellings (velocity w1, m_hat w1, cache b_h1, t), the
+    hyperparameters typed into the formulas or beside their labels (beta1, rho, epsilon), the
+    network given as the grader's fields for the 2-3-2 one."""
+    course = spec is COURSE
+    spec = with_optimizer(spec, Optimizer(name))
+    path = handmade.write(spec, tmp_path / "hand.xlsx", typed=typed)
+    network = None if course else {
+        "layers": list(spec.layers), "activation": spec.activation,
+        "output_activation": spec.output_activation, "loss": spec.loss,
+        "train_biases": True, "biases": list(spec.biases or ()), "optimizer": name}
+    reports = checked(path, network, tmp_path)
+    states = {c for c in layout.plan(spec).columns if layout.kind(c) == "state"}
+    all_right(reports, states)
+
+
+def sqrt(x: Expr) -> Expr:
+    return Call("SQRT", (x,))
+
+
+# the planted mistakes: (optimizer, the column's tree instead of the network's, the wrong
+# column and words its diagnosis must hold)
+PLANTED = {
+    "adam: m̂ without its bias correction": (
+        "adam", {"m̂_w5": Var("m_w5")}, "m̂_w5", "bias correction 1/(1 − β1^t) is forgotten"),
+    "adam: the update without bias corrections": (
+        "adam", {"w5": Var("w5", 1) - Var("η") * (Var("m_w5", 1) / (sqrt(Var("v_w5", 1))
+                                                                   + Var("ε")))},
+        "w5", "the bias correction is forgotten"),
+    "adam: β1 and β2 swapped in m": (
+        "adam", {"m_w5": Var("β2") * Var("m_w5", 1) + (1 - Var("β2")) * Var("∂E/∂w5")},
+        "m_w5", "β1 and β2 swapped"),
+    "adam: β1 and β2 swapped in v": (
+        "adam", {"v_w2": Var("β1") * Var("v_w2", 1)
+                 + (1 - Var("β1")) * Var("∂E/∂w2") * Var("∂E/∂w2")},
+        "v_w2", "β1 and β2 swapped"),
+    "adam: ε inside the square root": (
+        "adam", {"w5": Var("w5", 1) - Var("η") * (Var("m̂_w5", 1)
+                                                  / sqrt(Var("v̂_w5", 1) + Var("ε")))},
+        "w5", "ε inside the square root"),
+    "rmsprop: ε inside the square root": (
+        "rmsprop", {"w1": Var("w1", 1) - Var("η") * (Var("∂E/∂w1", 1)
+                                                     / sqrt(Var("s_w1", 1) + Var("ε")))},
+        "w1", "ε inside the square root"),
+    "momentum: the velocity without its decay": (
+        "momentum", {"v_w7": Var("v_w7", 1) + Var("∂E/∂w7")}, "v_w7", "without its decay"),
+    "momentum: the velocity as an average": (
+        "momentum", {"v_w7": Var("μ") * Var("v_w7", 1) + (1 - Var("μ")) * Var("∂E/∂w7")},
+        "v_w7", "moving average"),
+    "adam: a wrong gradient beside right state columns": (
+        "adam", {"∂E/∂w5": Var("δ_o1") * Var("a_h2")}, "∂E/∂w5", "uses a_h2 where a_h1 belongs"),
+    "nesterov: momentum's step": (
+        "nesterov", {"w3": Var("w3", 1) - Var("η") * Var("v_w3", 1)}, "w3",
+        "takes momentum's step"),
+}
+
+
+@pytest.mark.parametrize("case", list(PLANTED))
+def test_each_planted_optimizer_mistake_is_named(case: str, tmp_path: Path) -> None:
+    """A hand-made course sheet with one planted mistake: that column is WRONG with its
+    diagnosis, the sheet is not all right and does not score full points."""
+    name, planted, column, words = PLANTED[case]
+    spec = with_optimizer(COURSE, Optimizer(name, momentum=0.7, alpha=0.9, eps=1e-4))
+    path = handmade.write(spec, tmp_path / "planted.xlsx", epochs=10, planted=planted)
+    # Adam: no network given (read from the headers, ε from its labelled cell); the others:
+    # the grader's fields, the optimizer's values among them
+    network = None if name == "adam" else {
+        "inputs": [0.05, 0.10], "targets": [0.5, 0.5], "biases": [0.35, 0.60],
+        "optimizer": name, **({"alpha": 0.9, "eps": 1e-4} if name == "rmsprop"
+                              else {"momentum": 0.7})}
+    (report,) = checked(path, network, tmp_path)
+    bad = {c.name: c.diagnosis for c in report.columns if c.ok is False}
+    assert column in bad, (bad, report.notes)
+    assert words in (bad[column] or ""), bad[column]
+    assert not report.ok
+    assert points.score([report]).points < 100
+
+
+def test_an_optimizer_the_grader_names_is_the_one_judged(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """--spec naming sgd on an Adam sheet: its updates are not plain descent and are held
+    'not checked' (never right); naming two optimizers or a batch size is refused."""
+    spec = with_optimizer(COURSE, Optimizer("adam"))
+    path = writer.build(NetRun(spec, (0.05,), 20), tmp_path / "adam.xlsx")
+    (report,) = checked(path, {"inputs": [0.05, 0.10], "targets": [0.5, 0.5],
+                               "biases": [0.35, 0.60], "optimizer": "sgd"}, tmp_path)
+    held = {c.name for c in report.columns if c.ok is None}
+    assert held == {f"w{k}" for k in range(1, 9)}
+    assert not report.ok and points.score([report]).points < 100
+    for text, message in (('optimizer = ["adam", "sgd"]\n', "name one optimizer"),
+                          ('optimizer = "adam"\nbatch-size = 1\n', "full-batch sheets only")):
+        toml = tmp_path / "net.toml"
+        toml.write_text(text, encoding="utf-8")
+        assert main(["check", str(path), "--spec", str(toml)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_cli_check_of_an_adam_workbook(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line: an Adam workbook passes; its copy with m̂ = m is WRONG (exit 1)."""
+    spec = with_optimizer(COURSE, Optimizer("adam"))
+    path = writer.build(NetRun(spec, (0.05,), 12), tmp_path / "adam.xlsx")
+    assert main(["check", str(path)]) == 0
+    capsys.readouterr()
+    lay = layout.plan(spec)
+    book = openpyxl.load_workbook(path)
+    ws = book["LR 0.05"]
+    for e in range(12):
+        ws[lay.cell("m̂_w1", e)].value = "=" + lay.cell("m_w1", e)
+    planted = tmp_path / "planted.xlsx"
+    book.save(planted)
+    assert main(["check", str(planted)]) == 1
+    out = capsys.readouterr().out
+    assert "m̂_w1" in out and "bias correction" in out
