@@ -176,3 +176,17 @@ def test_a_cli_check_of_an_adam_workbook(tmp_path: Path,
     assert main(["check", str(planted)]) == 1
     out = capsys.readouterr().out
     assert "m̂_w1" in out and "bias correction" in out
+
+
+def test_a_mini_batch_sheet_is_judged_row_by_row_and_incomplete(tmp_path: Path) -> None:
+    """A workbook of --batch-size 2 with Adam: every column is judged with the examples its
+    row holds (right), but which examples a row takes is not checked: the sheet is never all
+    right and does not earn full points."""
+    spec = dataclasses.replace(OTHER, optimizer=Optimizer("adam"), batch_size=2)
+    path = writer.build(NetRun(spec, (0.05,), 12), tmp_path / "batch.xlsx")
+    (report,) = checked(path, None, tmp_path)
+    held = [c for c in report.columns if c.ok is not True]
+    assert [c.name for c in held] == ["examples of each row"] and held[0].ok is None
+    assert "mini-batches" in (held[0].diagnosis or "")
+    assert not report.wrong and not report.ok
+    assert 95 < points.score([report]).points < 100
