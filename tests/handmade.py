@@ -59,9 +59,10 @@ def spelling(name: str, optimizer: str = "sgd") -> str:
 
 def write(spec: NetSpec, path: Path, epochs: int = 8, eta: float = 0.5,
           deltas: bool = True, typed: bool = False,
-          planted: dict[str, Expr] | None = None) -> Path:
+          planted: dict[str, Expr] | None = None, inline: tuple[str, ...] = ()) -> Path:
     """``planted``: quantities whose later rows (every row but the first) compute this
-    tree instead of the network's: a planted mistake."""
+    tree instead of the network's: a planted mistake. ``inline``: columns left out, their
+    formulas written where they are used (Adam's ``step`` as the epoch + 1)."""
     eq = topology.equations(spec)
     first_eq = topology.equations(spec, first=True)
     upd = topology.updates(spec)
@@ -110,7 +111,7 @@ def write(spec: NetSpec, path: Path, epochs: int = 8, eta: float = 0.5,
                *(n for n in eq if n == "step" or n.startswith(("m_", "v_", "m̂_", "v̂_", "s_")))]
     if not deltas:
         columns = [c for c in columns if not c.startswith("δ_")]
-    columns = list(dict.fromkeys(columns))
+    columns = [c for c in dict.fromkeys(columns) if c not in inline]
     header = bias_row + 4
     col = {name: k for k, name in enumerate(columns, start=1)}
     for name, k in col.items():
@@ -126,7 +127,10 @@ def write(spec: NetSpec, path: Path, epochs: int = 8, eta: float = 0.5,
                 return given[name]
             if name in numbers:
                 return repr(numbers[name])
-            return f"({eq[name].excel(ref)})"  # a δ this sheet does not show, written out
+            if name == "step":  # t = the epoch + 1
+                return f"({get_column_letter(col['epoch'])}{row - lag}+1)"
+            # a δ this sheet does not show (Adam's m̂), written out, in the row it belongs to
+            return f"({eq[name].excel(lambda n, more: ref(n, lag + more))})"
         return "=" + expr.excel(ref)
 
     initial = topology.parameters(spec)

@@ -17,7 +17,7 @@ from tests.test_topology import make_spec
 from workbook_builder.check.verdict import SheetReport
 from workbook_builder.classroom import points
 from workbook_builder.cli.main import main
-from workbook_builder.network.equations import Call, Expr, Var
+from workbook_builder.network.equations import Bin, Call, Expr, Var
 from workbook_builder.network.netrun import NetRun
 from workbook_builder.network.optimizers import Optimizer
 from workbook_builder.network.topology import NetSpec
@@ -190,3 +190,21 @@ def test_a_mini_batch_sheet_is_judged_row_by_row_and_incomplete(tmp_path: Path) 
     assert "mini-batches" in (held[0].diagnosis or "")
     assert not report.wrong and not report.ok
     assert 95 < points.score([report]).points < 100
+
+
+def test_adams_corrections_and_step_may_be_written_inside_the_update(tmp_path: Path) -> None:
+    """No m̂, v̂ or t column: the update divides m by 1 − β1^(epoch + 1) itself; judged right,
+    and the same sheet with β2 in m̂'s place is wrong."""
+    spec = with_optimizer(COURSE, Optimizer("adam"))
+    inline = ("step", *(f"{s}_w{k}" for s in ("m̂", "v̂") for k in range(1, 9)))
+    path = handmade.write(spec, tmp_path / "inline.xlsx", inline=inline)
+    assert "t" not in [c.value for c in openpyxl.load_workbook(path).active[14]]
+    reports = checked(path, None, tmp_path)
+    all_right(reports, {"m_w1", "v_w1", "w1"})
+    beta2_t = Bin("^", Var("β2"), Var("step", 1))  # β2 where β1 belongs in m̂
+    wrong_update = Var("w1", 1) - Var("η") * (
+        Var("m_w1", 1) / (1 - beta2_t) / (sqrt(Var("v_w1", 1) / (1 - beta2_t)) + Var("ε")))
+    path = handmade.write(spec, tmp_path / "bad.xlsx", inline=inline,
+                          planted={"w1": wrong_update})
+    (report,) = checked(path, None, tmp_path)
+    assert {c.name for c in report.columns if c.ok is False} == {"w1"}

@@ -143,13 +143,19 @@ def course(optimizer: Optimizer | None = None) -> Model:
 
 # --- a spec's model ----------------------------------------------------------------------------
 def lookup(v: Values, exprs: Mapping[str, Expr]) -> Callable[[str, int], Array]:
-    """Values by (name, lag) from the sheet; a quantity it does not show, this epoch's, from
-    its own equation (a δ written inside the gradients)."""
+    """Values by (name, lag) from the sheet; a quantity it does not show from its own
+    equation (a δ written inside the gradients; Adam's m̂ of the row above inside an update)."""
     inline: dict[str, Array] = {}
 
     def look(name: str, lag: int) -> Array:
         if lag:
-            return v.prev(name)
+            try:
+                return v.prev(name)
+            except KeyError:  # computed inline too (Adam's m̂ inside the update), then the
+                if name not in exprs:  # row above's: shifted down a row
+                    raise
+                here = np.broadcast_to(look(name, 0), np.shape(v[next(iter(v.data))]))
+                return np.concatenate([[np.nan], here[:-1]])
         try:
             return v[name]
         except KeyError:

@@ -12,6 +12,7 @@ from openpyxl.utils.cell import coordinate_from_string, get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from workbook_builder.check.foreign import Cells, split_reference
+from workbook_builder.check.names import normalise
 from workbook_builder.check.netmodel import Model
 
 
@@ -248,8 +249,19 @@ def eta_from_updates(grid: Cells, table: Table, model: Model) -> str | None:
                     seen[f"{col_text}{r}"] += 1
             elif token.type == Token.OPERAND and token.subtype == Token.NUMBER:
                 literals.append(float(token.value))
-    if seen:
-        cell, count = seen.most_common(1)[0]
+    def named_otherwise(cell: str) -> bool:
+        """Is the cell labelled as something else than η (an optimizer's β2, ε beside it)?"""
+        letters, r = coordinate_from_string(cell)
+        c = column_index(letters)
+        labels = [grid.get((r, c - 1)), grid.get((r - 1, c))]
+        if any(normalise(label) == "η" for label in labels):  # "alpha" is η here, not α
+            return False
+        return any(name not in (None, "η") for name in map(model.normalise, labels))
+
+    candidates = [(cell, count) for cell, count in seen.most_common()
+                  if not named_otherwise(cell)]
+    if candidates:
+        cell, count = candidates[0]
         table.notes.append(f"η: cell {cell}, the cell the weight updates of row {row} multiply "
                            f"the gradients by ({count} of them)")
         return cell
