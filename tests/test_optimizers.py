@@ -272,6 +272,8 @@ def test_the_spec_file_names_the_optimizer(tmp_path: Path) -> None:
     (("--optimizer", "adam", "adam"), "give each optimizer once"),
     (("--momentum", "0.5",), "--momentum is read by momentum and nesterov only"),
     (("--optimizer", "adamw",), "invalid choice: 'adamw'"),
+    (("--batch-size", "2"), "--batch-size: give 1 to 1 (the number of examples), got 2"),
+    (("--batch-size", "0"), "argument --batch-size: must be at least 1, got 0"),
 ])
 def test_bad_optimizer_requests_are_one_line(argv: tuple[str, ...], message: str,
                                              tmp_path: Path,

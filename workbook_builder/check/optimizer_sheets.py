@@ -1,13 +1,14 @@
-"""Sheets whose weights follow an optimizer that the check does not judge yet.
+"""Sheets whose weights follow an optimizer: which one their state columns show, and a guard.
 
 A hand-made (or builder-made) sheet of momentum, RMSprop or Adam shows the optimizer's state
 beside the gradients (``m_w1``, ``v_w1``, ``m̂_w1``, ``velocity w1``, ``s_w1`` …), and its
-weight rows are that optimizer's steps, not p − η·∂E/∂p. Judged as plain gradient descent
-every weight column would be WRONG, a verdict on work the check did not understand. Until
-``check`` reads optimizer sheets (issue 30), such a sheet's weight columns that plain descent
-does not explain are reported *not checked*, with the reason: the sheet is then incomplete,
-never all right, and the weight updates earn no points; the forward pass, the loss, the δ
-terms and the gradients are judged as usual.
+weight rows are that optimizer's steps, not p − η·∂E/∂p. ``shown`` names the optimizer, so
+that netdetect judges the sheet as that optimizer's (its state columns and updates). Where
+the sheet is judged as plain gradient descent all the same (the grader named ``sgd``, or
+tables of several optimizers), every weight column would be WRONG, a verdict on work the
+check was told not to read: ``guard`` reports those weight columns *not checked*, with the
+reason — the sheet is then incomplete, never all right, and the updates earn no points; the
+forward pass, the loss, the δ terms and the gradients are judged as usual.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def guard(report: SheetReport, headers: list[str], parameters: tuple[str, ...]) 
     names = {c.name for c in held}
     why = (f"not checked: the sheet shows an optimizer's state ({', '.join(shown[:3])}"
            f"{' …' if len(shown) > 3 else ''}) and its weight rows are not plain gradient "
-           "descent; check judges plain descent's updates only for now")
+           "descent, and the sheet is judged as plain descent (the network given names sgd, "
+           "or its tables follow several optimizers)")
     for c in held:
         c.ok, c.expected, c.got, c.rel_error, c.when = None, None, None, None, None
         c.first_wrong_row, c.wrong_rows, c.diagnosis = None, [], why
@@ -73,5 +75,5 @@ def guard(report: SheetReport, headers: list[str], parameters: tuple[str, ...]) 
         c.given_wrong = [n for n in c.given_wrong if n not in names]
     report.notes.append(f"the weights follow an optimizer (columns {', '.join(shown[:4])}"
                         f"{' …' if len(shown) > 4 else ''}): their updates are not checked "
-                        "(only plain gradient descent is, for now); everything up to the "
-                        "gradients is")
+                        "as plain gradient descent; everything up to the gradients is (give "
+                        "the optimizer with --spec to check them)")

@@ -152,7 +152,8 @@ def cmd_build(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
         def progress(sheet: str) -> None:
-            print(f"  writing {sheet} ({run.epochs} epochs)", file=sys.stderr)
+            rows_are = "epochs" if run.net.batch_size is None else "steps"
+            print(f"  writing {sheet} ({run.epochs} {rows_are})", file=sys.stderr)
     build(run, args.out, progress)
     if not args.quiet:
         rates = f"{len(run.learning_rates)} learning rate" + \

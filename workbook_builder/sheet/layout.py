@@ -113,9 +113,12 @@ class Layout:
     group_row: int | None  # labels over blocks of columns (several examples), or none
     header_row: int
     column: dict[str, int] = field(init=False, repr=False, compare=False)
+    letters: dict[str, str] = field(init=False, repr=False, compare=False)  # w1 -> "B"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column", {n: c for c, n in enumerate(self.columns)})
+        object.__setattr__(self, "letters", {n: xl_col_to_name(c)
+                                             for n, c in self.column.items()})
 
     @property
     def first_epoch_row(self) -> int:
@@ -146,7 +149,7 @@ class Layout:
     def template(self, expr: Expr) -> str:
         """A formula as a ``str.format`` template over the row numbers: ``{r0}`` this epoch's
         (1-based), ``{r1}`` the epoch above's; η and the network's values absolute."""
-        letters = {name: xl_col_to_name(col) for name, col in self.column.items()}
+        letters = self.letters
 
         def resolve(name: str, lag: int) -> str:
             if name in letters:
@@ -248,6 +251,7 @@ class Layout:
         views share is cut where the second starts."""
         out: list[tuple[int, int, str]] = []
         several = topology.slots(self.spec) > 1
+        starts = {v.first for v in self.views}
         for col, name in enumerate(self.columns[1:], start=1):
             group = kind(name)
             if group == "batch":
@@ -260,7 +264,7 @@ class Layout:
             else:
                 label = {"forward": "forward pass", "deltas": "δ terms",
                          "state": "optimizer state"}.get(group, group)
-            starts_view = col in {v.first for v in self.views}
+            starts_view = col in starts
             if out and out[-1][2] == label and not starts_view:
                 out[-1] = (out[-1][0], col, label)
             else:  # a label over a printed page's columns only, so that each page shows it
