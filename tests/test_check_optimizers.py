@@ -183,7 +183,7 @@ def test_a_mini_batch_sheet_is_judged_row_by_row_and_incomplete(tmp_path: Path) 
     row holds (right), but which examples a row takes is not checked: the sheet is never all
     right and does not earn full points."""
     spec = dataclasses.replace(OTHER, optimizer=Optimizer("adam"), batch_size=2)
-    path = writer.build(NetRun(spec, (0.05,), 12), tmp_path / "batch.xlsx")
+    path = writer.build(NetRun(spec, (0.05,), 6), tmp_path / "batch.xlsx")
     (report,) = checked(path, None, tmp_path)
     held = [c for c in report.columns if c.ok is not True]
     assert [c.name for c in held] == ["examples of each row"] and held[0].ok is None

@@ -50,6 +50,9 @@ def column_widths(lay: Layout, all_traces: list[Trace]) -> dict[str, float]:
     """Widths (characters) wide enough for the longest number any sheet shows in a column."""
     widths: dict[str, float] = {layout.EPOCH: 8}  # the epochs alone: it repeats on every page
     for name in lay.columns[1:]:
+        if layout.kind(name) == "batch" and name.startswith("ex"):  # 1 … 16
+            widths[name] = len(name) + 4
+            continue
         finite = [np.abs(t[name][np.isfinite(t[name])]) for t in all_traces]
         biggest = max((float(f.max()) for f in finite if f.size), default=1.0)
         shown = f"-{biggest:.7E}" if number_format(name) == SMALL else f"-{biggest:.9f}"
@@ -86,9 +89,8 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
     ws.write(layout.NOTE_ROW, layout.TEXT_COL,
              f"{mine}; {where} sheet {layout.NETWORK}: edit it there.", fm.note)
     learn = "weights and biases" if lay.spec.train_biases else "weights"
-    n = lay.spec.batch_size
-    steps = "" if n is None else \
-        f"each row is a step on {n} example{'s' if n > 1 else ''} (ex: which, in order, cycling); "
+    # (short: it fits above the weights view, the first printed page)
+    steps = "" if lay.spec.batch_size is None else "ex: the step's examples; "
     ws.write(lay.note2_row, layout.TEXT_COL,
              f"{layout.row_word(lay.spec).capitalize()} 0 holds the initial {learn}; {steps}"
              f"{optimizers.update_words(lay.spec.optimizer)} (see the Guide).", fm.note)
