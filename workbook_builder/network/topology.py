@@ -472,8 +472,10 @@ def traces(s: NetSpec, learning_rates: tuple[float, ...], epochs: int) -> list[d
             def look(name: str, lag: int, above: dict[str, Array] = rows[-1]) -> Array:
                 return above[name] if lag else given[name]
 
-            params = {p: np.broadcast_to(np.asarray(upd[p].value(look), dtype=np.float64),
-                                         (n,)) for p in upd}
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                params = {p: np.broadcast_to(np.asarray(upd[p].value(look),
+                                                        dtype=np.float64), (n,))
+                          for p in upd}
         rows.append(evaluate(eq if rows else equations(s, first=True), {**given, **params},
                              rows[-1] if rows else None))
     names = [*parameters(s), *eq]
@@ -490,9 +492,10 @@ def trace(s: NetSpec, learning_rate: float, epochs: int) -> dict[str, Array]:
     rows: list[dict[str, Array]] = []
     for _ in range(epochs):
         if rows:
-            params = {p: np.asarray(upd[p].value(lambda n, lag: rows[-1][n] if lag
-                                                 else given[n]), dtype=np.float64)
-                      for p in upd}
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                params = {p: np.asarray(upd[p].value(lambda n, lag: rows[-1][n] if lag
+                                                     else given[n]), dtype=np.float64)
+                          for p in upd}
         rows.append(evaluate(eq if rows else equations(s, first=True), {**given, **params},
                              rows[-1] if rows else None))
     names = [*parameters(s), *eq]
