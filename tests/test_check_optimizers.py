@@ -208,3 +208,29 @@ def test_adams_corrections_and_step_may_be_written_inside_the_update(tmp_path: P
                           planted={"w1": wrong_update})
     (report,) = checked(path, None, tmp_path)
     assert {c.name for c in report.columns if c.ok is False} == {"w1"}
+
+
+def test_a_workbook_comparing_optimizers_is_judged_sheet_by_sheet(tmp_path: Path) -> None:
+    """sgd, momentum and Adam side by side (a sheet each): each sheet is read as its own
+    optimizer and all are right; a planted mistake in the Adam sheet is found there only."""
+    run = NetRun(COURSE, (0.5,), 12, tuple(Optimizer(n) for n in ("sgd", "momentum", "adam")))
+    path = writer.build(run, tmp_path / "compare.xlsx")
+    reports = checked(path, None, tmp_path)
+    assert [r.sheet for r in reports] == ["LR 0.5 sgd", "LR 0.5 momentum", "LR 0.5 adam"]
+    assert all(r.ok for r in reports), [(r.sheet, c.name, c.diagnosis) for r in reports
+                                        for c in r.columns if c.ok is not True]
+    assert points.score(reports).points == 100
+    lay = layout.plan(with_optimizer(COURSE, Optimizer("adam")))
+    book = openpyxl.load_workbook(path)
+    ws = book["LR 0.5 adam"]
+    for e in range(12):  # ε inside the square root of w2's update
+        c = ws[lay.cell("w2", e)]
+        if e:
+            c.value = c.value.replace(f"SQRT({lay.cell('v̂_w2', e - 1)})+$I$3",
+                                      f"SQRT({lay.cell('v̂_w2', e - 1)}+$I$3)")
+    planted = tmp_path / "planted.xlsx"
+    book.save(planted)
+    reports = checked(planted, None, tmp_path)
+    bad = {(r.sheet, c.name): c.diagnosis for r in reports for c in r.columns if c.ok is False}
+    assert list(bad) == [("LR 0.5 adam", "w2")]
+    assert "ε inside the square root" in (bad["LR 0.5 adam", "w2"] or "")

@@ -347,10 +347,10 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                              f"{MAX_ROWS:,}: check a shorter copy")
     if not every_row:
         for grid, t in tables:
-            kinks = kink_names(model)
+            kinks = kink_names(t.model or model)
             # the model's rows (netmodel.ROWS; with kinks, a second pass recomputes more
             # where the trace takes a piece they do not)
-            keep = rows_to_recompute(grid, t, kinks, max(min_rows, model.rows))
+            keep = rows_to_recompute(grid, t, kinks, max(min_rows, (t.model or model).rows))
             if keep < len(t.rows):
                 t.rows, t.repeated = t.rows[:keep], t.rows[keep:]
                 t.notes.append(f"rows {t.repeated[0]}–{t.repeated[-1]} repeat row "
@@ -382,13 +382,14 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         etas = []
         for _, t in tables:
             given = column_values(solution, copy.name, t)
-            identify_by_values(t, given, unknown_values(solution, copy.name, t), model)
+            identify_by_values(t, given, unknown_values(solution, copy.name, t),
+                               t.model or model)
             if "η" in t.params:
                 eta, source = float(given.get("η", [np.nan])[0]), f"cell {t.params['η']}"
             elif t.eta_literal is not None:
                 eta, source = t.eta_literal, "typed into the weight updates"
             else:
-                inferred = infer_eta(given, model)
+                inferred = infer_eta(given, t.model or model)
                 if inferred is None:
                     raise AuditError(f"sheet {t.sheet!r}: no η cell (a label such as "
                                      "'η', 'lr' or 'learning rate') and η cannot be "
@@ -398,8 +399,8 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
         # one changed run for all tables: each table's inputs, weights and η are set
         # explicitly, so a link between sheets cannot carry one table's change into another
         inputs: dict[str, float] = {}
-        models = {t.sheet: dataclasses.replace(model, changed=contrasting(
-            model, column_values(solution, copy.name, t))) for _, t in tables}
+        models = {t.sheet: dataclasses.replace(t.model or model, changed=contrasting(
+            t.model or model, column_values(solution, copy.name, t))) for _, t in tables}
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
             inputs.update(changed_inputs(copy.name, t, eta, models[t.sheet]))
         for (_, t), (eta, _) in zip(tables, etas, strict=True):
@@ -428,13 +429,14 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                            "above do not (at the given or the changed inputs)")
         changed = calc.solve(inputs)
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
-                               invalid[t.sheet], model)
+                               invalid[t.sheet], t.model or model)
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     caveats, signals = workbook_remarks(wb)
     sid = next((i for grid in grids.values() if (i := student_id(grid)) is not None), None)
     if model.spec.optimizer.name == "sgd":  # an optimizer's sheet: its updates not judged
         for report, (_, t) in zip(reports, tables, strict=True):
-            optimizer_sheets.guard(report, list(t.unknown.values()), model.parameters)
+            if t.model is None:  # a sheet read as another optimizer's is judged as that
+                optimizer_sheets.guard(report, list(t.unknown.values()), model.parameters)
     described, placeholder = netdetect.spec_of(network) if network else (None, True)
     differ = netdetect.examples_differ(reports[0].against, described) \
         if reports and described is not None and not placeholder else None

@@ -77,21 +77,24 @@ def tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | No
     model, found, notes = _tables_for(wb, grids, network)
     if model.spec.optimizer.name != "sgd" or not found or "optimizer" in (network or {}):
         return model, found, notes  # an optimizer given (sgd too) is the one judged
-    shown = {optimizer_sheets.shown(grids[t.sheet], t) for _, t in found}
-    if len(shown) != 1 or None in shown:
-        return model, found, notes  # none, or tables of several: optimizer_sheets.guard
-    (name,) = shown
-    assert name is not None
-    other = model_of(dataclasses.replace(model.spec, optimizer=Optimizer(name)))
-    again = _find(wb, grids, other)
-    if not again:
-        return model, found, notes
-    hyper = ", ".join(f"{k} {v:g}" for k, v in other.defaults.items()
-                      if k in topology.hyperparameters(other.spec))
-    return other, again, [*notes, f"the weights follow {name}, as the state columns show "
-                          f"(no optimizer given): its hyperparameters from labelled cells, "
-                          f"else torch.optim's defaults ({hyper}); give --spec with optimizer "
-                          "and its values to check against others"]
+    out: list[tuple[Cells, Table]] = []
+    for grid, t in found:  # each table as the optimizer its state columns show (several:
+        name = optimizer_sheets.shown(grid, t)  # a sheet per optimizer, compared)
+        other = model_of(dataclasses.replace(model.spec, optimizer=Optimizer(name))) \
+            if name is not None else None
+        again = find_table(wb[t.sheet], grid, other, grids) if other is not None else None
+        if other is None or again is None:
+            out.append((grid, t))
+            continue
+        hyper = ", ".join(f"{k} {v:g}" for k, v in other.defaults.items()
+                          if k in topology.hyperparameters(other.spec))
+        again.model = other
+        again.notes.insert(0, f"the weights follow {name}, as the state columns show (no "
+                           f"optimizer given): its hyperparameters from labelled cells, else "
+                           f"torch.optim's defaults ({hyper}); give --spec with optimizer and "
+                           "its values to check against others")
+        out.append((grid, again))
+    return model, out, notes
 
 
 def _tables_for(wb: Any, grids: dict[str, Cells], network: Mapping[str, Any] | None

@@ -38,6 +38,9 @@ class Table:
     #: columns proved by their text only if the rows below take no piece (of MAX, MIN, IF) the
     #: recomputed rows did not: audit checks that on the network's own trace (pieces.kink_names)
     piecewise: list[str] = field(default_factory=list)
+    #: the model this table is judged by where it is not the workbook's (a sheet of another
+    #: optimizer than the others: netdetect.tables_for)
+    model: Model | None = None
     #: mistakes of the whole table found while reading it (a stochastic sheet where the
     #: network takes full-batch steps): the sheet is wrong whatever its columns
     findings: list[str] = field(default_factory=list)
