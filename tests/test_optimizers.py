@@ -174,6 +174,22 @@ def test_a_mini_batch_sheet_picks_its_examples_from_the_network_sheet(tmp_path: 
                    topology.trace(spec, 0.5, 6), 6)
 
 
+@pytest.mark.parametrize("size", (None, 3))
+def test_the_cached_values_are_torch_optims_run(size: int | None, tmp_path: Path) -> None:
+    """The numbers a viewer that does not recalculate shows (the file's cached values): every
+    weight, gradient and E_total of every optimizer's sheet as torch.optim's float64 run, with
+    full batches and with mini-batches of 3 (bound: TORCH_RTOL's reasons)."""
+    spec = dataclasses.replace(BATCHED["relu sigmoid bce, fixed, 4 examples"], batch_size=size)
+    run = NetRun(spec, (0.1,), EPOCHS, (SGD, *OPTIMIZERS))
+    path = writer.build(run, tmp_path / "cached.xlsx")
+    book = openpyxl.load_workbook(path, data_only=True)
+    for sheet in layout.rate_sheets(run):
+        lay, ws = layout.plan(sheet.spec), book[sheet.name]
+        for q, expected in torch_descent(sheet.spec, sheet.lr, EPOCHS).items():
+            got = np.array([ws[lay.cell(q, e)].value for e in range(EPOCHS)], dtype=float)
+            assert deviation(got, expected) < TORCH_RTOL, (sheet.name, q)
+
+
 @pytest.mark.libreoffice
 @needs_soffice
 @pytest.mark.timeout(600)
