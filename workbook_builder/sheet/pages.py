@@ -213,7 +213,8 @@ def write_guide(ws: Worksheet, fm: Formats, run: NetRun, lay: Layout, all_traces
     trace, lr = all_traces[index], run.learning_rates[index]
     values = {"η": lr, **network_values(lay.spec)}
     ws.write(layout.TITLE_ROW, 0, "Guide: backpropagation step by step", fm.title)
-    notes = (f"Values are live formulas on sheet {source!r}, epoch 0 (epoch 1 where marked): "
+    word = layout.row_word(lay.spec)  # epoch, or step (mini-batches)
+    notes = (f"Values are live formulas on sheet {source!r}, {word} 0 ({word} 1 where marked): "
              f"edit the network on sheet {layout.NETWORK}, or that sheet's η, and they follow.",
              "Column names as in the sheets; the sheets' ∂E/∂w columns hold ∂E_total/∂w.",
              "A rate sheet's title and the charts' legends follow its η cell; its tab name "
@@ -228,7 +229,7 @@ def write_guide(ws: Worksheet, fm: Formats, run: NetRun, lay: Layout, all_traces
         diagram.png_size(picture)[1], diagram.DPI)
     for col, (text, width) in enumerate(zip(layout.GUIDE_COLUMNS, layout.GUIDE_WIDTHS,
                                             strict=True)):
-        ws.write(header_row, col, text, fm.header["epoch"])
+        ws.write(header_row, col, text.replace("epoch", word), fm.header["epoch"])
         ws.set_column(col, col, width)
 
     def ref(name: str, epoch: int) -> str:
