@@ -111,6 +111,11 @@ PLANTED = {
         "v_w7", "moving average"),
     "adam: a wrong gradient beside right state columns": (
         "adam", {"∂E/∂w5": Var("δ_o1") * Var("a_h2")}, "∂E/∂w5", "uses a_h2 where a_h1 belongs"),
+    "momentum: the velocity of the v = μ·v − η·g form": (
+        "momentum", {"v_w7": Var("μ") * Var("v_w7", 1) - Var("η") * Var("∂E/∂w7")}, "v_w7",
+        "the other momentum form"),
+    "momentum: the update of the w = w + v form": (
+        "momentum", {"w7": Var("w7", 1) + Var("v_w7", 1)}, "w7", "the other momentum form"),
     "nesterov: momentum's step": (
         "nesterov", {"w3": Var("w3", 1) - Var("η") * Var("v_w3", 1)}, "w3",
         "takes momentum's step"),

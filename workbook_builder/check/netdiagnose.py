@@ -212,6 +212,12 @@ def concept_hypotheses(model: Model, name: str) -> list[Hypothesis]:
     return out
 
 
+#: momentum written the other common way (CS231n's): the velocity holds the step itself
+CLASSIC = ("the other momentum form, v = μ·v − η·∂E/∂w and w = w + v (the velocity holds "
+           "−η times torch's): torch.optim's, which the sheet is judged by, is v = μ·v + "
+           "∂E/∂w and w = w − η·v; the weights come out the same while η does not change")
+
+
 def _sqrt(x: Expr) -> Expr:
     return Call("SQRT", (x,))
 
@@ -256,6 +262,8 @@ def optimizer_slips(model: Model, name: str) -> list[Hypothesis]:
             other = "nesterov" if o == "momentum" else "momentum"
             out.append((rule(update(Optimizer(other), name)), {},
                         f"takes {other}'s step: the sheet's optimizer is {o}"))
+            if o == "momentum":
+                out.append((rule(old + Var(f"v_{name}", 1)), {}, CLASSIC))
         out.append((rule(old - eta * g), {}, f"steps along ∂E/∂{name} (plain gradient "
                     f"descent), not by the {o} state"))
         return out
@@ -273,6 +281,8 @@ def optimizer_slips(model: Model, name: str) -> list[Hypothesis]:
         g, mu = Var(f"∂E/∂{p}"), Var("μ")
         out.append((rule(Var(name, 1) + g, g), {}, "the velocity without its decay: "
                     "v = v(row above) + ∂E/∂w where v = μ·v(row above) + ∂E/∂w"))
+        if o == "momentum":
+            out.append((rule(mu * Var(name, 1) - eta * g, -eta * g), {}, CLASSIC))
         out.append((rule(mu * Var(name, 1) + (1 - mu) * g, (1 - mu) * g), {},
                     "a moving average μ·v + (1 − μ)·∂E/∂w: torch's momentum adds the whole "
                     "gradient (v = μ·v + ∂E/∂w)"))
