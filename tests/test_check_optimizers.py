@@ -239,3 +239,20 @@ def test_a_workbook_comparing_optimizers_is_judged_sheet_by_sheet(tmp_path: Path
     bad = {(r.sheet, c.name): c.diagnosis for r in reports for c in r.columns if c.ok is False}
     assert list(bad) == [("LR 0.5 adam", "w2")]
     assert "ε inside the square root" in (bad["LR 0.5 adam", "w2"] or "")
+
+
+def test_the_optimizer_state_is_its_own_part_of_the_points(tmp_path: Path) -> None:
+    """The default rubric gives an optimizer's state 10 points and its weight updates 10 (a
+    sheet of plain descent: 20 for the updates, as before): a wrong weight update of an Adam
+    sheet costs 10/8, not 20/41 with its 33 state columns in the same part."""
+    name, planted, column, _ = PLANTED["adam: ε inside the square root"]
+    spec = with_optimizer(COURSE, Optimizer(name, eps=1e-4))
+    path = handmade.write(spec, tmp_path / "planted.xlsx", epochs=8, planted=planted)
+    score = points.score(checked(path, None, tmp_path))
+    parts = {p.name: p for p in score.parts}
+    assert parts["updates"].worth == 10 and parts["optimizer"].worth == 10
+    assert parts["updates"].wrong == (column,)
+    assert score.points == pytest.approx(100 - 10 / 8)
+    plain = writer.build(NetRun(COURSE, (0.5,), 8), tmp_path / "sgd.xlsx")
+    parts = {p.name: p for p in points.score(checked(plain, None, tmp_path)).parts}
+    assert parts["updates"].worth == 20 and parts["optimizer"].worth == 0

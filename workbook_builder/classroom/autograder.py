@@ -43,7 +43,8 @@ POINTS = "points.toml"
 DISTRIBUTION = "backprop-workbook"
 #: the titles of the default rubric's parts on the platforms' pages
 TITLES = {"forward": "Forward pass", "loss": "Loss", "deltas": "δ terms",
-          "gradients": "Gradients", "updates": "Weight updates"}
+          "gradients": "Gradients", "updates": "Weight updates",
+          "optimizer": "Optimizer state"}
 
 GRADESCOPE_SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu): Python, the

@@ -7,7 +7,9 @@ proportion to its quantities checked and right. One policy for every network:
 | loss      |     15 | E1, E2, …, E_total                           |
 | deltas    |     15 | δ_o1, δ_h1, … where the sheet has δ columns   |
 | gradients |     20 | ∂E/∂w1 …, ∂E/∂b_h1 … (35 where no δ columns) |
-| updates   |     20 | w1 … and learned biases, every later row     |
+| updates   |     10 | w1 … and learned biases, every later row     |
+| optimizer |     10 | an optimizer's state (m_w1 …, v_w1 …, step); |
+|           |        | without one, these points go to the updates  |
 
 A mistake is charged once, at its root cause: each quantity is judged from the sheet's own
 upstream cells, so a gradient computed right from a wrong δ column is right (its report says
@@ -23,7 +25,7 @@ to the gradients, so its total is still 100. A file with a wrong quantity never 
 
     [deltas]
     points = 10
-    family = "deltas"        # forward, loss, deltas, gradients or updates
+    family = "deltas"        # forward, loss, deltas, gradients, updates or optimizer
     instead = "gradients"    # optional: where its points go when the sheet has none
 
 A quantity that is wrong, not found or not checked earns nothing, and so does one checked only
@@ -65,7 +67,7 @@ class Part:
 
 
 #: the families of quantities (kind_of)
-FAMILIES = ("forward", "loss", "deltas", "gradients", "updates")
+FAMILIES = ("forward", "loss", "deltas", "gradients", "updates", "optimizer")
 #: the default: by kind, so that it fits every network (2-2-2: forward h1 a_h1 h2 a_h2 o1 a_o1
 #: o2 a_o2, loss E1 E2 E_total, δ_o1 δ_o2 δ_h1 δ_h2 where shown, gradients ∂E/∂w1..8,
 #: updates w1..8)
@@ -74,7 +76,11 @@ DEFAULT_RUBRIC = (
     Part("loss", 15, (), "loss"),
     Part("deltas", 15, (), "deltas", instead="gradients"),
     Part("gradients", 20, (), "gradients"),
-    Part("updates", 20, (), "updates"),
+    Part("updates", 10, (), "updates"),
+    # an optimizer's state (momentum's velocity, Adam's m, v, m̂, v̂, step): its own part, so
+    # that its many columns do not dilute the weight updates; plain descent's updates get these
+    # points (20 in all, as before the part existed)
+    Part("optimizer", 10, (), "optimizer", instead="updates"),
 )
 
 
@@ -89,7 +95,7 @@ def kind_of(name: str) -> str | None:
     if re.fullmatch(r"w\d+|b_[ho]\d+(?:_\d+)?", base):
         return "updates"
     if re.fullmatch(r"step|(?:v|s|m|m̂|v̂)_(?:w\d+|b_[ho]\d+(?:_\d+)?)", base):
-        return "updates"  # an optimizer's state: how the updates are computed
+        return "optimizer"
     if re.fullmatch(r"E\d*|E_total", base):
         return "loss"
     if name == "examples of each row":  # check.audit.BATCH: a mini-batch's examples, which
