@@ -116,6 +116,16 @@ PLANTED = {
         "the other momentum form"),
     "momentum: the update of the w = w + v form": (
         "momentum", {"w7": Var("w7", 1) + Var("v_w7", 1)}, "w7", "the other momentum form"),
+    "rmsprop: α and 1 − α swapped": (
+        "rmsprop", {"s_w4": (1 - Var("α")) * Var("s_w4", 1)
+                    + Var("α") * Var("∂E/∂w4") * Var("∂E/∂w4")}, "s_w4", "α and 1 − α swapped"),
+    "adam: m̂ corrected with β2": (
+        "adam", {"m̂_w6": Var("m_w6") / (1 - Bin("^", Var("β2"), Var("step")))}, "m̂_w6",
+        "β1 and β2 swapped"),
+    "adam: the step added": (
+        "adam", {"w8": Var("w8", 1) + Var("η") * (Var("m̂_w8", 1)
+                                                  / (sqrt(Var("v̂_w8", 1)) + Var("ε")))},
+        "w8", "sign error"),
     "nesterov: momentum's step": (
         "nesterov", {"w3": Var("w3", 1) - Var("η") * Var("v_w3", 1)}, "w3",
         "takes momentum's step"),
