@@ -57,13 +57,16 @@ def test_a_builder_sheet_of_each_optimizer_is_all_right(name: str, tmp_path: Pat
 
 
 @pytest.mark.parametrize(("name", "spec", "typed"), [
-    ("adam", COURSE, True), ("momentum", OTHER, False), ("rmsprop", OTHER, True)],
-    ids=["adam-course-typed", "momentum-2-3-2", "rmsprop-2-3-2-typed"])
+    ("adam", COURSE, True), ("nesterov", COURSE, False), ("momentum", OTHER, False),
+    ("rmsprop", OTHER, True)],
+    ids=["adam-course-typed", "nesterov-course", "momentum-2-3-2", "rmsprop-2-3-2-typed"])
 def test_a_hand_made_sheet_of_an_optimizer_is_all_right(name: str, spec: NetSpec, typed: bool,
                                                         tmp_path: Path) -> None:
     """A student's layout and spellings (velocity w1, m_hat w1, cache b_h1, t), the
     hyperparameters typed into the formulas or beside their labels (beta1, rho, epsilon), the
-    network given as the grader's fields for the 2-3-2 one."""
+    network given as the grader's fields for the 2-3-2 one; on the course's network the
+    optimizer read off the sheet (Nesterov: its update reads the gradient and the velocity,
+    and no word on the sheet names it)."""
     course = spec is COURSE
     spec = with_optimizer(spec, Optimizer(name))
     path = handmade.write(spec, tmp_path / "hand.xlsx", typed=typed)

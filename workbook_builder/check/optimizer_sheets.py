@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from openpyxl.utils.cell import get_column_letter
+
 from workbook_builder.check.foreign import Cells
 from workbook_builder.check.names import canonical
 from workbook_builder.check.table import Table
@@ -46,7 +48,17 @@ def shown(grid: Cells, table: Table) -> str | None:
     if isinstance(update, str) and re.search(r"SQRT|\^\s*\(?\s*0?\.5|POWER", update.upper()):
         return "rmsprop"
     says = any(isinstance(v, str) and "nesterov" in v.lower() for v in grid.values())
-    return "nesterov" if says else "momentum"
+    return "nesterov" if says or _reads_gradient(update, table) else "momentum"
+
+
+def _reads_gradient(update: object, table: Table) -> bool:
+    """Does the second row's w1 update read w1's gradient (Nesterov's w − η·(g + μ·v)), not
+    only the velocity (momentum's w − η·v)?"""
+    col = table.columns.get("∂E/∂w1")
+    if not isinstance(update, str) or col is None:
+        return False
+    letters, row = get_column_letter(col), table.rows[0]
+    return re.search(rf"(?<![A-Z$])\$?{letters}\$?{row}(?!\d)", update.upper()) is not None
 
 
 def state_headers(headers: list[str]) -> list[str]:
