@@ -196,18 +196,53 @@ def test_a_cli_check_of_an_adam_workbook(tmp_path: Path,
     assert "m̂_w1" in out and "bias correction" in out
 
 
-def test_a_mini_batch_sheet_is_judged_row_by_row_and_incomplete(tmp_path: Path) -> None:
-    """A workbook of --batch-size 2 with Adam: every column is judged with the examples its
-    row holds (right), but which examples a row takes is not checked: the sheet is never all
-    right and does not earn full points."""
-    spec = dataclasses.replace(OTHER, optimizer=Optimizer("adam"), batch_size=2)
-    path = writer.build(NetRun(spec, (0.05,), 6), tmp_path / "batch.xlsx")
-    (report,) = checked(path, None, tmp_path)
-    held = [c for c in report.columns if c.ok is not True]
-    assert [c.name for c in held] == ["examples of each row"] and held[0].ok is None
-    assert "mini-batches" in (held[0].diagnosis or "")
-    assert not report.wrong and not report.ok
-    assert 95 < points.score([report]).points < 100
+def batch_book(tmp_path: Path) -> tuple[Path, NetSpec]:
+    spec = dataclasses.replace(OTHER, optimizer=Optimizer("adam"), batch_size=3)
+    return writer.build(NetRun(spec, (0.05,), 6), tmp_path / "batch.xlsx"), spec
+
+
+def test_a_mini_batch_sheet_takes_its_examples_in_order(tmp_path: Path) -> None:
+    """A workbook of --batch-size 3 (of 4 examples) with Adam: every column judged with the
+    examples its row holds, and the examples each row takes against the Network sheet's
+    table (3 at a time, in order, cycling): all right, full points."""
+    path, _ = batch_book(tmp_path)
+    reports = checked(path, None, tmp_path)
+    (report,) = reports
+    batch = next(c for c in report.columns if c.name == "examples of each row")
+    assert batch.ok is True and "mini-batches of 3 of the 4 examples" in (batch.diagnosis or "")
+    assert report.ok and points.score(reports).points == 100
+
+
+@pytest.mark.parametrize("case", ["another order", "not an example", "no table of examples"])
+def test_a_mini_batch_sheet_that_takes_other_examples(case: str, tmp_path: Path) -> None:
+    """Rows that take the examples in another order: not checked (incomplete, never full
+    points); a row whose inputs are none of the examples: WRONG; no table of the examples to
+    compare with: not checked."""
+    path, spec = batch_book(tmp_path)
+    lay = layout.plan(spec)
+    book = openpyxl.load_workbook(path)
+    ws = book["LR 0.05"]
+    if case == "another order":  # row 0 takes examples 2, 3, 4 (then cycling from there)
+        for k in (1, 2, 3):
+            ws[lay.cell(f"ex[{k}]", 0)].value = f"={k + 1}"
+    elif case == "not an example":
+        ws[lay.cell("i2[1]", 2)].value = 0.123
+    else:  # the Network sheet's header no longer names the inputs and targets
+        network = book["Network"]
+        for col in range(2, 6):
+            network.cell(layout.EXAMPLES_HEADER_ROW + 1, col).value = f"value {col}"
+    planted = tmp_path / "planted.xlsx"
+    book.save(planted)
+    (report,) = checked(planted, None, tmp_path)
+    batch = next(c for c in report.columns if c.name == "examples of each row")
+    expected = {"another order": None, "not an example": False, "no table of examples": None}
+    assert batch.ok is expected[case], batch
+    words = {"another order": "in another order", "not an example": "is none of the 4 examples",
+             "no table of examples": "no table of the examples"}[case]
+    assert words in (batch.diagnosis or "")
+    assert not report.ok and points.score([report]).points < 100
+    if case != "not an example":
+        assert not report.wrong
 
 
 def test_adams_corrections_and_step_may_be_written_inside_the_update(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from openpyxl.utils.cell import (
     get_column_letter,
 )
 
-from workbook_builder.check import optimizer_sheets
+from workbook_builder.check import batches, optimizer_sheets
 from workbook_builder.check.compare import expect, mismatches
 from workbook_builder.check.engine import (
     calculation,
@@ -240,7 +240,7 @@ def found_numbers(table: Table, runs: list[dict[str, Array]], model: Model
 def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, book: str,
                 eta: float, eta_source: str,
                 invalid: dict[tuple[int, int], str] | None,
-                model: Model) -> SheetReport:
+                model: Model, grids: dict[str, Cells] | None = None) -> SheetReport:
     runs = [column_values(solution, book, table)]
     if changed is not None:
         runs.append(column_values(changed, book, table))
@@ -272,7 +272,7 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
     if unjudged and not any(c.ok is False for c in results):
         for c in unjudged:
             c.ok = None
-    results += mini_batches(table, runs[0], model)
+    results += batches.judge(table, runs[0], model, grids or {table.sheet: grid})
     roots = [c.name for c in results if c.ok is False]
     for c in unjudged:
         if c.ok:
@@ -285,26 +285,6 @@ def check_sheet(grid: Cells, table: Table, solution: Any, changed: Any | None, b
                        eta, eta_source, results, missing, list(table.notes),
                        findings=table.findings + volatile_elsewhere(grid, table),
                        against=found_numbers(table, runs, model))
-
-
-#: the pseudo quantity of a table whose rows step on different examples (points.kind_of)
-BATCH = "examples of each row"
-
-
-def mini_batches(table: Table, run: dict[str, Array], model: Model) -> list[ColumnResult]:
-    """A table whose example columns change from row to row steps on mini-batches (the
-    builder's ``--batch-size``): each row is judged with the inputs and targets it holds, but
-    which examples a row takes (ex, INDEX into the data set) is not checked, so the sheet is
-    never all right and does not earn full points."""
-    varying = [n for n in model.given if n in table.columns and
-               np.unique(run[n][np.isfinite(run[n])]).size > 1]
-    if not varying:
-        return []
-    letters = ", ".join(get_column_letter(table.columns[n]) for n in varying[:4])
-    return [ColumnResult(BATCH, letters, None, diagnosis=(
-        f"not checked: the examples change from row to row ({', '.join(varying[:4])}"
-        f"{' …' if len(varying) > 4 else ''}): mini-batches; each row is judged with the "
-        "inputs and targets it holds, but which examples a row takes is not"))]
 
 
 def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = None,
@@ -429,7 +409,7 @@ def audit(path: Path, workdir: Path, progress: Callable[[str], None] | None = No
                            "above do not (at the given or the changed inputs)")
         changed = calc.solve(inputs)
         reports = [check_sheet(grid, t, solution, changed, copy.name, eta, source,
-                               invalid[t.sheet], t.model or model)
+                               invalid[t.sheet], t.model or model, grids)
                    for (grid, t), (eta, source) in zip(tables, etas, strict=True)]
     caveats, signals = workbook_remarks(wb)
     sid = next((i for grid in grids.values() if (i := student_id(grid)) is not None), None)

@@ -98,8 +98,8 @@ def kind_of(name: str) -> str | None:
         return "optimizer"
     if re.fullmatch(r"E\d*|E_total", base):
         return "loss"
-    if name == "examples of each row":  # check.audit.BATCH: a mini-batch's examples, which
-        return "forward"  # the check does not judge: a share of the forward pass's points
+    if name == "examples of each row":  # check.batches.BATCH: the examples a mini-batch
+        return "forward"  # row takes, a share of the forward pass's points
     if re.fullmatch(r"(?:a_)?[ho]\d+(?:_\d+)?", base):
         return "forward"
     return None
