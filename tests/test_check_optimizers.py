@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pytest
 
@@ -304,3 +305,29 @@ def test_the_optimizer_state_is_its_own_part_of_the_points(tmp_path: Path) -> No
     plain = writer.build(NetRun(COURSE, (0.5,), 8), tmp_path / "sgd.xlsx")
     parts = {p.name: p for p in points.score(checked(plain, None, tmp_path)).parts}
     assert parts["updates"].worth == 20 and parts["optimizer"].worth == 0
+
+
+def test_mini_batch_rows_not_recomputed_leave_the_examples_not_checked() -> None:
+    """The examples of rows proved by their formulas' text were never read: however right the
+    recomputed rows are, the verdict on the examples is 'not checked', never right."""
+    from workbook_builder.check import batches
+    from workbook_builder.check.netmodel import for_spec
+    from workbook_builder.check.table import Table
+
+    data = [(0.0, 0.0, 0.0), (0.0, 1.0, 1.0), (1.0, 0.0, 1.0), (1.0, 1.0, 0.0)]
+    spec = NetSpec(layers=(2, 2, 1), examples=((data[0][:2], data[0][2:]),), biases=(0.1, 0.2),
+                   weights=None)
+    model = for_spec(spec)  # one example a row: batches of 1
+    network = {(1, 1): "x1", (1, 2): "x2", (1, 3): "y1"}
+    network.update({(2 + e, 1 + j): v for e, ex in enumerate(data) for j, v in enumerate(ex)})
+    rows = [11, 12, 13, 14, 15, 16]
+    run = {n: np.array([data[r % 4][j] for r in range(6)]) for j, n in enumerate(
+        ("i1", "i2", "t1"))}
+    table = Table("LR", 10, {"i1": 2, "i2": 3, "t1": 4}, rows)
+    (verdict,) = batches.judge(table, run, model, {"Data": network})
+    assert verdict.ok is True
+    table = Table("LR", 10, {"i1": 2, "i2": 3, "t1": 4}, rows[:4], repeated=rows[4:])
+    short = {n: v[:4] for n, v in run.items()}
+    (verdict,) = batches.judge(table, short, model, {"Data": network})
+    assert verdict.ok is None and "rows 15–16 were proved by their formulas' text" in \
+        (verdict.diagnosis or "")

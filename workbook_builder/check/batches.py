@@ -10,8 +10,9 @@ of numbers per example (the builder's Network sheet).
 
 - every row takes the examples the convention names: right;
 - a row holds values that are none of the examples: wrong, naming the row;
-- the rows take the examples in another order, or there is no table of the examples to
-  compare with: not checked (the sheet is never all right, and does not earn those points).
+- the rows take the examples in another order, there is no table of the examples to compare
+  with, or some rows were proved by their text and not recomputed (their examples unread):
+  not checked (the sheet is never all right, and does not earn those points).
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def judge(table: Table, run: dict[str, Array], model: Model,
                     f"none of the {m} examples of the table at {where}"))]
             if expected not in same and other_order is None:
                 other_order = (row, k, int(same[0]), expected)
+    if table.repeated:  # rows proved by their formulas' text: their examples were not read
+        return [ColumnResult(BATCH, letters, None, diagnosis=(
+            f"not checked: rows {table.repeated[0]}–{table.repeated[-1]} were proved by their "
+            "formulas' text, not recomputed, so which examples they take was not read (rows "
+            f"{table.rows[0]}–{table.rows[-1]} take them in order, cycling)"))]
     if other_order is not None:
         row, k, got, expected = other_order
         return [ColumnResult(BATCH, letters, None, diagnosis=(

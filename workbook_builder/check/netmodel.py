@@ -472,17 +472,16 @@ def aliases(spec: NetSpec, names: list[str]) -> dict[str, str]:
         base, sfx = base_and_example(name)
         for spelling in extra.get(base, []):
             out.setdefault(canonical(spelling) + canonical(sfx), name)
-    # an optimizer's state and hyperparameters: their own spellings win over those of the
-    # network's values (β1 is no bias b1; Adam's step no epoch where the sheet has both)
+    # an optimizer's state and hyperparameters: their own spellings, where no value of the
+    # network has them (one output's target "t" stays the target) or only the epoch does
     o = spec.optimizer.name
-    for name in names:
-        if layout_kind(name) == "state":
-            for spelling in state_spellings(o, name):
-                out[canonical(spelling)] = name
-    for name, spellings in HYPER_SPELLINGS.items():
-        if name in names:
-            for spelling in [*spellings, canonical(optimizer_label(name))]:
-                out[canonical(spelling)] = name
+    own = [(spelling, name) for name in names if layout_kind(name) == "state"
+           for spelling in state_spellings(o, name)]
+    own += [(spelling, name) for name, spellings in HYPER_SPELLINGS.items() if name in names
+            for spelling in [*spellings, canonical(optimizer_label(name))]]
+    for spelling, name in own:
+        if out.get(canonical(spelling), "epoch") == "epoch":
+            out[canonical(spelling)] = name
     return out
 
 
