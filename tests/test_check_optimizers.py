@@ -331,3 +331,18 @@ def test_mini_batch_rows_not_recomputed_leave_the_examples_not_checked() -> None
     (verdict,) = batches.judge(table, short, model, {"Data": network})
     assert verdict.ok is None and "rows 15–16 were proved by their formulas' text" in \
         (verdict.diagnosis or "")
+
+
+def test_a_state_read_from_the_row_above_must_be_shown() -> None:
+    """Adam's m̂ may be computed inside the update, but m, which reads itself from the row
+    above, cannot: a sheet without it gets 'the sheet has no m_w1' (a KeyError the check
+    reports), not an endless computation."""
+    from workbook_builder.check.netmodel import for_spec
+
+    model = for_spec(with_optimizer(COURSE, Optimizer("adam")))
+    data = {n: np.ones(5) for n in ("∂E/∂w1", "step", "β1", "β2", "ε", "η", "w1", "v̂_w1")}
+    with pytest.raises(KeyError, match="m_w1"):
+        model.rules["w1"](model.values(data, 5))
+    data.update({"m_w1": np.ones(5), "β1": np.full(5, 0.9), "β2": np.full(5, 0.999),
+                 "ε": np.full(5, 1e-8)})  # m shown: m̂ of the row above is computed inline
+    assert np.isfinite(model.rules["w1"](model.values(data, 5))[1:]).all()

@@ -26,7 +26,7 @@ import numpy as np
 from workbook_builder.check.names import _ETA, CONFUSABLES, canonical, normalise
 from workbook_builder.network import netrun, topology
 from workbook_builder.network.equations import Bin, Call, Expr, If, Neg, Num, Var
-from workbook_builder.network.optimizers import Optimizer
+from workbook_builder.network.optimizers import LABELS, Optimizer
 from workbook_builder.network.reference import Array, Values
 from workbook_builder.network.spec import Network
 from workbook_builder.network.topology import NetSpec
@@ -146,16 +146,22 @@ def lookup(v: Values, exprs: Mapping[str, Expr]) -> Callable[[str, int], Array]:
     """Values by (name, lag) from the sheet; a quantity it does not show from its own
     equation (a δ written inside the gradients; Adam's m̂ of the row above inside an update)."""
     inline: dict[str, Array] = {}
+    shifting: set[str] = set()  # inline values of the row above being computed
+    shifted: dict[str, Array] = {}  # and computed
 
     def look(name: str, lag: int) -> Array:
         if lag:
             try:
                 return v.prev(name)
             except KeyError:  # computed inline too (Adam's m̂ inside the update), then the
-                if name not in exprs:  # row above's: shifted down a row
-                    raise
-                here = np.broadcast_to(look(name, 0), np.shape(v[next(iter(v.data))]))
-                return np.concatenate([[np.nan], here[:-1]])
+                if name not in exprs or name in shifting:  # row above's: shifted down a row
+                    raise  # (a state that reads itself from the row above must be shown)
+                if name not in shifted:
+                    shifting.add(name)
+                    here = np.broadcast_to(look(name, 0), np.shape(v[next(iter(v.data))]))
+                    shifted[name] = np.concatenate([[np.nan], here[:-1]])
+                    shifting.discard(name)
+                return shifted[name]
         try:
             return v[name]
         except KeyError:
@@ -492,8 +498,6 @@ def layout_kind(name: str) -> str:
 
 
 def optimizer_label(name: str) -> str:
-    from workbook_builder.network.optimizers import LABELS
-
     return LABELS[name]
 
 
