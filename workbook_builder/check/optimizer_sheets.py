@@ -5,7 +5,7 @@ beside the gradients (``m_w1``, ``v_w1``, ``m̂_w1``, ``velocity w1``, ``s_w1`` 
 weight rows are that optimizer's steps, not p − η·∂E/∂p. ``shown`` names the optimizer, so
 that netdetect judges the sheet as that optimizer's (its state columns and updates). Where
 the sheet is judged as plain gradient descent all the same (the grader named ``sgd``, or
-tables of several optimizers), every weight column would be WRONG, a verdict on work the
+its columns show no one optimizer that reads its table), every weight column would be WRONG, a verdict on work the
 check was told not to read: ``guard`` reports those weight columns *not checked*, with the
 reason — the sheet is then incomplete, never all right, and the updates earn no points; the
 forward pass, the loss, the δ terms and the gradients are judged as usual.
@@ -35,7 +35,8 @@ _MEAN_SQUARE = {"s", "r", "cache", "sqavg", "meansq", "meansquare", "avg"}
 def shown(grid: Cells, table: Table) -> str | None:
     """The optimizer a table's state columns show, or None: Adam's m (or m̂, v̂); RMSprop's
     mean square (s, cache, sqavg), or v where the updates take a square root; else a
-    velocity (v, velocity, buf): Nesterov where the sheet says so, momentum otherwise."""
+    velocity (v, velocity, buf): Nesterov where the sheet says so or the update reads the
+    gradient beside the velocity, momentum otherwise."""
     heads = [canonical(h) for h in state_headers(list(table.unknown.values()))]
     prefixes = {m[1] for h in heads if (m := re.fullmatch(r"(.+?)(?:w\d+|b[a-z]*\d+)", h))}
     if not prefixes:
@@ -79,7 +80,7 @@ def guard(report: SheetReport, headers: list[str], parameters: tuple[str, ...]) 
     why = (f"not checked: the sheet shows an optimizer's state ({', '.join(shown[:3])}"
            f"{' …' if len(shown) > 3 else ''}) and its weight rows are not plain gradient "
            "descent, and the sheet is judged as plain descent (the network given names sgd, "
-           "or its tables follow several optimizers)")
+           "or its state columns show no optimizer that reads the table)")
     for c in held:
         c.ok, c.expected, c.got, c.rel_error, c.when = None, None, None, None, None
         c.first_wrong_row, c.wrong_rows, c.diagnosis = None, [], why
