@@ -294,8 +294,7 @@ def for_spec(spec: NetSpec) -> Model:
     inline = dict(eq)
     rules = {name: rule_of(expr, inline) for name, expr in exprs.items()}
     # an optimizer's state: the first row from torch's initial state (no row above)
-    first = {name: e for name, e in topology.equations(spec, first=True).items()
-             if e.excel(_text) != eq[name].excel(_text)}
+    first = topology.first_row(spec)
     for name, expr in first.items():
         rules[name] = first_and_later(rule_of(expr, {**inline, **first}), rules[name])
     params = tuple(topology.parameters(spec))
@@ -315,10 +314,6 @@ def for_spec(spec: NetSpec) -> Model:
                  families=spec_families(spec), changed=changed_values(spec), spec=spec,
                  exprs=exprs, aliases=aliases(spec, [*exprs, *constants, *hyper]),
                  defaults=dict(hyper), first_exprs=first)
-
-
-def _text(name: str, lag: int) -> str:
-    return f"{name}'{lag}"
 
 
 #: how people label an optimizer's hyperparameters (canonical: names.canonical)

@@ -4,11 +4,11 @@ A hand-made (or builder-made) sheet of momentum, RMSprop or Adam shows the optim
 beside the gradients (``m_w1``, ``v_w1``, ``m̂_w1``, ``velocity w1``, ``s_w1`` …), and its
 weight rows are that optimizer's steps, not p − η·∂E/∂p. ``shown`` names the optimizer, so
 that netdetect judges the sheet as that optimizer's (its state columns and updates). Where
-the sheet is judged as plain gradient descent all the same (the grader named ``sgd``, or
-its columns show no one optimizer that reads its table), every weight column would be WRONG, a verdict on work the
-check was told not to read: ``guard`` reports those weight columns *not checked*, with the
-reason — the sheet is then incomplete, never all right, and the updates earn no points; the
-forward pass, the loss, the δ terms and the gradients are judged as usual.
+the sheet is judged as plain gradient descent all the same (the grader named ``sgd``, or its
+columns show no one optimizer that reads its table), every weight column would be WRONG, a
+verdict on work the check was told not to read: ``guard`` reports those weight columns *not
+checked*, with the reason. The sheet is then incomplete, never all right, and the updates
+earn no points; the forward pass, the loss, the δ terms and the gradients are judged as usual.
 """
 
 from __future__ import annotations

@@ -368,6 +368,17 @@ def batch(s: NetSpec, first: bool = False) -> dict[str, Expr]:
     return eq
 
 
+def first_row(s: NetSpec) -> dict[str, Expr]:
+    """The quantities whose first row has its own tree (no row above): an optimizer's state
+    from torch's initial state, a mini-batch's first examples."""
+    def text(name: str, lag: int) -> str:
+        return f"{name}'{lag}"
+
+    later = equations(s)
+    return {q: e for q, e in equations(s, first=True).items()
+            if e.excel(text) != later[q].excel(text)}
+
+
 def _loss(s: NetSpec, eq: dict[str, Expr], outputs: list[str]) -> None:
     n_ex, n_out = slots(s), len(outputs)
     terms: list[Expr] = []

@@ -121,9 +121,8 @@ def write_rate_sheet(wb: Workbook, ws: Worksheet, fm: Formats, run: NetRun, lay:
     later.update({q: lay.template(eq[q]) for q in eq})
     # the first row's own formulas where it has no row above: the optimizer's state from
     # torch's initial state, a mini-batch's first examples
-    for q, e in topology.equations(lay.spec, first=True).items():
-        if (text := lay.template(e)) != later[q]:
-            first_row[q] = text.format(**lay.row_numbers(0))
+    first_row.update({q: lay.template(e).format(**lay.row_numbers(0))
+                      for q, e in topology.first_row(lay.spec).items()})
     plan = [(lay.column[name], name, fm.cells[number_format(name)], trace[name].tolist())
             for name in lay.columns[1:]]
     for epoch in range(run.epochs):
